@@ -1,0 +1,44 @@
+"""Update rules and step-size schedules as small pure functions, shared by the engine and `asgd replay`.
+
+AsySG-con (Lian et al. 2015, eq. 2): x_{k+1} = x_k - gamma_k * sum_{m=1..M} G(x_{k - tau_{k,m}}; xi_{k,m}).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+from models.base import Objective
+
+
+def summed_gradient(objective: Objective, points: Sequence[np.ndarray], samples: Sequence[np.ndarray]) -> np.ndarray:
+    """sum_m G(points[m]; samples[m]), summed left to right in the given (arrival) order."""
+    total = objective.stochastic_grad(points[0], samples[0])
+    for point, xi in zip(points[1:], samples[1:]):
+        total = total + objective.stochastic_grad(point, xi)
+    return total
+
+
+def sgd_step(x: np.ndarray, direction: np.ndarray, gamma: float) -> np.ndarray:
+    """x - gamma * direction (a new array; x is left untouched)."""
+    return x - gamma * direction
+
+
+def corollary_step(objective: Objective, batch: int, iterations: int, minibatch: int) -> float:
+    """Corollary 2: gamma = sqrt((f(x_1) - f*) / (M L K sigma^2)), sigma^2 the variance of one G (a minibatch mean)."""
+    gap = objective.loss(objective.x0) - objective.f_star
+    sigma_sq = objective.variance / minibatch
+    if not (gap > 0 and sigma_sq > 0):
+        raise ValueError(f"the corollary step needs f(x_1) - f* > 0 and sigma^2 > 0 (got {gap}, {sigma_sq})")
+    return math.sqrt(gap / (batch * objective.smoothness * iterations * sigma_sq))
+
+
+def step_schedule(policy: str, value: float | None, c: float | None) -> Callable[[int], float]:
+    """gamma_k for the 0-based update index k: constant `value`, or `c / sqrt(k + 1)` (the paper's c / sqrt(k), k >= 1)."""
+    if policy == "decay":
+        assert c is not None
+        return lambda k: c / math.sqrt(k + 1)
+    assert value is not None
+    return lambda k: value

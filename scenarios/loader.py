@@ -1,0 +1,54 @@
+"""Reading, resolving and writing scenarios."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import tomli_w
+
+from models import Objective, ParameterError, get_objective
+from scenarios.errors import ScenarioError
+from scenarios.overrides import apply_overrides
+from scenarios.schema import build
+from scenarios.types import Scenario
+
+
+def load(path: str | Path, overrides: dict[str, Any] | None = None) -> Scenario:
+    """Read the TOML scenario at `path`, apply `overrides` ({"cluster.workers": 16}), validate, fill defaults."""
+    path = Path(path)
+    try:
+        with path.open("rb") as file:
+            data = tomllib.load(file)
+    except FileNotFoundError:
+        raise ScenarioError("scenario", str(path), "no such file") from None
+    except IsADirectoryError:
+        raise ScenarioError("scenario", str(path), "is a directory, not a TOML scenario file") from None
+    except OSError as error:
+        raise ScenarioError("scenario", str(path), f"cannot be read: {error.strerror or error}") from None
+    except UnicodeDecodeError as error:
+        raise ScenarioError("scenario", str(path), f"is not UTF-8 text: {error}") from None
+    except tomllib.TOMLDecodeError as error:
+        raise ScenarioError("scenario", str(path), f"is not valid TOML: {error}") from None
+    return build(apply_overrides(data, overrides), path.stem)
+
+
+def parse(data: dict[str, Any], overrides: dict[str, Any] | None = None) -> Scenario:
+    """Like load, from an already parsed document; the default name is "scenario"."""
+    if not isinstance(data, dict):
+        raise ScenarioError("scenario", data, "must be a table of scenario keys")
+    return build(apply_overrides(data, overrides), "scenario")
+
+
+def to_toml(scenario: Scenario) -> str:
+    """The fully resolved scenario (every default filled in) as TOML text."""
+    return tomli_w.dumps(scenario.resolved)
+
+
+def build_objective(scenario: Scenario) -> Objective:
+    """The scenario's objective; an invalid parameter raises ScenarioError("objective.<param>", ...)."""
+    try:
+        return get_objective(scenario.objective["name"], **scenario.objective_params)
+    except ParameterError as error:
+        raise ScenarioError(f"objective.{error.param}", error.value, error.allowed) from None

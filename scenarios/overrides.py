@@ -1,0 +1,43 @@
+"""Overrides of scenario values by dotted key path: `--set KEY.PATH=VALUE` and load(..., overrides=...)."""
+
+from __future__ import annotations
+
+import copy
+import re
+import tomllib
+from typing import Any
+
+from scenarios.errors import ScenarioError
+from scenarios.validate import join
+
+_KEY_PATH = re.compile(r"[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*")
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+    """Split `KEY.PATH=VALUE`; VALUE is a TOML literal, or a plain string when it is not valid TOML."""
+    key, sep, literal = text.partition("=")
+    key = key.strip()
+    if not sep or not _KEY_PATH.fullmatch(key):
+        raise ScenarioError("--set", text, "must be KEY.PATH=VALUE with a dotted key path, e.g. cluster.workers=16")
+    try:
+        document = tomllib.loads(f"v = {literal.strip()}")
+    except tomllib.TOMLDecodeError:
+        return key, literal.strip()
+    return key, document["v"] if document.keys() == {"v"} else literal.strip()
+
+
+def apply_overrides(data: dict[str, Any], overrides: dict[str, Any] | None) -> dict[str, Any]:
+    """A copy of `data` with each dotted key path set to its value; missing intermediate tables are created."""
+    data = copy.deepcopy(data)
+    for key, value in (overrides or {}).items():
+        if not isinstance(key, str) or not _KEY_PATH.fullmatch(key):
+            raise ScenarioError("overrides", key, "keys must be dotted key paths, e.g. cluster.workers")
+        *parents, last = key.split(".")
+        table, path = data, ""
+        for part in parents:
+            path = join(path, part)
+            table = table.setdefault(part, {})
+            if not isinstance(table, dict):
+                raise ScenarioError(path, table, f"is not a table, so {key} cannot be set inside it")
+        table[last] = copy.deepcopy(value)
+    return data

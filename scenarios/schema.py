@@ -1,0 +1,190 @@
+"""The scenario schema: validates a parsed TOML document, fills every default in, builds the Scenario.
+
+Each section function returns its dataclass together with its resolved (TOML-ready) table.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from models import ParameterError, objective_params
+from scenarios.errors import MISSING, ScenarioError
+from scenarios.types import Algorithm, Cluster, Record, Scenario, Staleness, Step, WorkerTiming
+from scenarios.validate import Table, boolean, choice, integer, is_number, number, string
+from sim.distributions import Distribution, parse_distribution
+
+ALGORITHMS = ("asysg-con", "asysg-incon", "sync")
+STEP_POLICIES = {"constant": ("value",), "corollary": (), "decay": ("c",)}  # policy -> its parameters (each > 0)
+STALENESS_POLICIES = ("wait", "drop")
+
+ZERO = {"dist": "constant", "value": 0.0}
+DISTRIBUTION_DEFAULTS = {
+    "compute": {"dist": "exponential", "mean": 1.0},
+    "downlink": ZERO,
+    "uplink": ZERO,
+    "server": ZERO,
+    "read": ZERO,
+}
+WORKER_DISTRIBUTIONS = ("compute", "downlink", "uplink")  # the ones a worker group may replace
+
+TOP_KEYS = ("name", "seed", "objective", "algorithm", "staleness", "cluster", "record")
+ALGORITHM_KEYS = ("name", "batch", "iterations", "step", "minibatch", "block")
+STALENESS_KEYS = ("bound", "policy")
+CLUSTER_KEYS = ("workers", *DISTRIBUTION_DEFAULTS, "stragglers", "groups")
+STRAGGLER_KEYS = ("probability", "slowdown")
+GROUP_KEYS = ("workers", "slowdown", *WORKER_DISTRIBUTIONS, "stragglers")
+RECORD_KEYS = ("every", "trace")
+
+
+def build(data: Any, default_name: str) -> Scenario:
+    """Validate `data` (a parsed scenario document) and return the fully resolved Scenario."""
+    top = Table(data, "", TOP_KEYS)
+    name = top.string("name", default_name)
+    seed = top.integer("seed", 0, low=0)
+    objective, objective_out = _objective(top.get("objective"))
+    cluster, cluster_out = _cluster(top.table("cluster", CLUSTER_KEYS))
+    algorithm, algorithm_out = _algorithm(top.table("algorithm", ALGORITHM_KEYS), cluster.workers)
+    staleness, staleness_out = _staleness(top.table("staleness", STALENESS_KEYS))
+    record, record_out = _record(top.table("record", RECORD_KEYS), algorithm.iterations)
+    resolved = {"name": name, "seed": seed, "objective": objective_out, "algorithm": algorithm_out,
+                "staleness": staleness_out, "cluster": cluster_out, "record": record_out}
+    return Scenario(name, seed, objective, algorithm, staleness, cluster, record, resolved)
+
+
+def _objective(value: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+    if value is MISSING:
+        raise ScenarioError("objective", value, 'is required: a table such as [objective] name = "nonconvex-logistic"')
+    if not isinstance(value, dict):
+        raise ScenarioError("objective", value, "must be a table")
+    name = string(value.get("name", MISSING), "objective.name")
+    try:
+        defaults = objective_params(name)
+    except ParameterError as error:
+        raise ScenarioError("objective.name", name, error.allowed) from None
+    table = Table(value, "objective", ("name", *defaults))
+    params = {key: _objective_param(table.get(key, default), table.key(key), default) for key, default in defaults.items()}
+    # TOML has no null: a parameter left at a None default is written out by omission.
+    return {"name": name, **params}, {"name": name, **{k: v for k, v in params.items() if v is not None}}
+
+
+def _objective_param(value: Any, path: str, default: Any) -> Any:
+    """Check an objective parameter against the type of its default; the objective itself checks the range."""
+    if isinstance(default, bool):
+        return boolean(value, path)
+    if isinstance(default, int):
+        return integer(value, path)
+    if isinstance(default, float):
+        return number(value, path)
+    if isinstance(default, str):
+        return string(value, path)
+    return value
+
+
+def _algorithm(table: Table, workers: int) -> tuple[Algorithm, dict[str, Any]]:
+    name = table.choice("name", ALGORITHMS, "asysg-con")
+    batch = table.integer("batch", workers if name == "sync" else 1, low=1)
+    if name == "sync" and batch != workers:
+        raise ScenarioError(table.key("batch"), batch,
+                            f'"sync" sums one gradient from each worker per update: batch must equal '
+                            f"cluster.workers ({workers}) or be omitted")
+    iterations = table.integer("iterations", 1000, low=1)
+    step, step_out = _step(table.get("step", {"policy": "corollary"}), table.key("step"))
+    minibatch = table.integer("minibatch", 1, low=1)
+    block = table.integer("block", 1, low=1)
+    out = {"name": name, "batch": batch, "iterations": iterations, "step": step_out,
+           "minibatch": minibatch, "block": block}
+    return Algorithm(name, batch, iterations, step, minibatch, block), out
+
+
+def _step(value: Any, path: str) -> tuple[Step, dict[str, Any]]:
+    if not isinstance(value, dict):
+        if not (is_number(value) and value > 0):
+            raise ScenarioError(path, value, 'must be a number > 0 (a constant step) or a table: { policy = "constant", '
+                                             'value = ... }, { policy = "corollary" } or { policy = "decay", c = ... }')
+        value = {"policy": "constant", "value": value}
+    policy = choice(value.get("policy", MISSING), f"{path}.policy", tuple(STEP_POLICIES))
+    table = Table(value, path, ("policy", *STEP_POLICIES[policy]))
+    params = {key: table.number(key, low=0, open_low=True) for key in STEP_POLICIES[policy]}
+    return Step(policy, **params), {"policy": policy, **params}
+
+
+def _staleness(table: Table) -> tuple[Staleness, dict[str, Any]]:
+    bound = table.get("bound", None)  # None (or absent): unbounded
+    if bound is not None:
+        bound = integer(bound, table.key("bound"), low=0)
+    policy = table.choice("policy", STALENESS_POLICIES, "wait")
+    out = {"policy": policy} if bound is None else {"bound": bound, "policy": policy}
+    return Staleness(bound, policy), out
+
+
+def _distribution(table: Table, key: str, default: Any = MISSING) -> tuple[Distribution, dict[str, Any]]:
+    dist = parse_distribution(table.get(key, default), table.key(key))
+    return dist, dist.spec()
+
+
+def _stragglers(table: Table) -> tuple[tuple[float, float], dict[str, Any]]:
+    probability = table.number("probability", 0.0, low=0, high=1)
+    slowdown = table.number("slowdown", 1.0, low=1)
+    return (probability, slowdown), {"probability": probability, "slowdown": slowdown}
+
+
+def _cluster(table: Table) -> tuple[Cluster, dict[str, Any]]:
+    workers = table.integer("workers", 4, low=1)
+    out: dict[str, Any] = {"workers": workers}
+    dists = {}
+    for key, default in DISTRIBUTION_DEFAULTS.items():
+        dists[key], out[key] = _distribution(table, key, default)
+    stragglers, out["stragglers"] = _stragglers(table.table("stragglers", STRAGGLER_KEYS))
+    base = {key: dists[key] for key in WORKER_DISTRIBUTIONS} | {"stragglers": stragglers, "slowdown": 1.0}
+    settings = [base] * workers
+    groups = table.get("groups", [])
+    if not isinstance(groups, list):
+        raise ScenarioError(table.key("groups"), groups, "must be an array of tables ([[cluster.groups]])")
+    member_of: dict[int, int] = {}
+    group_out = []
+    for index, group in enumerate(groups):
+        group_table = Table(group, f"{table.key('groups')}[{index}]", GROUP_KEYS)
+        members, setting, resolved = _group(group_table, workers, base, member_of, index)
+        for worker in members:
+            settings[worker] = setting
+        group_out.append(resolved)
+    if group_out:
+        out["groups"] = group_out
+    timings = tuple(WorkerTiming(s["compute"].scaled(s["slowdown"]), s["downlink"], s["uplink"], *s["stragglers"])
+                    for s in settings)
+    return Cluster(workers, timings, dists["server"], dists["read"]), out
+
+
+def _group(table: Table, workers: int, base: dict[str, Any], member_of: dict[int, int],
+           index: int) -> tuple[list[int], dict[str, Any], dict[str, Any]]:
+    """One [[cluster.groups]] entry: its member ids (recorded in `member_of`), its settings and resolved table."""
+    members = table.get("workers")
+    path = table.key("workers")
+    if not isinstance(members, list) or not members:
+        raise ScenarioError(path, members, f"must be a non-empty array of worker ids in 0..{workers - 1}")
+    for position, worker in enumerate(members):
+        integer(worker, f"{path}[{position}]", low=0, high=workers - 1)
+        if worker in member_of:
+            where = "this group" if member_of[worker] == index else f"cluster.groups[{member_of[worker]}]"
+            raise ScenarioError(path, members, f"worker {worker} is already in {where}; a worker belongs to at most one group")
+        member_of[worker] = index
+    setting = dict(base, slowdown=table.number("slowdown", 1.0, low=0, open_low=True))
+    out: dict[str, Any] = {"workers": list(members), "slowdown": setting["slowdown"]}
+    for key in WORKER_DISTRIBUTIONS:
+        if key in table.data:
+            setting[key], out[key] = _distribution(table, key)
+    if "stragglers" in table.data:
+        setting["stragglers"], out["stragglers"] = _stragglers(table.table("stragglers", STRAGGLER_KEYS))
+    return members, setting, out
+
+
+def _record(table: Table, iterations: int) -> tuple[Record, dict[str, Any]]:
+    every = table.get("every", "auto")
+    if every != "auto":
+        try:
+            integer(every, table.key("every"), low=1)
+        except ScenarioError:
+            raise ScenarioError(table.key("every"), every, 'must be "auto" or an integer >= 1') from None
+    trace = table.boolean("trace", True)
+    resolved_every = max(1, iterations // 1000) if every == "auto" else every
+    return Record(resolved_every, trace), {"every": every, "trace": trace}

@@ -1,0 +1,75 @@
+"""The validated, fully resolved scenario: what the engine reads. Built only by scenarios.load / scenarios.parse."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from sim.distributions import Distribution
+
+
+@dataclass(frozen=True)
+class WorkerTiming:
+    """One worker's latencies: compute time (times `slowdown`, and times `straggler_slowdown` with probability
+    `straggler_probability`), downlink (server -> worker, the pull) and uplink (worker -> server, the push)."""
+
+    compute: Distribution
+    downlink: Distribution
+    uplink: Distribution
+    straggler_probability: float = 0.0
+    straggler_slowdown: float = 1.0
+
+
+@dataclass(frozen=True)
+class Cluster:
+    workers: int
+    timings: tuple[WorkerTiming, ...]   # one per worker, group overrides already applied
+    server: Distribution                # service time of one update at the server (updates queue)
+    read: Distribution                  # asysg-incon: time to read the whole shared vector
+
+
+@dataclass(frozen=True)
+class Step:
+    """algorithm.step: policy "constant" (gamma_k = value), "corollary" (Corollary 2 of Lian et al.), "decay" (gamma_k = c / sqrt(k))."""
+
+    policy: str
+    value: float | None = None
+    c: float | None = None
+
+
+@dataclass(frozen=True)
+class Algorithm:
+    name: str          # "asysg-con" | "asysg-incon" | "sync"
+    batch: int         # M: stochastic gradients summed per update (sync: = workers)
+    iterations: int    # K: updates applied
+    step: Step
+    minibatch: int     # samples per stochastic gradient (each G is a mean over this many indices)
+    block: int         # asysg-incon: coordinates written per update
+
+
+@dataclass(frozen=True)
+class Staleness:
+    bound: int | None  # T; None = unbounded, staleness only measured
+    policy: str        # "wait" | "drop"
+
+
+@dataclass(frozen=True)
+class Record:
+    every: int         # metrics every `every` updates (resolved from "auto")
+    trace: bool        # keep the per-gradient trace
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    seed: int
+    objective: dict[str, Any]     # {"name": ..., **params}, every parameter with its default filled in
+    algorithm: Algorithm
+    staleness: Staleness
+    cluster: Cluster
+    record: Record
+    resolved: dict[str, Any] = field(repr=False, compare=False)  # the resolved scenario as TOML-ready tables
+
+    @property
+    def objective_params(self) -> dict[str, Any]:
+        return {k: v for k, v in self.objective.items() if k != "name"}

@@ -1,0 +1,111 @@
+"""Generic checks for scenario values: each returns the checked value or raises ScenarioError naming the key path."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+from scenarios.errors import MISSING, ScenarioError
+
+
+def join(path: str, key: str) -> str:
+    """The key path of `key` inside the table at `path` ("" is the top level)."""
+    return f"{path}.{key}" if path else key
+
+
+def is_number(value: Any) -> bool:
+    """A finite int or float; bool is not a number."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _in_range(value: float, low: float | None, high: float | None, open_low: bool) -> bool:
+    return (low is None or (value > low if open_low else value >= low)) and (high is None or value <= high)
+
+
+def _bounds(low: float | None, high: float | None, open_low: bool) -> str:
+    if low is not None and high is not None:
+        return f" in {'(' if open_low else '['}{low}, {high}]"
+    if low is not None:
+        return f" {'>' if open_low else '>='} {low}"
+    return ""
+
+
+def integer(value: Any, path: str, low: int | None = None, high: int | None = None) -> int:
+    """An int (not a bool, not a float) in [low, high]."""
+    if isinstance(value, bool) or not isinstance(value, int) or not _in_range(value, low, high, False):
+        raise ScenarioError(path, value, f"must be an integer{_bounds(low, high, False)}")
+    return value
+
+
+def number(value: Any, path: str, low: float | None = None, high: float | None = None, open_low: bool = False) -> float:
+    """A finite int or float (not a bool) in [low, high], or (low, high] with `open_low`; returned as float."""
+    if not is_number(value) or not _in_range(value, low, high, open_low):
+        raise ScenarioError(path, value, f"must be a finite number{_bounds(low, high, open_low)}")
+    return float(value)
+
+
+def string(value: Any, path: str) -> str:
+    """A non-empty string."""
+    if not isinstance(value, str) or not value:
+        raise ScenarioError(path, value, "must be a non-empty string")
+    return value
+
+
+def boolean(value: Any, path: str) -> bool:
+    """true or false."""
+    if not isinstance(value, bool):
+        raise ScenarioError(path, value, "must be true or false")
+    return value
+
+
+def choice(value: Any, path: str, options: Sequence[str]) -> str:
+    """One of `options`."""
+    if not isinstance(value, str) or value not in options:
+        raise ScenarioError(path, value, f"must be one of: {', '.join(repr(o) for o in options)}")
+    return value
+
+
+class Table:
+    """A scenario table at key path `path` whose keys must all be in `keys`; getters check and default each value."""
+
+    def __init__(self, value: Any, path: str, keys: Sequence[str]) -> None:
+        if not isinstance(value, dict):
+            raise ScenarioError(path, value, "must be a table")
+        for key in value:
+            if key not in keys:
+                raise ScenarioError(join(path, key), value[key],
+                                    f"unknown key; allowed in {path or 'the top level'}: {', '.join(keys) or 'none'}")
+        self.data = value
+        self.path = path
+
+    def key(self, key: str) -> str:
+        """The full key path of `key`."""
+        return join(self.path, key)
+
+    def get(self, key: str, default: Any = MISSING) -> Any:
+        """The raw value of `key`, or `default`; a required key (no default) that is absent raises."""
+        value = self.data.get(key, default)
+        if value is MISSING:
+            raise ScenarioError(self.key(key), MISSING, "is required")
+        return value
+
+    def table(self, key: str, keys: Sequence[str]) -> "Table":
+        """The sub-table `key` (empty if absent)."""
+        return Table(self.get(key, {}), self.key(key), keys)
+
+    def integer(self, key: str, default: Any = MISSING, low: int | None = None, high: int | None = None) -> int:
+        return integer(self.get(key, default), self.key(key), low, high)
+
+    def number(self, key: str, default: Any = MISSING, low: float | None = None, high: float | None = None,
+               open_low: bool = False) -> float:
+        return number(self.get(key, default), self.key(key), low, high, open_low)
+
+    def string(self, key: str, default: Any = MISSING) -> str:
+        return string(self.get(key, default), self.key(key))
+
+    def boolean(self, key: str, default: Any = MISSING) -> bool:
+        return boolean(self.get(key, default), self.key(key))
+
+    def choice(self, key: str, options: Sequence[str], default: Any = MISSING) -> str:
+        return choice(self.get(key, default), self.key(key), options)

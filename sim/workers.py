@@ -1,0 +1,61 @@
+"""Each worker's own random streams: its latencies (compute with stragglers, downlink, uplink) and its samples."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from models.base import Objective
+from scenarios.types import WorkerTiming
+from sim.distributions import Distribution
+from sim.streams import Draws, Purpose, stream
+
+
+def _draws(dist: Distribution, seed: int, purpose: Purpose, index: int) -> Draws | None:
+    """Draws from `dist` on stream (purpose, index); None when every draw is 0 (the engine then skips the event)."""
+    return None if dist.is_zero else Draws(dist.draw, stream(seed, purpose, index))
+
+
+class WorkerClock:
+    """Latencies of worker `index`, each from its own stream: a computation takes compute * straggler_slowdown
+    with probability straggler_probability, compute otherwise."""
+
+    def __init__(self, timing: WorkerTiming, seed: int, index: int) -> None:
+        self.downlink = _draws(timing.downlink, seed, Purpose.DOWNLINK, index)
+        self.uplink = _draws(timing.uplink, seed, Purpose.UPLINK, index)
+        self._compute = _draws(timing.compute, seed, Purpose.COMPUTE, index)
+        self._straggles = (Draws(lambda rng, size: rng.random(size), stream(seed, Purpose.STRAGGLER, index))
+                           if timing.straggler_probability > 0 else None)
+        self._probability = timing.straggler_probability
+        self._slowdown = timing.straggler_slowdown
+
+    def compute(self) -> float:
+        t = self._compute() if self._compute is not None else 0.0
+        if self._straggles is not None and self._straggles() < self._probability:
+            t *= self._slowdown
+        return t
+
+
+def service_clock(server: Distribution, seed: int) -> Draws | None:
+    """Service times of the parameter server's updates; None when they are all 0."""
+    return _draws(server, seed, Purpose.SERVER, 0)
+
+
+class SampleStream:
+    """The sample indices xi of worker `index`'s successive gradients, `minibatch` at a time, from its own stream."""
+
+    BLOCK = 1024
+
+    def __init__(self, objective: Objective, minibatch: int, seed: int, index: int) -> None:
+        self._objective = objective
+        self._minibatch = minibatch
+        self._rng = stream(seed, Purpose.SAMPLES, index)
+        self._block = np.empty(0, dtype=np.int64)
+        self._next = 0
+
+    def __call__(self) -> np.ndarray:
+        if self._next == len(self._block):
+            self._block = self._objective.sample(self._rng, self.BLOCK * self._minibatch)
+            self._next = 0
+        samples = self._block[self._next:self._next + self._minibatch]
+        self._next += self._minibatch
+        return samples

@@ -1,0 +1,29 @@
+"""Small scenarios for the engine tests."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from scenarios import parse
+
+SMALL_OBJECTIVE = {"name": "nonconvex-logistic", "data": "synthetic", "n": 64, "dim": 5}
+
+
+def scenario(workers: int = 4, iterations: int = 200, batch: int | None = None, bound: int | None = None,
+             policy: str = "wait", compute: dict | None = None, algorithm: str = "asysg-con", step: Any = 0.05,
+             seed: int = 0, **cluster: Any):
+    """A scenario on a small nonconvex-logistic problem, metrics at every iterate."""
+    data: dict[str, Any] = {
+        "name": "test",
+        "seed": seed,
+        "objective": dict(SMALL_OBJECTIVE),
+        "algorithm": {"name": algorithm, "iterations": iterations, "step": step},
+        "staleness": {"policy": policy},
+        "cluster": {"workers": workers, "compute": compute or {"dist": "exponential", "mean": 1.0}, **cluster},
+        "record": {"every": 1},
+    }
+    if batch is not None:
+        data["algorithm"]["batch"] = batch
+    if bound is not None:
+        data["staleness"]["bound"] = bound
+    return parse(data)

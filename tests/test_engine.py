@@ -1,0 +1,149 @@
+"""The engine against closed-form ground truths and its invariants (staleness bounds, determinism, replay)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from scenarios import build_objective
+from sim import simulate
+from sim.streams import Purpose, stream
+from tests.helpers import scenario
+
+CONSTANT = {"dist": "constant", "value": 1.0}
+DISTRIBUTIONS = st.sampled_from([
+    {"dist": "exponential", "mean": 1.0},
+    {"dist": "constant", "value": 1.0},
+    {"dist": "uniform", "low": 0.5, "high": 2.0},
+    {"dist": "lognormal", "mean": 1.0, "sigma": 1.0},
+    {"dist": "pareto", "shape": 1.5, "scale": 0.3},
+    {"dist": "constant", "value": 0.0},
+])
+
+
+def test_one_worker_without_latency_is_serial_sgd():
+    s = scenario(workers=1, iterations=300, compute=CONSTANT, step=0.1)
+    result = simulate(s)
+    objective = build_objective(s)
+    samples = objective.sample(stream(s.seed, Purpose.SAMPLES, 0), 1024)
+    x = objective.x0.copy()
+    for k in range(300):
+        x = x - 0.1 * objective.stochastic_grad(x, samples[k:k + 1])
+    assert result.x_final.tobytes() == x.tobytes()
+    assert (result.trace["staleness"] == 0).all()
+    assert np.array_equal(np.concatenate(result.trace["samples"].to_list()), samples[:300])
+
+
+@pytest.mark.parametrize("workers", [2, 5, 8])
+def test_equal_constant_compute_is_round_robin_with_staleness_w_minus_1(workers):
+    result = simulate(scenario(workers=workers, iterations=20 * workers, compute=CONSTANT))
+    trace = result.trace
+    assert list(trace["staleness"][:workers]) == list(range(workers))  # the first round all read x_0
+    assert (trace["staleness"][workers:] == workers - 1).all()
+    assert list(trace["worker"]) == list(range(workers)) * 20
+    assert result.summary["sim_time"] == 20.0
+
+
+def test_exponential_compute_staleness_is_geometric_with_mean_w_minus_1():
+    workers, iterations = 4, 40000
+    s = scenario(workers=workers, iterations=iterations, step=0.01)
+    result = simulate(s)
+    staleness = result.trace["staleness"].to_numpy()[1000:]  # after warm-up
+    # memoryless compute: each arrival comes from a uniformly random worker, so P(tau = s) = (1/W)(1 - 1/W)^s
+    se = math.sqrt(workers * (workers - 1)) / math.sqrt(len(staleness)) * 3  # sd of a geometric, ~3x for correlation
+    assert abs(staleness.mean() - (workers - 1)) < 4 * se
+    p0 = (staleness == 0).mean()
+    assert abs(p0 - 1 / workers) < 4 * math.sqrt(p0 * (1 - p0) / len(staleness)) * 3
+    # throughput: W independent Poisson processes of rate 1/mean
+    rate = result.summary["updates_per_time"]
+    assert abs(rate - workers) < 4 * math.sqrt(workers / result.summary["sim_time"]) * 1.5
+
+
+def test_sync_round_time_is_expected_max_of_w_exponentials():
+    workers, rounds = 6, 4000
+    result = simulate(scenario(algorithm="sync", workers=workers, iterations=rounds, step=0.01))
+    harmonic = sum(1 / i for i in range(1, workers + 1))
+    mean_round = result.summary["sim_time"] / rounds
+    sd_round = math.sqrt(sum(1 / i**2 for i in range(1, workers + 1)))
+    assert abs(mean_round - harmonic) < 4 * sd_round / math.sqrt(rounds)
+    assert (result.trace["staleness"] == 0).all()
+    assert result.summary["gradients"] == workers * rounds
+
+
+@st.composite
+def random_scenarios(draw):
+    workers = draw(st.integers(1, 8))
+    batch = draw(st.integers(1, 4))
+    policy = draw(st.sampled_from(["wait", "drop", "none"]))
+    bound = None
+    if policy == "wait":
+        bound = draw(st.integers(0, 10))
+    elif policy == "drop":
+        bound = draw(st.integers(0, 6))
+    service = draw(st.sampled_from([{"dist": "constant", "value": 0.0}, {"dist": "exponential", "mean": 0.3}]))
+    return scenario(workers=workers, batch=batch, bound=bound, policy="drop" if policy == "drop" else "wait",
+                    iterations=draw(st.integers(1, 60)), compute=draw(DISTRIBUTIONS), downlink=draw(DISTRIBUTIONS),
+                    uplink=draw(DISTRIBUTIONS), server=service, seed=draw(st.integers(0, 2**32)))
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(random_scenarios())
+def test_random_scenarios_keep_every_invariant(s):
+    result = simulate(s)
+    trace, summary = result.trace, result.summary
+    applied = trace[trace["applied"]]
+    K, M = s.algorithm.iterations, s.algorithm.batch
+    assert summary["iterations"] == K
+    assert len(applied) == K * M
+    assert (applied.groupby("update").size() == M).all()
+    assert (applied["staleness"] == applied["update"] - applied["read_version"]).all()
+    assert (applied["staleness"] >= 0).all()
+    assert (applied["t_apply"] >= applied["t_read"]).all()
+    assert summary["dropped"] == (~trace["applied"]).sum()
+    if s.staleness.bound is not None:
+        assert applied["staleness"].max() <= s.staleness.bound
+        if s.staleness.policy == "wait":
+            assert summary["dropped"] == 0
+        else:
+            assert (trace.loc[~trace["applied"], "staleness"] > s.staleness.bound).all()
+    assert summary["max_staleness"] == applied["staleness"].max()
+
+
+@settings(max_examples=25, deadline=None)
+@given(random_scenarios())
+def test_same_seed_same_run_and_replay_reproduces(tmp_path_factory, s):
+    from sim.replay import replay
+    from sim.rundir import write_run
+
+    first, second = simulate(s), simulate(s)
+    assert first.x_final.tobytes() == second.x_final.tobytes()
+    assert first.trace_table.equals(second.trace_table)
+    assert first.metrics_table.equals(second.metrics_table)
+    assert {k: v for k, v in first.summary.items() if k != "wall_seconds"} == \
+        {k: v for k, v in second.summary.items() if k != "wall_seconds"}
+    out = tmp_path_factory.mktemp("run") / "run"
+    write_run(out, first)
+    assert replay(out).reproduced
+
+
+def test_a_different_seed_gives_a_different_run():
+    s = scenario(workers=4, iterations=100)
+    a, b = simulate(s, seed=1), simulate(s, seed=2)
+    assert not a.trace_table.equals(b.trace_table)
+    assert a.x_final.tobytes() != b.x_final.tobytes()
+
+
+def test_memory_holds_only_the_iterates_reads_need():
+    from sim.iterates import IterateStore
+
+    store = IterateStore(np.zeros(3))
+    v0 = store.hold()
+    for i in range(100):
+        store.advance(np.full(3, float(i)))
+    assert len(store) == 2  # x_0 (still read) and the current iterate
+    store.release(v0)
+    assert len(store) == 1

@@ -1,0 +1,350 @@
+"""Conformance suite for every objective in models.OBJECTIVES (at small sizes), plus objective-specific checks."""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import math
+import pathlib
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from models import BOUND, ESTIMATE, EXACT, LOCAL_BOUND, OBJECTIVES, Objective, ParameterError, get_objective, objective_params
+
+# Small parameters for every registered objective; the digits variant of the logistic objective is an extra case.
+SMALL = {
+    "nonconvex-logistic": {"n": 40, "dim": 6},
+    "robust-regression": {"n": 40, "dim": 6},
+    "noisy-rosenbrock": {"dim": 5},
+    "mlp": {"hidden": 3},
+    "phase-retrieval": {"n": 40, "dim": 5},
+}
+CASES = {name: (name, params) for name, params in SMALL.items()} | {
+    "nonconvex-logistic-digits": ("nonconvex-logistic", {"data": "digits"}),
+}
+# A stated constant may be exceeded by this factor before it counts as contradicted (estimates get slack).
+ALLOWED = {EXACT: 1 + 1e-9, BOUND: 1 + 1e-9, LOCAL_BOUND: 1 + 1e-9, ESTIMATE: 2.0}
+SEEDS = st.integers(0, 2**32 - 1)
+
+
+@functools.cache
+def build(case: str) -> Objective:
+    name, params = CASES[case]
+    return get_objective(name, **params)
+
+
+FINITE = [case for case in CASES if build(case).n_samples is not None]
+NOISE = [case for case in CASES if build(case).n_samples is None]
+EXACT_MINIMUM = [case for case in CASES if build(case).constant_kinds["f_star"] == EXACT]
+
+
+def one(i: int) -> np.ndarray:
+    return np.array([i], dtype=np.int64)
+
+
+def per_sample_grads(obj: Objective, x: np.ndarray) -> np.ndarray:
+    """G(x; i) for i = 0..n-1, one call each, as rows."""
+    return np.stack([obj.stochastic_grad(x, one(i)) for i in range(obj.n_samples)])
+
+
+def top_curvature_direction(obj: Objective, x: np.ndarray, iterations: int = 30) -> np.ndarray:
+    """A unit vector near the top eigenvector (in |eigenvalue|) of the Hessian at x: power iteration on grad differences."""
+    v = np.random.default_rng(0).standard_normal(obj.dim)
+    step = 1e-6 * (1.0 + np.linalg.norm(x))
+    for _ in range(iterations):
+        v /= np.linalg.norm(v)
+        v = (obj.grad(x + step * v) - obj.grad(x - step * v)) / (2 * step)
+    return v / np.linalg.norm(v)
+
+
+# ---- registry and parameters ---------------------------------------------------------------------------------------
+
+def test_registry_holds_the_five_objectives():
+    assert set(OBJECTIVES) == {"nonconvex-logistic", "robust-regression", "noisy-rosenbrock", "mlp", "phase-retrieval"}
+    assert set(SMALL) == set(OBJECTIVES)
+    for name, cls in OBJECTIVES.items():
+        assert issubclass(cls, Objective) and cls.name == name
+
+
+@pytest.mark.parametrize("name", sorted(OBJECTIVES))
+def test_params_are_keyword_only_with_scalar_defaults(name):
+    parameters = list(inspect.signature(OBJECTIVES[name].__init__).parameters.values())[1:]
+    assert parameters and all(p.kind is p.KEYWORD_ONLY for p in parameters)
+    params = objective_params(name)
+    assert list(params) == [p.name for p in parameters]
+    assert all(isinstance(v, (int, float, str)) and not isinstance(v, bool) for v in params.values())
+
+
+def check_attributes(obj: Objective) -> None:
+    assert isinstance(obj.dim, int) and obj.dim >= 1
+    assert obj.x0.dtype == np.float64 and obj.x0.shape == (obj.dim,) and np.all(np.isfinite(obj.x0))
+    assert math.isfinite(obj.smoothness) and obj.smoothness > 0
+    assert math.isfinite(obj.variance) and obj.variance >= 0
+    assert math.isfinite(obj.f_star)
+    assert obj.n_samples is None or (isinstance(obj.n_samples, int) and obj.n_samples >= 1)
+    assert set(obj.constant_kinds) == {"smoothness", "variance", "f_star"}
+    assert set(obj.constant_kinds.values()) <= {EXACT, BOUND, LOCAL_BOUND, ESTIMATE}
+    if LOCAL_BOUND in obj.constant_kinds.values():
+        assert type(obj).random_point is not Objective.random_point, "a LOCAL_BOUND needs random_point on its region"
+    loss = obj.loss(obj.x0)
+    assert isinstance(loss, float) and loss >= obj.f_star
+    assert obj.constants()["kinds"] == obj.constant_kinds
+
+
+@pytest.mark.parametrize("name", sorted(OBJECTIVES))
+def test_defaults_build(name):
+    check_attributes(get_objective(name))
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_attributes(case):
+    check_attributes(build(case))
+
+
+BAD_PARAMS = [
+    ("nonconvex-logistic", "data", "mnist"),
+    ("nonconvex-logistic", "n", 0),
+    ("nonconvex-logistic", "n", 2.5),
+    ("nonconvex-logistic", "dim", True),
+    ("nonconvex-logistic", "reg", -0.1),
+    ("nonconvex-logistic", "reg", "0.1"),
+    ("nonconvex-logistic", "label_noise", 0.6),
+    ("nonconvex-logistic", "data_seed", -1),
+    ("robust-regression", "outliers", 1.5),
+    ("robust-regression", "noise", float("nan")),
+    ("robust-regression", "n", -3),
+    ("noisy-rosenbrock", "dim", 1),
+    ("noisy-rosenbrock", "noise", -1.0),
+    ("noisy-rosenbrock", "curvature", 0.0),
+    ("noisy-rosenbrock", "radius", 0.5),
+    ("noisy-rosenbrock", "radius", float("inf")),
+    ("mlp", "hidden", 0),
+    ("mlp", "hidden", 3.0),
+    ("mlp", "reg", -1.0),
+    ("mlp", "init_seed", "0"),
+    ("phase-retrieval", "radius", 0.9),
+    ("phase-retrieval", "n", 0),
+    ("phase-retrieval", "dim", None),
+    ("phase-retrieval", "data_seed", 1.5),
+]
+
+
+@pytest.mark.parametrize(("name", "param", "value"), BAD_PARAMS)
+def test_bad_params_raise_parameter_error_naming_the_param(name, param, value):
+    with pytest.raises(ParameterError) as info:
+        get_objective(name, **{param: value})
+    assert info.value.param == param and str(info.value).startswith(f"{param} = ")
+
+
+def test_every_objective_has_bad_param_cases():
+    assert {name for name, _, _ in BAD_PARAMS} == set(OBJECTIVES)
+
+
+def test_digits_refuses_synthetic_only_params():
+    with pytest.raises(ParameterError) as info:
+        get_objective("nonconvex-logistic", data="digits", n=100)
+    assert info.value.param == "n"
+
+
+def test_get_objective_refuses_unknown_names_and_params():
+    with pytest.raises(ParameterError) as info:
+        get_objective("no-such-objective")
+    assert info.value.param == "name"
+    with pytest.raises(ParameterError) as info:
+        get_objective("mlp", hiden=3)
+    assert info.value.param == "hiden"
+
+
+def test_models_do_not_import_simpy():
+    code = "import sys, models; models.get_objective('noisy-rosenbrock'); assert 'simpy' not in sys.modules"
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=pathlib.Path(__file__).resolve().parents[1])
+
+
+# ---- gradients -----------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("case", CASES)
+@settings(max_examples=5, deadline=None)
+@given(seed=SEEDS)
+def test_grad_matches_central_differences(case, seed):
+    obj = build(case)
+    x = obj.random_point(np.random.default_rng(seed))
+    g = obj.grad(x)
+    fd = np.empty(obj.dim)
+    for j in range(obj.dim):
+        h = 1e-6 * max(1.0, abs(x[j]))
+        up, down = x.copy(), x.copy()
+        up[j] += h
+        down[j] -= h
+        fd[j] = (obj.loss(up) - obj.loss(down)) / (up[j] - down[j])
+    scale = 1.0 + np.max(np.abs(g)) + abs(obj.loss(x))
+    np.testing.assert_allclose(g, fd, rtol=1e-5, atol=1e-7 * scale)
+
+
+@pytest.mark.parametrize("case", FINITE)
+@settings(max_examples=5, deadline=None)
+@given(seed=SEEDS)
+def test_finite_sum_stochastic_grads_average_to_grad(case, seed):
+    obj = build(case)
+    rng = np.random.default_rng(seed)
+    x = obj.random_point(rng)
+    g = obj.grad(x)
+    per = per_sample_grads(obj, x)
+    atol = 1e-10 * (1.0 + np.max(np.abs(per)))
+    np.testing.assert_allclose(per.mean(axis=0), g, rtol=1e-9, atol=atol)
+    np.testing.assert_allclose(obj.stochastic_grad(x, np.arange(obj.n_samples)), g, rtol=1e-9, atol=atol)
+    np.testing.assert_allclose(obj.stochastic_grad(x, rng.permutation(obj.n_samples)), g, rtol=1e-9, atol=atol)
+
+
+@pytest.mark.parametrize("case", NOISE)
+@pytest.mark.parametrize("seed", [0, 1])
+def test_noise_model_mean_and_variance(case, seed):
+    obj = build(case)
+    rng = np.random.default_rng(seed)
+    x = obj.random_point(rng)
+    keys = obj.sample(rng, 4000)
+    g = obj.grad(x)
+    per = np.stack([obj.stochastic_grad(x, keys[k:k + 1]) for k in range(len(keys))])
+    batch = obj.stochastic_grad(x, keys)
+    np.testing.assert_allclose(batch, per.mean(axis=0), rtol=1e-9, atol=1e-9 * (1 + np.max(np.abs(g))))
+    sd = math.sqrt(obj.variance / obj.dim)  # per coordinate
+    assert np.max(np.abs(batch - g)) < 5 * sd / math.sqrt(len(keys))  # the mean approaches grad f
+    dev = per - g
+    assert abs(np.mean(np.sum(dev * dev, axis=1)) / obj.variance - 1) < 0.1  # E||G - grad f||^2 = sigma^2
+    z = dev / sd
+    correlation = z.T @ z / len(keys) - np.eye(obj.dim)
+    assert np.max(np.abs(correlation)) < 5 / math.sqrt(len(keys))  # coordinates independent, unit variance
+    assert abs(np.mean(z**4) - 3) < 0.3  # Gaussian kurtosis
+
+
+@pytest.mark.parametrize("case", CASES)
+@settings(max_examples=5, deadline=None)
+@given(seed=SEEDS)
+def test_stochastic_grad_is_deterministic_and_accepts_duplicates(case, seed):
+    obj = build(case)
+    rng = np.random.default_rng(seed)
+    x = obj.random_point(rng)
+    x_before = x.copy()
+    block = obj.sample(rng, 8)
+    samples = block[2:5]
+    g1 = obj.stochastic_grad(x, samples)
+    g2 = obj.stochastic_grad(x.copy(), samples.copy())
+    assert g1.shape == (obj.dim,) and g1.dtype == np.float64
+    assert np.array_equal(g1, g2) and np.array_equal(x, x_before)
+    g1[:] = np.nan  # the result is a fresh array: changing it changes nothing else
+    assert np.array_equal(obj.stochastic_grad(x, samples), g2)
+    i, j = samples[0], samples[1]
+    gi, gj = obj.stochastic_grad(x, one(i)), obj.stochastic_grad(x, one(j))
+    assert np.array_equal(obj.stochastic_grad(x, block[2:3]), gi)
+    tol = {"rtol": 1e-9, "atol": 1e-12 * (1.0 + np.max(np.abs(gi)) + np.max(np.abs(gj)))}
+    np.testing.assert_allclose(obj.stochastic_grad(x, np.array([i, i], dtype=np.int64)), gi, **tol)
+    np.testing.assert_allclose(obj.stochastic_grad(x, np.array([i, j, i], dtype=np.int64)), (2 * gi + gj) / 3, **tol)
+
+
+# ---- stated constants ----------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("case", CASES)
+@settings(max_examples=5, deadline=None)
+@given(seed=SEEDS)
+def test_smoothness_is_not_contradicted(case, seed):
+    obj = build(case)
+    rng = np.random.default_rng(seed)
+    allowed = obj.smoothness * ALLOWED[obj.constant_kinds["smoothness"]]
+    x, y = obj.random_point(rng), obj.random_point(rng)
+    assert np.linalg.norm(obj.grad(x) - obj.grad(y)) <= allowed * np.linalg.norm(x - y)
+    close = x + 1e-3 * (y - x)
+    assert np.linalg.norm(obj.grad(x) - obj.grad(close)) <= allowed * np.linalg.norm(x - close)
+    v, h = top_curvature_direction(obj, x), 1e-5
+    assert np.linalg.norm(obj.grad(x + h * v) - obj.grad(x - h * v)) <= allowed * 2 * h
+
+
+@pytest.mark.parametrize("case", FINITE)
+@settings(max_examples=5, deadline=None)
+@given(seed=SEEDS)
+def test_variance_is_not_contradicted(case, seed):
+    obj = build(case)
+    allowed = obj.variance * ALLOWED[obj.constant_kinds["variance"]]
+    for x in (obj.x0, obj.random_point(np.random.default_rng(seed))):
+        dev = per_sample_grads(obj, x) - obj.grad(x)
+        assert np.mean(np.sum(dev * dev, axis=1)) <= allowed
+
+
+@pytest.mark.parametrize("case", CASES)
+@settings(max_examples=10, deadline=None)
+@given(seed=SEEDS)
+def test_loss_is_at_least_f_star(case, seed):
+    obj = build(case)
+    assert obj.loss(obj.random_point(np.random.default_rng(seed))) >= obj.f_star
+    assert obj.loss(obj.x0) >= obj.f_star
+
+
+@pytest.mark.parametrize("case", EXACT_MINIMUM)
+def test_exact_f_star_is_attained(case):
+    obj = build(case)
+    assert obj.x_star is not None and obj.x_star.shape == (obj.dim,)
+    assert abs(obj.loss(obj.x_star) - obj.f_star) <= 1e-12
+    assert np.linalg.norm(obj.grad(obj.x_star)) <= 1e-10
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_sample_is_int64_in_range_and_reproducible(case):
+    obj = build(case)
+    a, b = obj.sample(np.random.default_rng(3), 500), obj.sample(np.random.default_rng(3), 500)
+    assert a.dtype == np.int64 and a.shape == (500,) and np.array_equal(a, b)
+    assert len(np.unique(a)) > 1 and np.all(a >= 0)
+    if obj.n_samples is not None:
+        assert np.all(a < obj.n_samples)
+
+
+# ---- objective-specific checks -------------------------------------------------------------------------------------
+
+@pytest.mark.filterwarnings("error")
+@pytest.mark.parametrize("case", ["nonconvex-logistic", "nonconvex-logistic-digits"])
+def test_logistic_at_zero_and_for_huge_x(case):
+    obj = build(case)
+    assert obj.loss(np.zeros(obj.dim)) == pytest.approx(math.log(2), rel=1e-14)
+    x = 1e100 * np.where(np.arange(obj.dim) % 2 == 0, 1.0, -1.0)
+    assert math.isfinite(obj.loss(x)) and obj.loss(x) > 0
+    assert np.all(np.isfinite(obj.grad(x))) and np.all(np.isfinite(obj.stochastic_grad(x, one(0))))
+
+
+def test_logistic_digits_data():
+    obj = build("nonconvex-logistic-digits")
+    assert (obj.n_samples, obj.dim) == (1797, 65)
+    assert np.all(obj._A[:, -1] == 1.0) and 0.0 <= obj._A.min() and obj._A.max() <= 1.0
+    assert set(np.unique(obj._b)) == {-1.0, 1.0}
+
+
+def test_rosenbrock_start_minimizer_and_additive_noise():
+    obj = build("noisy-rosenbrock")
+    assert np.array_equal(obj.x0, [-1.2, 1.0, -1.2, 1.0, -1.2])
+    assert np.array_equal(get_objective("noisy-rosenbrock", dim=3, radius=1.1).x0, [-1.1, 1.0, -1.1])
+    assert obj.loss(np.ones(obj.dim)) == 0.0 and not np.any(obj.grad(np.ones(obj.dim)))
+    rng = np.random.default_rng(0)
+    x, y, keys = obj.random_point(rng), obj.random_point(rng), obj.sample(rng, 2)
+    np.testing.assert_allclose(obj.stochastic_grad(x, keys) - obj.grad(x), obj.stochastic_grad(y, keys) - obj.grad(y),
+                               atol=1e-9)
+    assert not np.allclose(obj.stochastic_grad(x, keys[:1]), obj.stochastic_grad(x, keys[1:]))
+
+
+def test_phase_retrieval_signal_start_and_region():
+    obj = build("phase-retrieval")
+    assert np.linalg.norm(obj.x_star) == pytest.approx(1.0)
+    assert obj.loss(-obj.x_star) == pytest.approx(0.0, abs=1e-14)
+    assert not np.any(obj.grad(np.zeros(obj.dim)))  # 0 is stationary, so x0 is not 0
+    assert 0 < np.linalg.norm(obj.x0) <= obj.radius and obj.loss(obj.x0) > 0
+    rng = np.random.default_rng(0)
+    assert all(np.linalg.norm(obj.random_point(rng)) <= obj.radius for _ in range(100))
+
+
+def test_mlp_layout_and_regularizer():
+    obj, hidden = build("mlp"), SMALL["mlp"]["hidden"]
+    assert obj.dim == 64 * hidden + hidden + 10 * hidden + 10
+    assert obj.loss(np.zeros(obj.dim)) == pytest.approx(math.log(10), rel=1e-14)
+    assert not np.any(obj.x0[64 * hidden:65 * hidden]) and not np.any(obj.x0[-10:])  # biases b1, b2 start at 0
+    regularized = get_objective("mlp", hidden=hidden, reg=0.5)
+    assert regularized.loss(obj.x0) - obj.loss(obj.x0) == pytest.approx(0.25 * obj.x0 @ obj.x0, rel=1e-9)

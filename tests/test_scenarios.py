@@ -1,0 +1,351 @@
+"""Scenario loading: defaults, validation messages, overrides, the resolved TOML round trip, the example files."""
+
+from __future__ import annotations
+
+import math
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import models
+from scenarios import MISSING, ScenarioError, build_objective, load, parse, parse_override, to_toml
+from sim.distributions import Constant, Exponential
+
+EXAMPLES = sorted((Path(__file__).resolve().parents[1] / "scenarios").glob("*.toml"))
+
+
+class Toy:
+    """A stand-in objective whose parameters cover every default type the loader checks."""
+
+    def __init__(self, *, dim: int = 3, noise: float = 0.1, flag: bool = False, kind: str = "a", extra=None) -> None:
+        self.dim = dim
+
+
+@pytest.fixture(autouse=True, scope="module")
+def toy_objective():
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setitem(models.OBJECTIVES, "toy", Toy)
+        yield
+
+
+BASE = {"objective": {"name": "toy"}}
+
+
+def error_of(data=BASE, overrides=None) -> ScenarioError:
+    with pytest.raises(ScenarioError) as error:
+        parse(data, overrides)
+    return error.value
+
+
+def test_defaults_are_filled_in():
+    s = parse(BASE)
+    assert (s.name, s.seed) == ("scenario", 0)
+    assert s.objective == {"name": "toy", "dim": 3, "noise": 0.1, "flag": False, "kind": "a", "extra": None}
+    assert (s.algorithm.name, s.algorithm.batch, s.algorithm.iterations) == ("asysg-con", 1, 1000)
+    assert (s.algorithm.step.policy, s.algorithm.minibatch, s.algorithm.block) == ("corollary", 1, 1)
+    assert (s.staleness.bound, s.staleness.policy) == (None, "wait")
+    assert s.cluster.workers == 4 and len(s.cluster.timings) == 4
+    timing = s.cluster.timings[0]
+    assert timing.compute == Exponential(1.0) and timing.downlink == timing.uplink == Constant(0.0)
+    assert (timing.straggler_probability, timing.straggler_slowdown) == (0.0, 1.0)
+    assert s.cluster.server == s.cluster.read == Constant(0.0)
+    assert (s.record.every, s.record.trace) == (1, True)
+    assert s.resolved["record"]["every"] == "auto" and "bound" not in s.resolved["staleness"]
+    assert s.resolved["objective"] == {"name": "toy", "dim": 3, "noise": 0.1, "flag": False, "kind": "a"}
+
+
+def test_values_are_read():
+    s = parse({"name": "x", "seed": 3, "objective": {"name": "toy", "dim": 5, "noise": 1},
+               "algorithm": {"batch": 2, "iterations": 5000, "step": 0.05},
+               "staleness": {"bound": 3, "policy": "drop"}, "record": {"trace": False}})
+    assert s.objective["dim"] == 5 and s.objective["noise"] == 1.0 and isinstance(s.objective["noise"], float)
+    assert s.algorithm.step.policy == "constant" and s.algorithm.step.value == 0.05
+    assert s.resolved["algorithm"]["step"] == {"policy": "constant", "value": 0.05}
+    assert (s.staleness.bound, s.staleness.policy, s.record.every, s.record.trace) == (3, "drop", 5, False)
+
+
+def test_step_policies():
+    decay = parse(BASE, {"algorithm.step": {"policy": "decay", "c": 2}}).algorithm.step
+    assert (decay.policy, decay.c) == ("decay", 2.0)
+
+
+def test_sync_batch_defaults_to_workers_and_bound_is_ignored():
+    s = parse(BASE, {"algorithm.name": "sync", "cluster.workers": 6, "staleness.bound": 0})
+    assert s.algorithm.batch == 6 and s.resolved["staleness"]["bound"] == 0
+
+
+def test_groups_override_their_workers():
+    s = parse(BASE, {"cluster.workers": 8, "cluster.groups": [
+        {"workers": [6, 7], "slowdown": 5},
+        {"workers": [0], "uplink": {"dist": "constant", "value": 2.0}, "stragglers": {"probability": 0.5, "slowdown": 3}},
+    ]})
+    timings = s.cluster.timings
+    assert timings[6].compute.mean == timings[7].compute.mean == 5.0 and timings[5].compute == Exponential(1.0)
+    assert timings[0].uplink == Constant(2.0) and timings[0].compute == Exponential(1.0)
+    assert (timings[0].straggler_probability, timings[0].straggler_slowdown) == (0.5, 3.0)
+    assert s.resolved["cluster"]["groups"][0] == {"workers": [6, 7], "slowdown": 5.0}
+
+
+INVALID = [
+    # (overrides, key path, offending value)
+    ({"cluster.workers": 0}, "cluster.workers", 0),
+    ({"cluster.workers": "8"}, "cluster.workers", "8"),
+    ({"cluster.workers": 2.5}, "cluster.workers", 2.5),
+    ({"cluster.workers": True}, "cluster.workers", True),
+    ({"seed": -1}, "seed", -1),
+    ({"name": 3}, "name", 3),
+    ({"cluster.compute": {"dist": "exponential", "mean": -1.0}}, "cluster.compute.mean", -1.0),
+    ({"cluster.compute.mean": 2.0}, "cluster.compute.dist", MISSING),  # overrides apply to the file, not the defaults
+    ({"cluster.compute": {"dist": "weibull"}}, "cluster.compute.dist", "weibull"),
+    ({"cluster.server": 0.5}, "cluster.server", 0.5),
+    ({"cluster.stragglers.probability": 1.5}, "cluster.stragglers.probability", 1.5),
+    ({"cluster.stragglers.slowdown": 0.5}, "cluster.stragglers.slowdown", 0.5),
+    ({"cluster.groups": {"workers": [0]}}, "cluster.groups", {"workers": [0]}),
+    ({"cluster.groups": [{"workers": [0, 4]}]}, "cluster.groups[0].workers[1]", 4),
+    ({"cluster.groups": [{"workers": [-1]}]}, "cluster.groups[0].workers[0]", -1),
+    ({"cluster.groups": [{"workers": []}]}, "cluster.groups[0].workers", []),
+    ({"cluster.groups": [{"slowdown": 2.0}]}, "cluster.groups[0].workers", MISSING),
+    ({"cluster.groups": [{"workers": [1, 1]}]}, "cluster.groups[0].workers", [1, 1]),
+    ({"cluster.groups": [{"workers": [0, 1]}, {"workers": [1, 2]}]}, "cluster.groups[1].workers", [1, 2]),
+    ({"cluster.groups": [{"workers": [0], "slowdown": 0}]}, "cluster.groups[0].slowdown", 0),
+    ({"objective.name": "nope"}, "objective.name", "nope"),
+    ({"objective.dim": 2.5}, "objective.dim", 2.5),
+    ({"objective.noise": True}, "objective.noise", True),
+    ({"objective.noise": math.inf}, "objective.noise", math.inf),
+    ({"objective.flag": 1}, "objective.flag", 1),
+    ({"algorithm.name": "hogwild"}, "algorithm.name", "hogwild"),
+    ({"algorithm.batch": 0}, "algorithm.batch", 0),
+    ({"algorithm.iterations": 1e4}, "algorithm.iterations", 1e4),
+    ({"algorithm.minibatch": 0}, "algorithm.minibatch", 0),
+    ({"algorithm.block": 0}, "algorithm.block", 0),
+    ({"algorithm.step": 0}, "algorithm.step", 0),
+    ({"algorithm.step": True}, "algorithm.step", True),
+    ({"algorithm.step": math.nan}, "algorithm.step", math.nan),
+    ({"algorithm.step": {"policy": "adam"}}, "algorithm.step.policy", "adam"),
+    ({"algorithm.step": {"value": 0.1}}, "algorithm.step.policy", MISSING),
+    ({"algorithm.step": {"policy": "constant"}}, "algorithm.step.value", MISSING),
+    ({"algorithm.step": {"policy": "decay", "c": -1}}, "algorithm.step.c", -1),
+    ({"algorithm.name": "sync", "cluster.workers": 4, "algorithm.batch": 2}, "algorithm.batch", 2),
+    ({"staleness.bound": -1}, "staleness.bound", -1),
+    ({"staleness.bound": 1.0}, "staleness.bound", 1.0),
+    ({"staleness.policy": "block"}, "staleness.policy", "block"),
+    ({"record.every": 0}, "record.every", 0),
+    ({"record.every": "never"}, "record.every", "never"),
+    ({"record.trace": "yes"}, "record.trace", "yes"),
+    ({"objective": "toy"}, "objective", "toy"),
+    ({"algorithm": 1}, "algorithm", 1),
+]
+
+UNKNOWN_KEYS = ["colour", "objective.colour", "algorithm.colour", "algorithm.step.colour", "staleness.colour",
+                "cluster.colour", "cluster.compute.colour", "cluster.stragglers.colour", "record.colour"]
+
+
+@pytest.mark.parametrize("overrides, path, value", INVALID, ids=[str(case[0]) for case in INVALID])
+def test_invalid_values_name_path_and_value(overrides, path, value):
+    error = error_of(BASE, overrides)
+    assert error.path == path and f"{path} = {value!r}: " in str(error) and error.allowed
+
+
+@pytest.mark.parametrize("key", UNKNOWN_KEYS)
+def test_unknown_keys_are_rejected(key):
+    data = {**BASE, "algorithm": {"step": {"policy": "corollary"}}, "cluster": {"compute": {"dist": "constant", "value": 1}}}
+    error = error_of(data, {key: "red"})
+    assert error.path == key and f"{key} = 'red'" in str(error)
+
+
+def test_unknown_key_in_a_group():
+    error = error_of(BASE, {"cluster.groups": [{"workers": [0], "colour": "red"}]})
+    assert error.path == "cluster.groups[0].colour" and "allowed in cluster.groups[0]: workers, slowdown" in str(error)
+
+
+def test_unknown_key_lists_allowed_keys():
+    assert "allowed in cluster: workers, compute" in str(error_of(BASE, {"cluster.colour": 1}))
+    assert "dim, noise, flag, kind, extra" in str(error_of(BASE, {"objective.colour": 1}))
+
+
+def test_missing_objective():
+    assert error_of({}).path == "objective"
+    assert error_of({"objective": {}}).path == "objective.name"
+
+
+def test_sync_batch_message_names_workers():
+    assert "cluster.workers (4)" in str(error_of(BASE, {"algorithm.name": "sync", "algorithm.batch": 2}))
+
+
+def test_overrides_create_tables_and_replace_distributions():
+    s = parse(BASE, {"cluster.compute": {"dist": "constant", "value": 2.0}, "staleness.bound": 40,
+                     "record.every": 7})
+    assert s.cluster.timings[0].compute == Constant(2.0) and s.staleness.bound == 40 and s.record.every == 7
+    data = {**BASE, "cluster": {"compute": {"dist": "exponential", "mean": 1.0}}}
+    assert parse(data, {"cluster.compute.mean": 3.0}).cluster.timings[0].compute == Exponential(3.0)
+    assert BASE == {"objective": {"name": "toy"}}  # the input is not modified
+
+
+def test_bad_overrides():
+    assert error_of(BASE, {"cluster..workers": 3}).path == "overrides"
+    error = error_of({**BASE, "algorithm": {"step": 0.5}}, {"algorithm.step.policy": "decay"})
+    assert error.path == "algorithm.step" and "algorithm.step = 0.5: is not a table" in str(error)
+
+
+def test_load_applies_overrides_and_names_after_the_file(tmp_path):
+    file = tmp_path / "mine.toml"
+    file.write_text('[objective]\nname = "toy"\n[cluster]\nworkers = 8\n')
+    s = load(file, {"cluster.workers": 16})
+    assert s.name == "mine" and s.cluster.workers == 16
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("cluster.workers=16", ("cluster.workers", 16)),
+    ("objective.name=mlp", ("objective.name", "mlp")),
+    ('objective.name="mlp"', ("objective.name", "mlp")),
+    ("algorithm.step = 0.5", ("algorithm.step", 0.5)),
+    ("record.trace=false", ("record.trace", False)),
+    ('cluster.compute={dist="constant", value=1.0}', ("cluster.compute", {"dist": "constant", "value": 1.0})),
+    ("cluster.groups=[{workers=[0]}]", ("cluster.groups", [{"workers": [0]}])),
+    ("name=a=b", ("name", "a=b")),
+])
+def test_parse_override(text, expected):
+    assert parse_override(text) == expected
+
+
+@pytest.mark.parametrize("text", ["cluster.workers", "=3", " =3", "a..b=1", ".a=1", "a.=1", "a b=1", "a/b=1"])
+def test_bad_set_text(text):
+    with pytest.raises(ScenarioError) as error:
+        parse_override(text)
+    assert error.value.path == "--set" and f"--set = {text!r}" in str(error.value)
+
+
+def test_malformed_toml(tmp_path):
+    file = tmp_path / "bad.toml"
+    file.write_text('[objective]\nname = "toy\n')
+    with pytest.raises(ScenarioError, match=r"scenario = .*bad\.toml.*line 2"):
+        load(file)
+
+
+def test_missing_file_and_directory(tmp_path):
+    with pytest.raises(ScenarioError, match=r"scenario = .*nothing\.toml.*no such file"):
+        load(tmp_path / "nothing.toml")
+    with pytest.raises(ScenarioError, match="is a directory"):
+        load(tmp_path)
+
+
+def test_not_utf8(tmp_path):
+    file = tmp_path / "latin.toml"
+    file.write_bytes(b'name = "caf\xe9"\n')
+    with pytest.raises(ScenarioError, match="latin.toml"):
+        load(file)
+
+
+def test_build_objective_maps_parameter_errors(monkeypatch):
+    def reject(*, dim: int = 3) -> None:
+        raise models.ParameterError("dim", dim, "must be even")
+
+    monkeypatch.setitem(models.OBJECTIVES, "picky", reject)
+    with pytest.raises(ScenarioError, match=r"objective\.dim = 3: must be even"):
+        build_objective(parse({"objective": {"name": "picky"}}))
+
+
+def test_importing_distributions_first_has_no_import_cycle():
+    subprocess.run([sys.executable, "-c", "import sim.distributions, scenarios; scenarios.load"],
+                   cwd=Path(__file__).resolve().parents[1], check=True)
+
+
+# ---- round trip of the resolved TOML over random valid scenarios ----
+
+positive = st.floats(min_value=1e-3, max_value=1e3, allow_nan=False)
+nonnegative = st.floats(min_value=0.0, max_value=1e3, allow_nan=False)
+
+
+@st.composite
+def distributions(draw):
+    shift = draw(nonnegative)
+    low = draw(nonnegative)
+    return draw(st.sampled_from([
+        {"dist": "constant", "value": draw(nonnegative)},
+        {"dist": "exponential", "mean": draw(positive)},
+        {"dist": "shifted-exponential", "shift": shift, "mean": shift + draw(nonnegative)},
+        {"dist": "lognormal", "mean": draw(positive), "sigma": draw(nonnegative)},
+        {"dist": "gamma", "shape": draw(positive), "mean": draw(positive)},
+        {"dist": "uniform", "low": low, "high": low + draw(nonnegative)},
+        {"dist": "pareto", "shape": draw(positive), "scale": draw(positive)},
+    ]))
+
+
+def optional(draw, table: dict, key: str, strategy) -> None:
+    if draw(st.booleans()):
+        table[key] = draw(strategy)
+
+
+@st.composite
+def scenarios(draw):
+    workers = draw(st.integers(1, 12))
+    objective = {"name": draw(st.sampled_from(sorted(models.OBJECTIVES)))}
+    if objective["name"] == "toy":
+        optional(draw, objective, "dim", st.integers(1, 50))
+        optional(draw, objective, "noise", st.one_of(st.integers(0, 5), nonnegative))
+        optional(draw, objective, "flag", st.booleans())
+        optional(draw, objective, "kind", st.text(min_size=1, max_size=5))
+        optional(draw, objective, "extra", st.lists(st.integers(0, 9), max_size=3))
+    algorithm = {"name": draw(st.sampled_from(["asysg-con", "asysg-incon", "sync"]))}
+    if algorithm["name"] != "sync":
+        optional(draw, algorithm, "batch", st.integers(1, 8))
+    optional(draw, algorithm, "iterations", st.integers(1, 100_000))
+    optional(draw, algorithm, "step", st.one_of(
+        positive, st.just({"policy": "corollary"}), st.builds(lambda v: {"policy": "constant", "value": v}, positive),
+        st.builds(lambda c: {"policy": "decay", "c": c}, positive)))
+    optional(draw, algorithm, "minibatch", st.integers(1, 16))
+    optional(draw, algorithm, "block", st.integers(1, 16))
+    staleness = {"policy": draw(st.sampled_from(["wait", "drop"]))}
+    optional(draw, staleness, "bound", st.integers(0, 20))
+    cluster = {"workers": workers}
+    for key in ("compute", "downlink", "uplink", "server", "read"):
+        optional(draw, cluster, key, distributions())
+    optional(draw, cluster, "stragglers", st.fixed_dictionaries({}, optional={
+        "probability": st.floats(0.0, 1.0), "slowdown": st.floats(1.0, 100.0)}))
+    members = draw(st.lists(st.integers(0, workers - 1), unique=True))
+    if members:
+        split = draw(st.integers(1, len(members)))
+        cluster["groups"] = [
+            draw(st.fixed_dictionaries({"workers": st.just(part)}, optional={
+                "slowdown": positive, "compute": distributions(), "uplink": distributions(),
+                "stragglers": st.fixed_dictionaries({"probability": st.floats(0.0, 1.0)})}))
+            for part in (members[:split], members[split:]) if part]
+    record = {}
+    optional(draw, record, "every", st.one_of(st.just("auto"), st.integers(1, 1000)))
+    optional(draw, record, "trace", st.booleans())
+    data = {"objective": objective, "algorithm": algorithm, "staleness": staleness, "cluster": cluster, "record": record}
+    optional(draw, data, "seed", st.integers(0, 2**63 - 1))
+    optional(draw, data, "name", st.text(min_size=1, max_size=10))
+    return data
+
+
+@settings(max_examples=300, deadline=None)
+@given(scenarios())
+def test_resolved_toml_round_trips(data):
+    s = parse(data)
+    text = to_toml(s)
+    again = parse(tomllib.loads(text))
+    assert again == s
+    assert to_toml(again) == text
+
+
+# ---- the example scenarios ----
+
+def test_examples_exist():
+    names = {path.stem for path in EXAMPLES}
+    assert {"quickstart", "stragglers", "network-bound", "heterogeneous", "sync", "logistic-digits",
+            "robust-regression", "rosenbrock", "mlp", "phase-retrieval"} <= names
+    assert any(load(path).staleness.policy == "drop" for path in EXAMPLES)
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=[path.stem for path in EXAMPLES])
+def test_example_loads(path):
+    s = load(path)
+    assert s.name == path.stem
+    assert build_objective(s).dim >= 1
+    assert parse(tomllib.loads(to_toml(s))) == s
