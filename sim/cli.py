@@ -73,10 +73,8 @@ def cmd_replay(args: argparse.Namespace) -> int:
     return 1
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="asgd", description="Discrete-event simulator of asynchronous SGD.")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
+def add_commands(commands) -> None:
+    """`run` and `replay`; further commands live in their own modules (see COMMAND_MODULES)."""
     run = commands.add_parser("run", help="simulate one scenario and write its run directory")
     run.add_argument("scenario", metavar="SCENARIO.toml")
     run.add_argument("--set", action="append", default=[], metavar="KEY.PATH=VALUE",
@@ -88,6 +86,19 @@ def build_parser() -> argparse.ArgumentParser:
     rep = commands.add_parser("replay", help="re-apply a run's recorded updates without SimPy; exit 0 iff bitwise equal")
     rep.add_argument("run_dir", metavar="RUN_DIR")
     rep.set_defaults(handler=cmd_replay)
+
+
+# Each module has add_commands(subparsers), registering its commands with a `handler(args) -> exit code`.
+COMMAND_MODULES = ["sim.cli"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    import importlib
+
+    parser = argparse.ArgumentParser(prog="asgd", description="Discrete-event simulator of asynchronous SGD.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).add_commands(commands)
     return parser
 
 
