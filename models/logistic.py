@@ -35,7 +35,7 @@ class NonconvexLogistic(LinearFiniteSum):
         data: str = "synthetic",
         n: int = SYNTHETIC_N,
         dim: int = SYNTHETIC_DIM,
-        reg: float = 0.1,
+        reg: float = 0.001,
         label_noise: float = SYNTHETIC_LABEL_NOISE,
         data_seed: int = 0,
     ) -> None:

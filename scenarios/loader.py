@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -47,8 +49,19 @@ def to_toml(scenario: Scenario) -> str:
 
 
 def build_objective(scenario: Scenario) -> Objective:
-    """The scenario's objective; an invalid parameter raises ScenarioError("objective.<param>", ...)."""
+    """The scenario's objective; an invalid parameter raises ScenarioError("objective.<param>", ...).
+
+    Objectives are immutable, so one per distinct [objective] table is built per process and shared
+    (sweeps and checks run many scenarios on the same objective).
+    """
+    return _objective(scenario.objective["name"], tuple(sorted(scenario.objective_params.items())))
+
+
+@functools.lru_cache(maxsize=16)
+def _objective(name: str, params: tuple[tuple[str, Any], ...]) -> Objective:
     try:
-        return get_objective(scenario.objective["name"], **scenario.objective_params)
+        objective = get_objective(name, **dict(params))
     except ParameterError as error:
         raise ScenarioError(f"objective.{error.param}", error.value, error.allowed) from None
+    objective.x0.flags.writeable = False
+    return objective

@@ -1,0 +1,132 @@
+"""`asgd run` and `asgd replay` through the command line: outputs, example scenarios, bad input."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from sim.cli import main
+
+SCENARIOS = Path(__file__).resolve().parents[1] / "scenarios"
+QUICKSTART = str(SCENARIOS / "quickstart.toml")
+SUMMARY_KEYS = {"iterations", "gradients", "sim_time", "final_loss", "final_grad_norm_sq", "ergodic_grad_norm_sq",
+                "max_staleness", "mean_staleness", "dropped", "seed", "wall_seconds"}
+
+
+def test_run_writes_the_contract_files_and_replay_reproduces(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["run", QUICKSTART, "--set", "algorithm.iterations=300", "--seed", "7", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "300 updates" in printed and "staleness" in printed and str(out) in printed
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        ["scenario.toml", "summary.json", "metrics.parquet", "trace.parquet", "x_final.npy"])
+    summary = json.loads((out / "summary.json").read_text())
+    assert SUMMARY_KEYS <= set(summary) and summary["seed"] == 7 and summary["iterations"] == 300
+    metrics = pd.read_parquet(out / "metrics.parquet")
+    assert list(metrics.columns) == ["update", "time", "gradients", "loss", "grad_norm_sq"]
+    assert metrics["update"].iloc[0] == 0 and metrics["update"].iloc[-1] == 300
+    trace = pd.read_parquet(out / "trace.parquet")
+    assert list(trace.columns)[:8] == ["update", "worker", "read_version", "staleness", "t_read", "t_apply", "applied",
+                                       "samples"]
+    assert trace["applied"].sum() == 300 and trace["samples"].map(len).eq(1).all()
+    assert "seed = 7" in (out / "scenario.toml").read_text()
+    assert main(["replay", str(out)]) == 0
+    assert "reproduced" in capsys.readouterr().out
+
+
+def test_replay_fails_when_the_final_iterate_differs(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["run", QUICKSTART, "--set", "algorithm.iterations=50", "--out", str(out)]) == 0
+    x = np.load(out / "x_final.npy")
+    x[0] = np.nextafter(x[0], np.inf)  # one ulp
+    np.save(out / "x_final.npy", x)
+    assert main(["replay", str(out)]) == 1
+    assert "NOT reproduced" in capsys.readouterr().out
+
+
+def test_a_rerun_replaces_an_earlier_run_directory(tmp_path):
+    out = tmp_path / "run"
+    assert main(["run", QUICKSTART, "--set", "algorithm.iterations=20", "--out", str(out)]) == 0
+    assert main(["run", QUICKSTART, "--set", "algorithm.iterations=30", "--out", str(out)]) == 0
+    assert json.loads((out / "summary.json").read_text())["iterations"] == 30
+    assert [p.name for p in tmp_path.iterdir()] == ["run"]  # no staging or old folders left
+
+
+@pytest.mark.parametrize("path", sorted(SCENARIOS.glob("*.toml")), ids=lambda p: p.stem)
+def test_every_example_scenario_runs_and_replays(path, tmp_path):
+    out = tmp_path / path.stem
+    assert main(["run", str(path), "--set", "algorithm.iterations=40", "--out", str(out)]) == 0
+    assert main(["replay", str(out)]) == 0
+
+
+BAD_INPUT = [
+    # (arguments after `run QUICKSTART`, words the message must contain)
+    (["--set", "cluster.workers=0"], ["cluster.workers", "0", ">= 1"]),
+    (["--set", "cluster.compute.mean=-1.0"], ["cluster.compute.mean", "-1", "> 0"]),
+    (["--set", 'cluster.compute={dist="weibull", mean=1.0}'], ["cluster.compute.dist", "weibull", "exponential"]),
+    (["--set", 'objective.name="no-such-objective"'], ["objective.name", "no-such-objective", "nonconvex-logistic"]),
+    (["--set", "objective.no_such_param=1"], ["objective.no_such_param", "1"]),
+    (["--set", 'cluster.workers="8"'], ["cluster.workers", "'8'", "integer"]),
+    (["--set", "cluster.workers=2.5"], ["cluster.workers", "2.5", "integer"]),
+    (["--set", "algorithm.iterations=true"], ["algorithm.iterations", "True"]),
+    (["--set", "algorithm.nonsense=1"], ["algorithm.nonsense"]),
+    (["--set", "novalue"], ["--set", "novalue"]),
+    (["--seed", "-1"], ["seed", "-1"]),
+]
+
+
+def _assert_bad_input(argv, words, tmp_path, capsys):
+    out = tmp_path / "out"
+    assert main([*argv, "--out", str(out)]) == 2
+    captured = capsys.readouterr()
+    message = captured.err.strip()
+    assert len(message.splitlines()) == 1, message  # one message, no traceback
+    for word in words:
+        assert word in message, (word, message)
+    assert captured.out == ""
+    assert not out.exists() and list(tmp_path.iterdir()) == []  # nothing half-written
+
+
+@pytest.mark.parametrize("extra, words", BAD_INPUT)
+def test_bad_input_exits_2_with_one_message(extra, words, tmp_path, capsys):
+    _assert_bad_input(["run", QUICKSTART, *extra], words, tmp_path, capsys)
+
+
+def test_bad_objective_value_exits_2(tmp_path, capsys):
+    _assert_bad_input(["run", QUICKSTART, "--set", "objective.n=0"], ["objective.n", "0"], tmp_path, capsys)
+
+
+def test_missing_and_malformed_scenario_files_exit_2(tmp_path, capsys):
+    _assert_bad_input(["run", str(tmp_path / "missing.toml")], ["missing.toml"], tmp_path, capsys)
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[cluster\nworkers = 3\n")
+    assert main(["run", str(bad), "--out", str(tmp_path / "out")]) == 2
+    assert "bad.toml" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+def test_out_dir_that_is_not_a_run_directory_is_refused(tmp_path, capsys):
+    (tmp_path / "keep.txt").write_text("precious")
+    assert main(["run", QUICKSTART, "--set", "algorithm.iterations=5", "--out", str(tmp_path)]) == 2
+    assert "--out" in capsys.readouterr().err
+    assert [p.name for p in tmp_path.iterdir()] == ["keep.txt"]
+
+
+def test_replay_of_a_folder_that_is_not_a_run_exits_2(tmp_path, capsys):
+    assert main(["replay", str(tmp_path)]) == 2
+    assert "RUN_DIR" in capsys.readouterr().err
+
+
+def test_a_diverging_run_is_reported_not_crashed(tmp_path, capsys):
+    out = tmp_path / "run"
+    code = main(["run", QUICKSTART, "--set", "objective.name=\"noisy-rosenbrock\"", "--set", "algorithm.step=1.0",
+                 "--set", "algorithm.iterations=200", "--set", "record.every=1", "--out", str(out)])
+    assert code == 1
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["status"] == "diverged" and summary["iterations"] < 200
+    assert "DIVERGED" in capsys.readouterr().out
+    assert main(["replay", str(out)]) == 0
