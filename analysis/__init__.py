@@ -1,0 +1,1 @@
+"""Pure DataFrame -> numbers: rates, bounds, speedup, worker limit, plots. Never imports simpy."""
