@@ -1,6 +1,8 @@
 """Update rules and step-size schedules as small pure functions, shared by the engine and `asgd replay`.
 
 AsySG-con (Lian et al. 2015, eq. 2): x_{k+1} = x_k - gamma_k * sum_{m=1..M} G(x_{k - tau_{k,m}}; xi_{k,m}).
+AsySG-incon (Section 4): x_{k+1} = x_k - gamma_k * [sum_{m=1..M} G(xhat_{k,m}; xi_{k,m})]_{S_k}: only the coordinates
+S_k change (S_k = {i_k} in the paper); the simulator reads once per update, xhat_{k,m} = xhat_k (sim/shared_memory.py).
 """
 
 from __future__ import annotations
@@ -26,6 +28,13 @@ def sgd_step(x: np.ndarray, direction: np.ndarray, gamma: float) -> np.ndarray:
     return x - gamma * direction
 
 
+def coordinate_step(x: np.ndarray, direction: np.ndarray, gamma: float, coordinates: np.ndarray) -> np.ndarray:
+    """x - gamma * [direction]_S for the coordinates S (a new array; x is left untouched, other coordinates copied)."""
+    x_next = x.copy()
+    x_next[coordinates] = x[coordinates] - gamma * direction[coordinates]
+    return x_next
+
+
 def corollary_step(objective: Objective, batch: int, iterations: int, minibatch: int) -> float:
     """Corollary 2: gamma = sqrt((f(x_1) - f*) / (M L K sigma^2)), sigma^2 the variance of one G (a minibatch mean)."""
     gap = objective.loss(objective.x0) - objective.f_star
@@ -42,3 +51,10 @@ def step_schedule(policy: str, value: float | None, c: float | None) -> Callable
         return lambda k: c / math.sqrt(k + 1)
     assert value is not None
     return lambda k: value
+
+
+def step_sizes(policy: str, value: float | None, c: float | None, count: int) -> np.ndarray:
+    """step_schedule's gamma_k for k = 0..count-1 as one array (the paper's gamma_1..gamma_count)."""
+    if policy == "decay":
+        return c / np.sqrt(np.arange(1, count + 1, dtype=float))
+    return np.full(count, value, dtype=float)

@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 from typing import Any
 
-from scenarios import load, parse_override
+# One BLAS thread, set before numpy loads: the last bits of some objectives' constants (an eigenvalue) and full
+# gradients depend on the thread count, so this makes results independent of the machine's core count and equal
+# to those of sweep workers (Dask's nanny sets the same for its workers). An explicit setting is kept.
+for _variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_variable, "1")
+
+from scenarios import load, parse_override  # noqa: E402
 from scenarios.errors import ScenarioError
 
 
@@ -89,7 +96,7 @@ def add_commands(commands) -> None:
 
 
 # Each module has add_commands(subparsers), registering its commands with a `handler(args) -> exit code`.
-COMMAND_MODULES = ["sim.cli"]
+COMMAND_MODULES = ["sim.cli", "sim.sweep", "sim.bench", "sim.check"]
 
 
 def build_parser() -> argparse.ArgumentParser:

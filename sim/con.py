@@ -23,6 +23,9 @@ from sim.workers import SampleStream, WorkerClock
 
 
 class ParameterServer:
+    """Forms updates from arriving gradients under the staleness policy; `run` applies them. AsySG-incon's
+    sim/shared_memory.SharedMemory stands in for the Run there: one read per update (batch 1), no service time."""
+
     def __init__(self, env: simpy.Environment, run: Run, batch: int, bound: int | None, policy: str, service) -> None:
         self.env = env
         self.run = run
@@ -52,9 +55,10 @@ class ParameterServer:
             self.run.drop(read, self.started - read.version, self.env.now)
             return
         self.queue.append(read)
-        self._serve()
+        self.serve()
 
-    def _serve(self) -> None:
+    def serve(self) -> None:
+        """Start every update that can start now (also after a read's version rose: AsySG-incon)."""
         while not self.busy and not self.run.finished:
             batch = self._take_batch()
             if batch is None:
@@ -69,7 +73,7 @@ class ParameterServer:
     def _finish(self, batch: list[Read]) -> None:
         self.busy = False
         self._apply(batch)
-        self._serve()
+        self.serve()
 
     def _apply(self, batch: list[Read]) -> None:
         self.run.apply(batch, self.env.now)

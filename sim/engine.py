@@ -13,9 +13,11 @@ import pandas as pd
 import pyarrow as pa
 import simpy
 
+from analysis.bounds import bound_summary
+from models.updates import step_sizes
 from scenarios import build_objective
 from scenarios.types import Scenario
-from sim import con, sync
+from sim import con, incon, sync
 from sim.run import Run
 from sim.workers import SampleStream, WorkerClock, service_clock
 
@@ -62,6 +64,8 @@ def simulate(scenario: Scenario, seed: int | None = None, progress: Callable[[in
         sync.start(env, run, clocks, samples, service)
     elif algorithm.name == "asysg-con":
         con.start(env, run, clocks, samples, algorithm.batch, scenario.staleness.bound, scenario.staleness.policy, service)
+    elif algorithm.name == "asysg-incon":
+        incon.start(env, run, scenario, clocks, samples, seed)
     else:
         raise NotImplementedError(f"algorithm {algorithm.name!r} is not implemented yet")
     with np.errstate(all="ignore"):
@@ -93,11 +97,14 @@ def _summary(scenario: Scenario, seed: int, run: Run, wall_seconds: float) -> di
         "final_loss": last[3],
         "final_grad_norm_sq": last[4],
         "ergodic_grad_norm_sq": run.metrics.ergodic_grad_norm_sq(iterations),
+        "weighted_ergodic_grad_norm_sq": run.metrics.ergodic_grad_norm_sq(iterations, weighted=True),
         "metrics_every": run.metrics.every,
         "max_staleness": run.staleness.max,
         "mean_staleness": run.staleness.mean,
         "step_policy": algorithm.step.policy,
         "step_first": run.gamma(0),
+        "step_value": run.step.value,   # the constant gamma (the corollary policy's, resolved), else None
+        "step_c": run.step.c,           # the decay policy's c, else None
         "f_x0": run.f_x0,
         "smoothness": objective.smoothness,
         "variance": objective.variance,
@@ -105,4 +112,13 @@ def _summary(scenario: Scenario, seed: int, run: Run, wall_seconds: float) -> di
         "constant_kinds": dict(objective.constant_kinds),
         "dim": objective.dim,
         "wall_seconds": wall_seconds,
+        **_bounds(scenario, run, iterations),
     }
+
+
+def _bounds(scenario: Scenario, run: Run, iterations: int) -> dict[str, Any]:
+    """The run's bound fields (analysis.bounds.bound_summary) with T = its measured maximum staleness."""
+    algorithm, objective, T = scenario.algorithm, run.objective, run.staleness.max
+    gammas = step_sizes(run.step.policy, run.step.value, run.step.c, iterations + T)
+    return bound_summary(algorithm.name, algorithm.step.policy, gammas, iterations, T, objective.smoothness,
+                         algorithm.batch, objective.variance / algorithm.minibatch, run.f_x0 - objective.f_star)

@@ -2,14 +2,16 @@
 
 A read of version v holds x_v until its gradient is applied or dropped. With a staleness bound T at most
 T + 1 versions are ever held (x_{k-T} .. x_k), without one at most one per in-flight read plus x_k,
-so memory never grows with the number of updates K.
+so memory never grows with the number of updates K. An AsySG-incon read holds every version that was current while
+it read, x_first .. x_{first + len(landed_at)}: with a bound T, at most T + 1 + (the most updates landing during one
+read) versions are held.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from models.updates import sgd_step, summed_gradient
+from models.updates import coordinate_step, sgd_step, summed_gradient
 
 
 class IterateStore:
@@ -54,4 +56,34 @@ def apply_con_update(store: IterateStore, objective, versions: list[int], sample
     x_next = sgd_step(store.current, summed_gradient(objective, points, samples), gamma)
     for v in versions:
         store.release(v)
+    store.advance(x_next)
+
+
+def torn_read(store: IterateStore, first: int, landed_at) -> np.ndarray:
+    """AsySG-incon's inconsistent read xhat: coordinate i is x_{first + #{n : landed_at[n] <= i}}[i].
+
+    The read began at x_first and update first + n landed when landed_at[n] coordinates (0 .. landed_at[n] - 1) had
+    been read: the read saw it on the coordinates from landed_at[n] on. Values are copied, never recomputed, so xhat
+    is x_k with every write the read missed undone, x_k - sum_{j in J(k)} (x_{j+1} - x_j), bit for bit.
+    """
+    if len(landed_at) == 0:
+        return store.get(first)
+    bounds = [0, *landed_at, len(store.current)]
+    return np.concatenate([store.get(first + n)[bounds[n]:bounds[n + 1]] for n in range(len(bounds) - 1)])
+
+
+def release_read(store: IterateStore, first: int, landed: int) -> None:
+    """An AsySG-incon read that began at x_first and saw `landed` updates land is done with x_first .. x_{first+landed}."""
+    for version in range(first, first + landed + 1):
+        store.release(version)
+
+
+def apply_incon_update(store: IterateStore, objective, first: int, landed_at, samples: list[np.ndarray],
+                       coordinates: np.ndarray, gamma: float) -> None:
+    """AsySG-incon: x_{k+1} = x_k - gamma * [sum_m G(xhat; samples[m])]_S, xhat = torn_read(store, first, landed_at),
+    S = `coordinates`; releases the read and advances."""
+    point = torn_read(store, first, landed_at)
+    direction = summed_gradient(objective, [point] * len(samples), samples)
+    x_next = coordinate_step(store.current, direction, gamma, coordinates)
+    release_read(store, first, len(landed_at))
     store.advance(x_next)

@@ -6,9 +6,12 @@ The trace is kept in typed arrays (about 53 bytes per single-sample gradient), n
 from __future__ import annotations
 
 from array import array
+from collections.abc import Callable
 
 import numpy as np
 import pyarrow as pa
+
+from analysis.bounds import ergodic_average
 
 TRACE_SCHEMA = pa.schema([
     ("update", pa.int64()),        # index k of the update the gradient was summed into; -1 if dropped
@@ -19,6 +22,16 @@ TRACE_SCHEMA = pa.schema([
     ("t_apply", pa.float64()),     # when the update was applied (a dropped gradient: when it was dropped)
     ("applied", pa.bool_()),
     ("samples", pa.list_(pa.int64())),
+])
+
+# asysg-incon traces append these columns (con and sync traces are exactly TRACE_SCHEMA). The M rows of one update
+# share its read. t_read is when the read ended, read_version the oldest update it missed (k if none: sim/shared_memory.py).
+INCON_SCHEMA = pa.schema([
+    ("read_start", pa.float64()),            # when the read began
+    ("start_version", pa.int64()),           # updates applied when the read began
+    ("landed_at", pa.list_(pa.int32())),     # per update start_version + n landing during the read: coordinates read by then
+    ("coordinates", pa.list_(pa.int64())),   # the coordinates the update wrote (empty if dropped)
+    ("missed", pa.int32()),                  # |J(k)|: updates the read missed on some coordinate (k: the update, or when dropped)
 ])
 
 
@@ -49,20 +62,60 @@ class TraceRecorder:
         self._offsets.append(len(self._samples))
 
     def table(self) -> pa.Table:
-        def column(values: array, dtype) -> np.ndarray:
-            return np.frombuffer(values, dtype=dtype) if len(values) else np.empty(0, dtype=dtype)
-
-        samples = pa.ListArray.from_arrays(pa.array(column(self._offsets, np.int32)), pa.array(column(self._samples, np.int64)))
+        samples = _lists(self._offsets, self._samples, np.int64)
         return pa.Table.from_arrays([
-            pa.array(column(self._update, np.int64)),
-            pa.array(column(self._worker, np.int32)),
-            pa.array(column(self._read, np.int64)),
-            pa.array(column(self._staleness, np.int32)),
-            pa.array(column(self._t_read, np.float64)),
-            pa.array(column(self._t_apply, np.float64)),
-            pa.array(column(self._applied, np.int8).astype(bool)),
+            pa.array(_column(self._update, np.int64)),
+            pa.array(_column(self._worker, np.int32)),
+            pa.array(_column(self._read, np.int64)),
+            pa.array(_column(self._staleness, np.int32)),
+            pa.array(_column(self._t_read, np.float64)),
+            pa.array(_column(self._t_apply, np.float64)),
+            pa.array(_column(self._applied, np.int8).astype(bool)),
             samples,
         ], schema=TRACE_SCHEMA)
+
+
+def _column(values: array, dtype) -> np.ndarray:
+    """A typed array's values as a numpy array (no copy)."""
+    return np.frombuffer(values, dtype=dtype) if len(values) else np.empty(0, dtype=dtype)
+
+
+def _lists(offsets: array, values: array, dtype) -> pa.ListArray:
+    return pa.ListArray.from_arrays(pa.array(_column(offsets, np.int32)), pa.array(_column(values, dtype)))
+
+
+class InconTraceRecorder(TraceRecorder):
+    """The asysg-incon trace: TRACE_SCHEMA's columns, then INCON_SCHEMA's."""
+
+    def __init__(self, enabled: bool) -> None:
+        super().__init__(enabled)
+        self._read_start, self._start_version, self._missed = array("d"), array("q"), array("i")
+        self._landed, self._landed_offsets = array("i"), array("i", [0])
+        self._coordinates, self._coordinate_offsets = array("q"), array("i", [0])
+
+    def add(self, update: int, worker: int, read_version: int, staleness: int, t_read: float, t_apply: float,
+            applied: bool, samples: np.ndarray, *, read_start: float, start_version: int, landed_at: list[int],
+            coordinates: np.ndarray, missed: int) -> None:
+        if not self.enabled:
+            return
+        super().add(update, worker, read_version, staleness, t_read, t_apply, applied, samples)
+        self._read_start.append(read_start)
+        self._start_version.append(start_version)
+        self._landed.extend(landed_at)
+        self._landed_offsets.append(len(self._landed))
+        self._coordinates.frombytes(np.asarray(coordinates, dtype=np.int64).tobytes())
+        self._coordinate_offsets.append(len(self._coordinates))
+        self._missed.append(missed)
+
+    def table(self) -> pa.Table:
+        return pa.Table.from_arrays([
+            *super().table().columns,
+            pa.array(_column(self._read_start, np.float64)),
+            pa.array(_column(self._start_version, np.int64)),
+            _lists(self._landed_offsets, self._landed, np.int32),
+            _lists(self._coordinate_offsets, self._coordinates, np.int64),
+            pa.array(_column(self._missed, np.int32)),
+        ], schema=pa.schema([*TRACE_SCHEMA, *INCON_SCHEMA]))
 
 
 class StalenessCounter:
@@ -92,31 +145,35 @@ class StalenessCounter:
 
 
 class MetricsRecorder:
-    """f(x_k) and ||grad f(x_k)||^2 (exact) at k = 0, every, 2*every, ... and at the last update."""
+    """f(x_k), ||grad f(x_k)||^2 (exact) and the step gamma_k of the update from x_k, at k = 0, every, 2*every, ...
+    and at the last update."""
 
-    def __init__(self, objective, every: int) -> None:
+    def __init__(self, objective, every: int, gamma: Callable[[int], float]) -> None:
         self.objective = objective
         self.every = every
-        self.rows: list[tuple[int, float, int, float, float]] = []
+        self.gamma = gamma
+        self.rows: list[tuple[int, float, int, float, float, float]] = []
 
     def record(self, update: int, time: float, gradients: int, x: np.ndarray) -> float:
         """Record x_update; returns its loss."""
         loss = float(self.objective.loss(x))
         gradient = self.objective.grad(x)
-        self.rows.append((update, time, gradients, loss, float(gradient @ gradient)))
+        self.rows.append((update, time, gradients, loss, float(gradient @ gradient), float(self.gamma(update))))
         return loss
 
-    def ergodic_grad_norm_sq(self, iterations: int) -> float:
-        """(1/K) sum_{k<K} ||grad f(x_k)||^2, estimated by the mean over the recorded k < K (all of them when every = 1)."""
-        values = [row[4] for row in self.rows if row[0] < iterations]
-        return float(np.mean(values)) if values else float("nan")
+    def ergodic_grad_norm_sq(self, iterations: int, weighted: bool = False) -> float:
+        """(1/K) sum_{k<K} ||grad f(x_k)||^2, or with `weighted` Theorem 1's sum_k gamma_k ||grad f(x_k)||^2 / sum_k gamma_k,
+        estimated over the recorded k < K (all of them when every = 1)."""
+        rows = [row for row in self.rows if row[0] < iterations]
+        return ergodic_average([row[4] for row in rows], [row[5] for row in rows] if weighted else None)
 
     def table(self) -> pa.Table:
-        columns = list(zip(*self.rows)) if self.rows else [[]] * 5
+        columns = list(zip(*self.rows)) if self.rows else [[]] * 6
         return pa.table({
             "update": pa.array(columns[0], pa.int64()),
             "time": pa.array(columns[1], pa.float64()),
             "gradients": pa.array(columns[2], pa.int64()),
             "loss": pa.array(columns[3], pa.float64()),
             "grad_norm_sq": pa.array(columns[4], pa.float64()),
+            "step": pa.array(columns[5], pa.float64()),  # gamma_k of the update from x_k
         })

@@ -1,7 +1,9 @@
 """`asgd replay`: re-apply a run's recorded updates without SimPy and compare the final iterate bit for bit.
 
 Applied gradients of update k appear in the trace consecutively, in the order they were summed; each is
-re-evaluated at x_{read_version} with its recorded samples by the same update rule the engine ran.
+re-evaluated at x_{read_version} with its recorded samples by the same update rule the engine ran. For asysg-incon
+the gradients of update k share one read, rebuilt from the iterates x_{start_version} .. x_{start_version + len(landed_at)}
+it spanned (iterates.torn_read), and the update writes the recorded coordinates.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import pyarrow.parquet as pq
 
 from scenarios import build_objective, load
 from scenarios.errors import ScenarioError
-from sim.iterates import IterateStore, apply_con_update
+from sim.iterates import IterateStore, apply_con_update, apply_incon_update
 from sim.run import make_step
 
 
@@ -42,15 +44,16 @@ def replay(run_dir: Path | str) -> Replay:
     objective = build_objective(scenario)
     algorithm = scenario.algorithm
     gamma = make_step(algorithm.step, objective, algorithm.batch, algorithm.iterations, algorithm.minibatch)
-    table = pq.read_table(run_dir / "trace.parquet", columns=["update", "read_version", "applied", "samples"])
+    incon = algorithm.name == "asysg-incon"
+    read_columns = ["start_version", "landed_at", "coordinates"] if incon else ["read_version"]
+    table = pq.read_table(run_dir / "trace.parquet", columns=["update", "applied", "samples", *read_columns])
     applied = table.filter(table["applied"])
     updates = applied["update"].to_numpy()
-    versions = applied["read_version"].to_numpy()
-    samples = applied["samples"].combine_chunks()
-    values, offsets = samples.values.to_numpy(), samples.offsets.to_numpy()
-    holds = np.bincount(versions, minlength=int(updates[-1]) + 2 if len(updates) else 1)
+    values, offsets = _lists(applied, "samples")
     starts = np.flatnonzero(np.diff(updates, prepend=-1)) if len(updates) else np.empty(0, dtype=np.int64)
     ends = np.append(starts[1:], len(updates))
+    size = int(updates[-1]) + 2 if len(updates) else 1
+    holds, apply_update = _incon(applied, starts, size) if incon else _con(applied, size)
 
     store = IterateStore(objective.x0)
     store.hold(int(holds[0]))
@@ -59,8 +62,38 @@ def replay(run_dir: Path | str) -> Replay:
             k = int(updates[start])
             if k != store.version:
                 raise ScenarioError("trace.parquet", k, f"updates must run 0, 1, 2, ...; expected {store.version}")
-            rows = range(start, end)
-            apply_con_update(store, objective, [int(versions[i]) for i in rows],
-                             [values[offsets[i]:offsets[i + 1]] for i in rows], gamma(k))
+            apply_update(store, objective, start, end, [values[offsets[i]:offsets[i + 1]] for i in range(start, end)], gamma(k))
             store.hold(int(holds[store.version]))
     return Replay(store.current, np.load(run_dir / "x_final.npy"), store.version)
+
+
+def _lists(table, name: str) -> tuple[np.ndarray, np.ndarray]:
+    """A list column's values and offsets: row i is values[offsets[i]:offsets[i + 1]]."""
+    column = table[name].combine_chunks()
+    return column.values.to_numpy(), column.offsets.to_numpy()
+
+
+def _con(applied, size: int):
+    """AsySG-con and sync: each gradient holds x_{read_version}. Returns the holds per version and the update."""
+    versions = applied["read_version"].to_numpy()
+
+    def apply_update(store, objective, start, end, samples, gamma):
+        apply_con_update(store, objective, [int(versions[i]) for i in range(start, end)], samples, gamma)
+
+    return np.bincount(versions, minlength=size), apply_update
+
+
+def _incon(applied, starts: np.ndarray, size: int):
+    """AsySG-incon: the read of an update (on each of its rows) holds x_first .. x_{first + len(landed_at)}."""
+    firsts = applied["start_version"].to_numpy()
+    landed, landed_offsets = _lists(applied, "landed_at")
+    coordinates, coordinate_offsets = _lists(applied, "coordinates")
+    spans = np.zeros(size + 1, dtype=np.int64)
+    np.add.at(spans, firsts[starts], 1)
+    np.add.at(spans, firsts[starts] + np.diff(landed_offsets)[starts] + 1, -1)
+
+    def apply_update(store, objective, start, end, samples, gamma):
+        apply_incon_update(store, objective, int(firsts[start]), landed[landed_offsets[start]:landed_offsets[start + 1]],
+                           samples, coordinates[coordinate_offsets[start]:coordinate_offsets[start + 1]], gamma)
+
+    return np.cumsum(spans)[:size], apply_update

@@ -1,7 +1,8 @@
 """The state of one simulated run, shared by every algorithm's engine: iterates, step sizes and recording.
 
 No SimPy here: the engines (sim/con.py, sim/sync.py) decide *when* reads and updates happen and call
-`read`, `apply` and `drop`; this module does the math and the bookkeeping.
+`read`, `apply` and `drop`; this module does the math and the bookkeeping (AsySG-incon's shared memory,
+sim/shared_memory.py, applies its own writes and calls `updated`).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from models.base import Objective
 from models.updates import corollary_step, step_schedule
 from scenarios.types import Scenario, Step
 from sim.iterates import IterateStore, apply_con_update
-from sim.recording import MetricsRecorder, StalenessCounter, TraceRecorder
+from sim.recording import InconTraceRecorder, MetricsRecorder, StalenessCounter, TraceRecorder
 
 
 @dataclass(slots=True)
@@ -29,11 +30,17 @@ class Read:
     samples: np.ndarray
 
 
+def resolve_step(step: Step, objective: Objective, batch: int, iterations: int, minibatch: int) -> Step:
+    """The step policy with the corollary policy resolved to its constant: Step("constant", value=gamma)."""
+    if step.policy == "corollary":
+        return Step("constant", value=corollary_step(objective, batch, iterations, minibatch))
+    return step
+
+
 def make_step(step: Step, objective: Objective, batch: int, iterations: int, minibatch: int) -> Callable[[int], float]:
     """gamma_k for the scenario's step policy (the corollary policy resolves to its constant)."""
-    if step.policy == "corollary":
-        return step_schedule("constant", corollary_step(objective, batch, iterations, minibatch), None)
-    return step_schedule(step.policy, step.value, step.c)
+    resolved = resolve_step(step, objective, batch, iterations, minibatch)
+    return step_schedule(resolved.policy, resolved.value, resolved.c)
 
 
 class Run:
@@ -44,11 +51,12 @@ class Run:
         algorithm = scenario.algorithm
         self.objective = objective
         self.iterations = algorithm.iterations
-        self.gamma = make_step(algorithm.step, objective, algorithm.batch, algorithm.iterations, algorithm.minibatch)
+        self.step = resolve_step(algorithm.step, objective, algorithm.batch, algorithm.iterations, algorithm.minibatch)
+        self.gamma = step_schedule(self.step.policy, self.step.value, self.step.c)
         self.store = IterateStore(objective.x0)
-        self.trace = TraceRecorder(scenario.record.trace)
+        self.trace = (InconTraceRecorder if algorithm.name == "asysg-incon" else TraceRecorder)(scenario.record.trace)
         self.staleness = StalenessCounter()
-        self.metrics = MetricsRecorder(objective, scenario.record.every)
+        self.metrics = MetricsRecorder(objective, scenario.record.every, self.gamma)
         self.on_progress = on_progress
         self.on_finish: Callable[[], None] = lambda: None
         self.gradients = 0      # gradients the server has consumed (applied or dropped)
@@ -69,7 +77,7 @@ class Run:
             self.trace.add(k, r.worker, r.version, k - r.version, r.t_read, now, True, r.samples)
             self.staleness.add(k - r.version)
         self.gradients += len(reads)
-        self._updated(now)
+        self.updated(now)
 
     def drop(self, read: Read, staleness: int, now: float) -> None:
         """Discard a gradient staler than the bound."""
@@ -78,7 +86,9 @@ class Run:
         self.staleness.dropped += 1
         self.gradients += 1
 
-    def _updated(self, now: float) -> None:
+    def updated(self, now: float) -> None:
+        """An update was applied at `now`: record the new iterate's metrics if due, report progress, finish after K
+        updates or on divergence."""
         k = self.store.version
         self.sim_time = now
         if k % self.metrics.every == 0 or k == self.iterations:

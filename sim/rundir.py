@@ -10,6 +10,8 @@ import math
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -22,10 +24,10 @@ from scenarios.errors import ScenarioError
 FILES = ("scenario.toml", "summary.json", "metrics.parquet", "trace.parquet", "x_final.npy")
 
 
-def check_out_dir(out: Path) -> None:
-    """`out` may be new, empty, or an earlier run directory (which is replaced); anything else is bad input."""
-    if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / "summary.json").is_file())):
-        raise ScenarioError("--out", str(out), "exists and is not an asgd run directory: choose a new or empty folder")
+def check_out_dir(out: Path, marker: str = "summary.json", kind: str = "an asgd run directory") -> None:
+    """`out` may be new, empty, or an earlier output holding `marker` (which is replaced); anything else is bad input."""
+    if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / marker).is_file())):
+        raise ScenarioError("--out", str(out), f"exists and is not {kind}: choose a new or empty folder")
 
 
 def json_ready(value: Any) -> Any:
@@ -44,14 +46,22 @@ def json_ready(value: Any) -> Any:
 def write_run(out: Path, result) -> None:
     """Write `result` (a sim.Result) to `out` atomically."""
     check_out_dir(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
+    with staged(out) as staging:
         (staging / "scenario.toml").write_text(to_toml(result.scenario))
         (staging / "summary.json").write_text(json.dumps(json_ready(result.summary), indent=2) + "\n")
         pq.write_table(result.metrics_table, staging / "metrics.parquet")
         pq.write_table(result.trace_table, staging / "trace.parquet")
         np.save(staging / "x_final.npy", result.x_final)
+
+
+@contextmanager
+def staged(out: Path) -> Iterator[Path]:
+    """A new temporary sibling folder of `out` to write into: it replaces `out` when the block succeeds and is
+    removed when it raises, so a reader never sees half an output."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        yield staging
         _replace(staging, out)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)

@@ -1,4 +1,5 @@
-"""Each worker's own random streams: its latencies (compute with stragglers, downlink, uplink) and its samples."""
+"""Each worker's own random streams: its latencies (compute with stragglers, downlink, uplink, or an asysg-incon
+thread's read time), its samples and the coordinates its writes change."""
 
 from __future__ import annotations
 
@@ -35,6 +36,11 @@ class WorkerClock:
         return t
 
 
+def read_clock(read: Distribution, seed: int, index: int) -> Draws | None:
+    """Durations of asysg-incon thread `index`'s reads of the shared vector; None when they are all 0."""
+    return _draws(read, seed, Purpose.READ, index)
+
+
 def service_clock(server: Distribution, seed: int) -> Draws | None:
     """Service times of the parameter server's updates; None when they are all 0."""
     return _draws(server, seed, Purpose.SERVER, 0)
@@ -59,3 +65,17 @@ class SampleStream:
         samples = self._block[self._next:self._next + self._minibatch]
         self._next += self._minibatch
         return samples
+
+
+class CoordinateStream:
+    """The coordinates S_k of asysg-incon thread `index`'s successive writes: `block` distinct ones, uniform on
+    0..dim-1, the n-th write taking the n-th `rng.choice(dim, size=block, replace=False)` of
+    rng = stream(seed, Purpose.COORDINATES, index)."""
+
+    def __init__(self, dim: int, block: int, seed: int, index: int) -> None:
+        self._dim = dim
+        self._block = block
+        self._rng = stream(seed, Purpose.COORDINATES, index)
+
+    def __call__(self) -> np.ndarray:
+        return self._rng.choice(self._dim, size=self._block, replace=False)

@@ -11,7 +11,7 @@ SMALL_OBJECTIVE = {"name": "nonconvex-logistic", "data": "synthetic", "n": 64, "
 
 def scenario(workers: int = 4, iterations: int = 200, batch: int | None = None, bound: int | None = None,
              policy: str = "wait", compute: dict | None = None, algorithm: str = "asysg-con", step: Any = 0.05,
-             seed: int = 0, **cluster: Any):
+             seed: int = 0, block: int | None = None, **cluster: Any):
     """A scenario on a small nonconvex-logistic problem, metrics at every iterate."""
     data: dict[str, Any] = {
         "name": "test",
@@ -24,6 +24,8 @@ def scenario(workers: int = 4, iterations: int = 200, batch: int | None = None, 
     }
     if batch is not None:
         data["algorithm"]["batch"] = batch
+    if block is not None:
+        data["algorithm"]["block"] = block
     if bound is not None:
         data["staleness"]["bound"] = bound
     return parse(data)

@@ -1,0 +1,202 @@
+"""`asgd bench [--quick]`: one table of performance figures, each a ratio measured in this process run.
+
+- reference: a naive serial numpy SGD loop on nonconvex-logistic (d = 100, n = 2000, K = 50 000), the objective's
+  stochastic gradient written out below (no simulation); its time per gradient is the unit of the run rows.
+- run: `simulate` of AsySG-con, W = 16 workers, exponential compute, trace on, the same K: wall time per gradient
+  over the reference's (objective construction and metric recording included). The same for "mlp", over a serial
+  loop of that objective's own stochastic_grad.
+- batched replicates: not implemented yet.
+- memory: how far one simulation raises the peak resident set size (Linux: VmHWM) of a fresh subprocess over its
+  RSS before the run: per added gradient from K = 10^5 to 10^6 without the trace (flat: about 0), and the trace's bytes per gradient at K = 10^6.
+- sweep throughput: the same sweep (8 runs) with --jobs 2 over --jobs 1, worker processes already started.
+
+Timings are the best of REPEATS interleaved repetitions, so that a busy machine slows both sides of a ratio alike.
+--quick scales K down about 25-fold (for tests; its figures are not meaningful). Exit code 0: the table is a report.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+from scipy.special import expit
+
+REPEATS = 3
+FULL = {"iterations": 50_000, "memory": (100_000, 1_000_000), "sweep": (8, 20_000), "repeats": REPEATS}
+QUICK = {"iterations": 2_000, "memory": (4_000, 40_000), "sweep": (4, 1_000), "repeats": 1}
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def reference_grad(A: np.ndarray, y: np.ndarray, reg: float, x: np.ndarray, i: int) -> np.ndarray:
+    """nonconvex-logistic's gradient of sample i (models/logistic.py): -y_i sigmoid(-y_i a_i.x) a_i + 2 reg x / (1 + x^2)^2."""
+    a, b = A[i], y[i]
+    return -b * expit(-b * (a @ x)) * a + 2.0 * reg * x / (1.0 + x * x) ** 2
+
+
+def _reference_logistic(objective, samples: np.ndarray, gamma: float) -> float:
+    """Seconds for serial SGD over `samples` with the written-out gradient."""
+    A, y, reg = objective._A, objective._b, objective.reg
+    x = objective.x0.copy()
+    started = time.perf_counter()
+    for i in samples:
+        x = x - gamma * reference_grad(A, y, reg, x, i)
+    return time.perf_counter() - started
+
+
+def _reference_objective(objective, samples: np.ndarray, gamma: float) -> float:
+    """Seconds for serial SGD over `samples` with the objective's own stochastic_grad."""
+    x = objective.x0.copy()
+    started = time.perf_counter()
+    for k in range(len(samples)):
+        x = x - gamma * objective.stochastic_grad(x, samples[k:k + 1])
+    return time.perf_counter() - started
+
+
+def _scenario(objective: str, iterations: int, trace: bool = True):
+    from scenarios import parse
+
+    return parse({"name": "bench", "objective": {"name": objective},
+                  "algorithm": {"name": "asysg-con", "iterations": iterations, "step": 0.01},
+                  "cluster": {"workers": 16, "compute": {"dist": "exponential", "mean": 1.0}},
+                  "record": {"trace": trace}})
+
+
+def _run_seconds_per_gradient(objective: str, iterations: int) -> float:
+    from sim import simulate
+
+    started = time.perf_counter()
+    result = simulate(_scenario(objective, iterations))
+    return (time.perf_counter() - started) / result.summary["gradients"]
+
+
+def _run_over_reference(name: str, iterations: int, repeats: int, reference: Callable) -> tuple[float, float]:
+    """(best reference seconds per gradient, best run / best reference) for objective `name`."""
+    from scenarios import build_objective
+
+    objective = build_objective(_scenario(name, iterations))
+    samples = objective.sample(np.random.default_rng(0), iterations)
+    _run_seconds_per_gradient(name, 100)  # warm-up: imports, caches
+    ref = run = float("inf")
+    for _ in range(repeats):
+        ref = min(ref, reference(objective, samples, 0.01) / iterations)
+        run = min(run, _run_seconds_per_gradient(name, iterations))
+    return ref, run / ref
+
+
+def peak_rss_child(iterations: int, trace: bool) -> None:
+    """In a subprocess: run the logistic bench scenario; print its gradients and its peak RSS over the RSS it
+    started from, in bytes (Linux: VmHWM, reset first through /proc/self/clear_refs; elsewhere ru_maxrss)."""
+    from sim import simulate
+
+    scenario = _scenario("nonconvex-logistic", iterations, trace)
+    before = _reset_peak_rss()
+    gradients = simulate(scenario).summary["gradients"]
+    print(gradients, _peak_rss() - before)
+
+
+def _reset_peak_rss() -> int:
+    """Reset the peak RSS to the current RSS where the OS allows it; returns the peak RSS in bytes."""
+    if Path("/proc/self/clear_refs").exists():
+        Path("/proc/self/clear_refs").write_text("5")
+    return _peak_rss()
+
+
+def _peak_rss() -> int:
+    status = Path("/proc/self/status")
+    if status.exists():
+        return int(re.search(r"VmHWM:\s+(\d+) kB", status.read_text()).group(1)) * 1024
+    import resource  # ru_maxrss: bytes on macOS, KiB elsewhere
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * (1 if sys.platform == "darwin" else 1024)
+
+
+def _peak_growth(runs: list[tuple[int, bool]]) -> list[tuple[int, int]]:
+    """(gradients, peak RSS growth) of each (K, trace) run, each in its own fresh subprocess, run side by side."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    code = "import sys; from sim.bench import peak_rss_child; peak_rss_child(int(sys.argv[1]), sys.argv[2] == 'on')"
+    children = [subprocess.Popen([sys.executable, "-c", code, str(k), "on" if trace else "off"], env=env,
+                                 stdout=subprocess.PIPE, text=True) for k, trace in runs]
+    results = []
+    for child in children:
+        out, _ = child.communicate()
+        if child.returncode:
+            raise RuntimeError(f"the memory subprocess failed with exit code {child.returncode}")
+        gradients, growth = out.split()
+        results.append((int(gradients), int(growth)))
+    return results
+
+
+def _sweep_speedup(runs: int, iterations: int, repeats: int) -> float:
+    """Seconds of a sweep of `runs` seeds with --jobs 1 over --jobs 2 (best of `repeats`)."""
+    from sim.sweep import run_sweep
+
+    quickstart = ROOT / "scenarios" / "quickstart.toml"
+    overrides = {"algorithm.iterations": iterations}
+    best = {1: float("inf"), 2: float("inf")}
+    with tempfile.TemporaryDirectory(prefix="asgd-bench-") as tmp:
+        run_sweep(quickstart, [], {"algorithm.iterations": 10}, Path(tmp) / "warm-up", 2, jobs=2, quiet=True)
+        for repeat in range(repeats):
+            for jobs in best:
+                started = time.perf_counter()
+                run_sweep(quickstart, [], overrides, Path(tmp) / f"{jobs}-{repeat}", runs, jobs=jobs, quiet=True)
+                best[jobs] = min(best[jobs], time.perf_counter() - started)
+    return best[1] / best[2]
+
+
+def measure(quick: bool = False) -> list[tuple[str, str, str, str]]:
+    """The table rows: (measure, figure, target, verdict)."""
+    size = QUICK if quick else FULL
+    k, repeats = size["iterations"], size["repeats"]
+
+    def row(label: str, value: float, unit: str, target: float, at_most: bool = True) -> tuple[str, str, str, str]:
+        ok = value <= target if at_most else value >= target
+        return (label, f"{value:.3g}{unit}", f"{'<=' if at_most else '>='} {target:g}{unit}", "ok" if ok else "MISSED")
+
+    ref, logistic = _run_over_reference("nonconvex-logistic", k, repeats, _reference_logistic)
+    _, mlp = _run_over_reference("mlp", k, repeats, _reference_objective)
+    speedup = _sweep_speedup(*size["sweep"], repeats)
+    small, large = size["memory"]
+    (g_small, off_small), (g_large, off_large), (g_traced, on_large) = _peak_growth(
+        [(small, False), (large, False), (large, True)])
+    return [
+        (f"reference: naive numpy SGD loop, nonconvex-logistic d=100 n=2000, K={k}", f"{ref * 1e6:.3g} us/gradient",
+         "(the unit)", ""),
+        row(f"run / reference: AsySG-con W=16, exponential, trace on, K={k}", logistic, "x", 1.5),
+        ("batched replicates (16 seeds) / 16 runs", "not implemented", "", ""),
+        row(f"run / reference, mlp (reference: its stochastic_grad in a loop), K={k}", mlp, "x", 1.5),
+        row(f"memory, trace off: peak RSS growth of a run, K={small} -> {large}, per added gradient",
+            (off_large - off_small) / (g_large - g_small), " B", 1),
+        row(f"memory, trace on: peak RSS growth over trace off at K={large}, per gradient",
+            (on_large - off_large) / g_traced, " B", 64),
+        row(f"sweep throughput, {size['sweep'][0]} runs of K={size['sweep'][1]}: --jobs 2 / --jobs 1", speedup, "x", 1.7,
+            at_most=False),
+    ]
+
+
+def format_table(rows: list[tuple[str, str, str, str]], quick: bool) -> str:
+    header = ("measure", "figure", "target", "verdict")
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(4)]
+    lines = [f"asgd bench{' --quick (K scaled down: figures not meaningful)' if quick else ''}: "
+             f"{os.cpu_count()} cores (os.cpu_count()), Python {sys.version.split()[0]}, numpy {np.__version__}; "
+             f"timings best of {QUICK['repeats'] if quick else REPEATS}; memory: peak RSS (VmHWM) of a subprocess during the run over its RSS before"]
+    lines += ["  ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip() for r in [header, *rows]]
+    return "\n".join(lines)
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    print(format_table(measure(args.quick), args.quick))
+    return 0
+
+
+def add_commands(commands) -> None:
+    bench = commands.add_parser("bench", help="print the performance table (ratios measured in this run)")
+    bench.add_argument("--quick", action="store_true", help="scale K down (for tests; figures not meaningful)")
+    bench.set_defaults(handler=cmd_bench)

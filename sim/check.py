@@ -1,0 +1,168 @@
+"""`asgd check SCENARIO.toml`: a scenario's empirical rate, bound and speedup against Lian et al. (2015).
+
+The scenario runs with the corollary step over a grid of iteration counts K and seeds, at its own worker count
+(checks 1, bound, and 2, rate) and over a grid of worker counts W (checks 3, speedup, and 4, worker limit); the
+four checks are printed and a report (report.md, runs.csv, PNG plots) is written to --out. Exit 0 when no check
+fails, 1 otherwise. See docs/checks.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from scenarios import Scenario, build_objective, load, parse, parse_override
+from scenarios.errors import ScenarioError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+RECORD_POINTS = 200          # metrics rows per run: the ergodic average is their mean
+DEFAULT_K = (3000, 48000)    # doubling from --k-min to --k-max
+DEFAULT_WORKERS = "1,2,4,8,16,32"
+DEFAULT_SEEDS = 3
+
+
+@dataclass
+class GridRun:
+    summary: dict[str, Any]
+    metrics: pd.DataFrame
+    staleness: pd.DataFrame
+
+
+def run_grid(points: list[tuple[Scenario, int]], progress: Callable[[], None] | None = None) -> list[GridRun]:
+    """Simulate every (scenario, seed), in order, in this process: the one place `asgd check` runs simulations
+    (a sweep executor can stand in for it)."""
+    from sim import simulate
+
+    runs = []
+    for scenario, seed in points:
+        result = simulate(scenario, seed=seed)
+        runs.append(GridRun(result.summary, result.metrics, result.staleness))
+        if progress is not None:
+            progress()
+    return runs
+
+
+def variant(base: Scenario, iterations: int, workers: int) -> Scenario:
+    """`base` with K = iterations, the corollary step, W = workers (sync: M = W too), RECORD_POINTS metrics rows
+    and no trace."""
+    data = copy.deepcopy(base.resolved)
+    algorithm, cluster = data["algorithm"], data["cluster"]
+    algorithm["iterations"] = iterations
+    algorithm["step"] = {"policy": "corollary"}
+    if workers != cluster["workers"]:
+        if cluster.get("groups"):
+            raise ScenarioError("cluster.groups", "[...]", "asgd check varies cluster.workers, which worker groups tie to "
+                                                           "fixed worker ids: drop them with --set 'cluster.groups=[]'")
+        cluster["workers"] = workers
+        if algorithm["name"] == "sync":
+            algorithm["batch"] = workers
+    data["record"] = {"every": max(1, iterations // RECORD_POINTS), "trace": False}
+    return parse(data)
+
+
+def _integers(text: str, flag: str) -> list[int]:
+    try:
+        values = sorted({int(item) for item in text.split(",")})
+    except ValueError:
+        values = []
+    if not values or values[0] < 1:
+        raise ScenarioError(flag, text, "must be a comma-separated list of integers >= 1, e.g. 1000,4000,16000")
+    return values
+
+
+def _k_grid(args: argparse.Namespace) -> list[int]:
+    if args.k_grid is not None:
+        ks = _integers(args.k_grid, "--k-grid")
+    else:
+        if not 1 <= args.k_min <= args.k_max:
+            raise ScenarioError("--k-min", args.k_min, f"must be >= 1 and <= --k-max ({args.k_max})")
+        ks = [args.k_min * 2**i for i in range(64) if args.k_min * 2**i <= args.k_max]
+    if len(ks) < 2:
+        raise ScenarioError("--k-grid", ",".join(map(str, ks)), "needs at least two iteration counts to fit a rate")
+    return ks
+
+
+def _validate(args: argparse.Namespace, base: Scenario) -> tuple[list[int], list[int]]:
+    """The K and W grids; bad flags or a scenario without a corollary step raise ScenarioError."""
+    from models.updates import corollary_step
+
+    ks = _k_grid(args)
+    workers = _integers(args.workers, "--workers")
+    if workers[0] != 1:
+        raise ScenarioError("--workers", args.workers, "must include 1: the serial run every speedup is measured against")
+    if args.seeds < 1:
+        raise ScenarioError("--seeds", args.seeds, "must be an integer >= 1 (2 or more for confidence intervals)")
+    if not 0 < args.threshold <= 1:
+        raise ScenarioError("--threshold", args.threshold, "must be an efficiency in (0, 1]")
+    if not 0 <= args.tolerance < 0.5:
+        raise ScenarioError("--tolerance", args.tolerance, "must be in [0, 0.5)")
+    algorithm = base.algorithm
+    try:
+        corollary_step(build_objective(base), algorithm.batch, ks[0], algorithm.minibatch)
+    except ValueError as error:
+        raise ScenarioError("objective", base.objective["name"], f"asgd check runs the corollary step: {error}") from None
+    return ks, sorted(set(workers) | {base.cluster.workers})
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from analysis.checks import FAIL
+    from sim.check_report import Report
+    from sim.rundir import check_out_dir
+
+    base = load(args.scenario, dict(parse_override(text) for text in args.set))
+    ks, workers = _validate(args, base)
+    out = Path(args.out) if args.out else Path("runs") / f"check-{base.name}"
+    check_out_dir(out, "report.md", "an asgd check report")
+    points = [(variant(base, k, w), base.seed + i) for k in ks for w in workers for i in range(args.seeds)]
+    print(f"asgd check {base.name}: {len(ks)} K x {len(workers)} W x {args.seeds} seeds = {len(points)} runs",
+          file=sys.stderr)
+    started = time.perf_counter()
+    bar = _progress_bar(len(points))
+    try:
+        grid_runs = run_grid(points, bar.update if bar else None)
+    finally:
+        if bar is not None:
+            bar.close()
+    report = Report.build(base, grid_runs, args.threshold, args.tolerance, time.perf_counter() - started)
+    print(report.terminal())
+    report.write(out)
+    print(f"report written to {out}")
+    return 1 if any(check.verdict == FAIL for check in report.checks) else 0
+
+
+def _progress_bar(total: int):
+    if not sys.stderr.isatty():
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit="run", leave=False)
+
+
+def add_commands(commands) -> None:
+    check = commands.add_parser("check", help="empirical rate, bound and speedup against Lian et al. (2015); "
+                                              "exit 1 if a check fails")
+    check.add_argument("scenario", metavar="SCENARIO.toml")
+    check.add_argument("--set", action="append", default=[], metavar="KEY.PATH=VALUE",
+                       help="override a scenario key with a TOML literal (repeatable), as for `asgd run`")
+    check.add_argument("--seeds", type=int, default=DEFAULT_SEEDS, help=f"seeds per grid point (default {DEFAULT_SEEDS})")
+    check.add_argument("--k-min", type=int, default=DEFAULT_K[0], help=f"smallest K (default {DEFAULT_K[0]})")
+    check.add_argument("--k-max", type=int, default=DEFAULT_K[1],
+                       help=f"largest K; the grid doubles from --k-min (default {DEFAULT_K[1]})")
+    check.add_argument("--k-grid", metavar="K1,K2,...", help="explicit iteration counts (replaces --k-min/--k-max)")
+    check.add_argument("--workers", default=DEFAULT_WORKERS, metavar="W1,W2,...",
+                       help=f"worker counts of the speedup grid, 1 included (default {DEFAULT_WORKERS})")
+    check.add_argument("--threshold", type=float, default=0.8,
+                       help="efficiency (speedup / W) that counts as near-linear (default 0.8)")
+    check.add_argument("--tolerance", type=float, default=0.1,
+                       help="tolerance on the exponents -1/2 (rate) and 1/2 (worker limit) (default 0.1)")
+    check.add_argument("--out", metavar="DIR", help="report directory (default runs/check-NAME)")
+    check.set_defaults(handler=cmd_check)
+

@@ -1,0 +1,134 @@
+"""Where a sweep's runs execute: in this process (--jobs 1), in local worker processes (--jobs J), or on a Dask
+cluster (--scheduler ADDRESS).
+
+A run is given as (run id, fully resolved scenario as TOML text) and comes back as an Outcome: its encoded result
+(Parquet bytes) and, if its scenario records one, its encoded trace. Runs travel in chunks of several per task,
+so scheduling costs little. Each run is a pure function of its scenario text, so results do not depend on the
+executor, the number of processes or the chunking; the client writes them, so a Dask cluster need not share a
+filesystem with it. A chunk that fails as a whole (a worker died) comes back as failed runs.
+
+Local workers start from a fork server that has imported this module (spawned where there is none), ignore
+SIGINT (an interrupted sweep terminates them itself) and exit when the sweep process dies. They inherit the environment, so they use the same number of
+BLAS threads as this process (the `asgd` command sets one, as Dask's nanny does for its workers: the last bits of
+some objectives' constants depend on it).
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import multiprocessing.connection
+import os
+import signal
+import threading
+import tomllib
+from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from contextlib import contextmanager
+from functools import partial
+
+from scenarios import ScenarioError, parse
+from sim import simulate
+from sim.store import Outcome, encode_failure, encode_result, parquet_bytes
+
+Task = tuple[str, str]  # run id, resolved scenario (TOML)
+Execute = Callable[[list[Task]], Iterator[Outcome]]
+MAX_CHUNK = 16          # runs per task at most
+CHUNKS_PER_SLOT = 4     # tasks per worker slot at least, when there are enough runs: balances uneven run times
+CONNECT_TIMEOUT = "10s"
+
+
+def run_one(task: Task) -> Outcome:
+    """Simulate one run; an exception it raises makes it a failed run."""
+    run_id, text = task
+    try:
+        result = simulate(parse(tomllib.loads(text)))
+    except Exception as error:
+        return Outcome(run_id, "failed", encode_failure(error, text), None)
+    trace = parquet_bytes(result.trace_table) if result.scenario.record.trace else None
+    return Outcome(run_id, result.summary["status"], encode_result(result, text), trace)
+
+
+def run_chunk(tasks: list[Task]) -> list[Outcome]:
+    return [run_one(task) for task in tasks]
+
+
+def chunked(tasks: list[Task], slots: int) -> list[list[Task]]:
+    """`tasks` cut into chunks: at least CHUNKS_PER_SLOT per slot while they hold one run or more, at most MAX_CHUNK runs each."""
+    size = max(1, min(MAX_CHUNK, len(tasks) // (CHUNKS_PER_SLOT * slots)))
+    return [tasks[i:i + size] for i in range(0, len(tasks), size)]
+
+
+@contextmanager
+def executor(jobs: int, scheduler: str | None = None) -> Iterator[Execute]:
+    """A function running tasks and yielding their outcomes as they finish: in `jobs` local processes (this one if
+    jobs = 1), or on the Dask scheduler at `scheduler`, connected to here (ScenarioError if it cannot be)."""
+    if scheduler is None:
+        yield (lambda tasks: (run_one(task) for task in tasks)) if jobs == 1 else partial(_local, jobs=jobs)
+        return
+    from distributed import Client
+
+    try:
+        client = Client(scheduler, timeout=CONNECT_TIMEOUT, set_as_default=False)
+    except (OSError, ValueError, TypeError) as error:
+        raise ScenarioError("--scheduler", scheduler, f"no Dask scheduler could be reached there ({error})") from None
+    with client:
+        yield partial(_dask, client)
+
+
+def _local(tasks: list[Task], jobs: int) -> Iterator[Outcome]:
+    chunks = chunked(tasks, jobs)
+    if not chunks:
+        return
+    pool = ProcessPoolExecutor(min(jobs, len(chunks)), mp_context=_context(), initializer=_worker_start)
+    try:
+        futures = {pool.submit(run_chunk, chunk): chunk for chunk in chunks}
+        for future in as_completed(futures):
+            yield from _outcomes(future, futures[future])
+    except BaseException:
+        processes = list((pool._processes or {}).values())  # no public way to stop running tasks before Python 3.14
+        pool.shutdown(wait=False, cancel_futures=True)
+        for process in processes:
+            process.terminate()
+        raise
+    pool.shutdown()
+
+
+def _dask(client, tasks: list[Task]) -> Iterator[Outcome]:
+    from distributed import as_completed as completed
+
+    chunks = chunked(tasks, max(1, sum(client.nthreads().values())))
+    futures = client.map(run_chunk, chunks, pure=False)
+    chunk_of = {future.key: chunk for future, chunk in zip(futures, chunks)}
+    try:
+        for future in completed(futures, loop=client.loop):
+            yield from _outcomes(future, chunk_of[future.key])
+    except BaseException:
+        client.cancel(futures)
+        raise
+
+
+def _outcomes(future, chunk: list[Task]) -> list[Outcome]:
+    try:
+        return future.result()
+    except Exception as error:
+        return [Outcome(run_id, "failed", encode_failure(error, text), None) for run_id, text in chunk]
+
+
+def _worker_start() -> None:
+    """In a local worker: ignore SIGINT (an interrupted sweep stops its workers itself), and exit as soon as the sweep
+    process is gone (say, killed with -9) rather than wait for tasks forever."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    threading.Thread(target=_exit_with_parent, daemon=True).start()
+
+
+def _exit_with_parent() -> None:
+    multiprocessing.connection.wait([multiprocessing.parent_process().sentinel])
+    os._exit(1)
+
+
+def _context() -> multiprocessing.context.BaseContext:
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("spawn")
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload([__name__])
+    return context

@@ -1,0 +1,68 @@
+"""AsySG-incon on one machine (SimPy processes): W threads share x in memory and update it without locks.
+
+Thread loop: read x coordinate by coordinate (a read time), compute the M stochastic gradients of an update at what
+it read, one after another (compute times, stragglers included), write the coordinates S_k of their sum, read again.
+The read convention, the writes, J(k) and the delay are in sim/shared_memory.py. The staleness policy is AsySG-con's
+ParameterServer (sim/con.py) with one read per update and no service time: "wait" holds back a read, or a finished
+thread's write, while it would let an outstanding read exceed T (so a thread may wait to write); "drop" discards a
+read's M gradients when their delay would exceed T, and the thread reads again. Threads share memory: there is no
+network and no server, so cluster.downlink, cluster.uplink and cluster.server must be 0.
+"""
+
+from __future__ import annotations
+
+import simpy
+
+from scenarios.errors import ScenarioError
+from scenarios.types import Scenario
+from sim.con import ParameterServer
+from sim.distributions import parse_distribution
+from sim.run import Run
+from sim.shared_memory import SharedMemory
+from sim.workers import CoordinateStream, SampleStream, WorkerClock, read_clock
+
+
+def check(scenario: Scenario, dim: int) -> None:
+    """ScenarioError unless the network and server latencies are 0 and algorithm.block <= dim."""
+    cluster = scenario.resolved["cluster"]
+    tables = [("cluster", cluster), *((f"cluster.groups[{i}]", g) for i, g in enumerate(cluster.get("groups", [])))]
+    for path, table in tables:
+        for key in ("downlink", "uplink", "server"):
+            if key in table and not parse_distribution(table[key], f"{path}.{key}").is_zero:
+                raise ScenarioError(f"{path}.{key}", table[key],
+                                    "must be 0 for asysg-incon: its threads share one machine's memory, with no network "
+                                    "and no server (the time a read takes is cluster.read)")
+    block = scenario.algorithm.block
+    if block > dim:
+        raise ScenarioError("algorithm.block", block, f"must be at most the objective's dimension, {dim}")
+
+
+def thread(env: simpy.Environment, index: int, clock: WorkerClock, samples: SampleStream, batch: int,
+           memory: SharedMemory, server: ParameterServer):
+    """Read, compute M gradients, write; forever."""
+    while True:
+        while not server.can_read():
+            yield server.next_update()
+        read = server.read(index, [samples() for _ in range(batch)])
+        if read.end > read.start:
+            yield env.timeout(read.duration)
+        memory.end_read(read)
+        server.serve()  # the read's version rose from `first` to b: a write held back by "wait" may go now
+        for _ in range(batch):
+            yield env.timeout(clock.compute())
+        server.push(read)
+        while not read.done:
+            yield server.next_update()
+
+
+def start(env: simpy.Environment, run: Run, scenario: Scenario, clocks: list[WorkerClock], samples: list[SampleStream],
+          seed: int) -> None:
+    """W threads on `run`'s shared x; each has its own compute, read-time, sample and coordinate streams."""
+    dim = run.objective.dim
+    check(scenario, dim)
+    cluster, algorithm = scenario.cluster, scenario.algorithm
+    memory = SharedMemory(run, [read_clock(cluster.read, seed, i) for i in range(cluster.workers)],
+                          [CoordinateStream(dim, algorithm.block, seed, i) for i in range(cluster.workers)])
+    server = ParameterServer(env, memory, 1, scenario.staleness.bound, scenario.staleness.policy, None)
+    for index, (clock, stream) in enumerate(zip(clocks, samples)):
+        env.process(thread(env, index, clock, stream, algorithm.batch, memory, server))

@@ -1,0 +1,256 @@
+"""The result store of a sweep directory: one file per run, written atomically, consolidated at the end.
+
+    DIR/.runs/<run_id>.parquet          a finished run (status ok or diverged): its metrics, with its summary,
+                                        staleness counts and resolved scenario in the file's metadata
+    DIR/.runs/<run_id>.failed.parquet   a run that raised; it is run again when the sweep is rerun
+    DIR/traces/<run_id>.parquet         its trace, for runs with record.trace = true (`asgd sweep --trace`)
+    DIR/curves.parquet, staleness.parquet, runs.parquet, sweep.json
+                                        the current grid's runs consolidated, written in this order once
+                                        every run is done: sweep.json, last, marks a complete set
+
+Every file is written under a temporary name (".tmp-*") in its folder and renamed into place (os.replace), so
+a reader sees a whole file or none. A sweep removes the temporaries a killed one left and, before running, the
+consolidated files of the previous sweep; a lock file keeps two sweeps out of one directory. A run id hashes
+the result format, the asgd version and the run's fully resolved scenario, so a result of another scenario,
+grid, seed or code version never stands in for a run.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+import secrets
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from scenarios import ScenarioError
+from sim.rundir import check_out_dir, json_ready
+
+RESULT_FORMAT = 1
+CONSOLIDATED = ("curves.parquet", "staleness.parquet", "runs.parquet", "sweep.json")
+ROW_GROUP = 1 << 17  # rows of curves.parquet buffered before a row group is written
+
+
+def _code_version() -> str:
+    try:
+        return metadata.version("asgd")
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
+CODE_VERSION = _code_version()
+
+
+def run_id(scenario_toml: str) -> str:
+    """The id of the run of this fully resolved scenario (TOML text, seed included)."""
+    text = f"asgd {CODE_VERSION} result format {RESULT_FORMAT}\n{scenario_toml}"
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+class Outcome(NamedTuple):
+    """What a worker sends back for one run: its status and encoded result, and its encoded trace (or None)."""
+
+    run_id: str
+    status: str
+    result: bytes
+    trace: bytes | None
+
+
+@dataclass
+class RunRecord:
+    status: str              # ok | diverged | failed
+    error: str | None        # failed: "ExceptionType: message"
+    summary: dict[str, Any]  # summary.json of the run (empty if failed)
+    staleness: list[int]     # applied gradients by staleness
+    metrics: pa.Table        # the recorded metrics (no columns if failed)
+
+
+def parquet_bytes(table: pa.Table) -> bytes:
+    sink = pa.BufferOutputStream()
+    pq.write_table(table, sink)
+    return sink.getvalue().to_pybytes()
+
+
+def encode_result(result, scenario_toml: str) -> bytes:
+    """A finished run (a sim.Result) as the bytes of its per-run file."""
+    info = {"status": result.summary["status"], "error": None, "summary": result.summary,
+            "staleness": result.staleness_counts, "scenario": scenario_toml}
+    return _encode(result.metrics_table, info)
+
+
+def encode_failure(error: BaseException, scenario_toml: str) -> bytes:
+    """A run that raised `error` as the bytes of its per-run file."""
+    info = {"status": "failed", "error": f"{type(error).__name__}: {error}", "summary": {}, "staleness": [],
+            "scenario": scenario_toml}
+    return _encode(pa.table({}), info)
+
+
+def _encode(metrics: pa.Table, info: dict[str, Any]) -> bytes:
+    return parquet_bytes(metrics.replace_schema_metadata({"asgd": json.dumps(json_ready(info))}))
+
+
+def read_record(path: Path) -> RunRecord:
+    table = pq.read_table(path)
+    info = json.loads(table.schema.metadata[b"asgd"])
+    return RunRecord(info["status"], info["error"], info["summary"], info["staleness"],
+                     table.replace_schema_metadata(None))
+
+
+@contextmanager
+def _replacing(path: Path) -> Iterator[Path]:
+    """A temporary path beside `path`, renamed to `path` if the block succeeds and removed if it does not."""
+    temporary = path.with_name(f".tmp-{path.name}-{os.getpid()}-{secrets.token_hex(4)}")
+    try:
+        yield temporary
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    with _replacing(path) as temporary:
+        temporary.write_bytes(data)
+
+
+class Store:
+    """A sweep directory, locked while open: `with Store(out) as store: ...`."""
+
+    def __init__(self, out: Path) -> None:
+        self.out = out
+        self.runs = out / ".runs"
+        self.traces = out / "traces"
+
+    def __enter__(self) -> Store:
+        check_out_dir(self.out, ".lock", "an asgd sweep directory")
+        self.out.mkdir(parents=True, exist_ok=True)
+        self._lock = (self.out / ".lock").open("a")
+        try:
+            fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self._lock.close()
+            raise ScenarioError("--out", str(self.out), "another asgd sweep is writing to this folder") from None
+        self.runs.mkdir(exist_ok=True)
+        for folder in (self.out, self.runs, self.traces):
+            for temporary in folder.glob(".tmp-*"):
+                temporary.unlink()
+        for name in CONSOLIDATED:
+            (self.out / name).unlink(missing_ok=True)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._lock.close()
+
+    def done(self, run_id: str) -> bool:
+        """The run finished (ok or diverged) in this or an earlier sweep."""
+        return (self.runs / f"{run_id}.parquet").exists()
+
+    def put(self, outcome: Outcome) -> None:
+        """Keep one run's outcome; its trace is written first, so a finished run always has it."""
+        if outcome.trace is not None:
+            self.traces.mkdir(exist_ok=True)
+            write_atomic(self.traces / f"{outcome.run_id}.parquet", outcome.trace)
+        failed = self.runs / f"{outcome.run_id}.failed.parquet"
+        write_atomic(failed if outcome.status == "failed" else self.runs / f"{outcome.run_id}.parquet", outcome.result)
+        if outcome.status != "failed":
+            failed.unlink(missing_ok=True)
+
+    def record(self, run_id: str) -> RunRecord:
+        path = self.runs / f"{run_id}.parquet"
+        return read_record(path if path.exists() else self.runs / f"{run_id}.failed.parquet")
+
+    def consolidate(self, runs: list[tuple[str, int]], cells: dict[str, list[Any]], manifest: dict[str, Any]) -> pa.Table:
+        """Write curves, staleness and runs (one row per (run id, seed) of `runs`, with the grid columns `cells`
+        aligned with it), then sweep.json (`manifest` and the counts by status); returns the runs table."""
+        front = {key: pa.array(values) for key, values in cells.items()}
+        front["run_id"] = pa.array([run for run, _ in runs], pa.string())
+        front["seed"] = pa.array([seed for _, seed in runs], pa.int64())
+        rows, staleness, statuses = [], [_prefixed(_staleness([]), front, 0)], Counter()
+        with _replacing(self.out / "curves.parquet") as path, _RowGroups(path, _prefixed(pa.table({}), front, 0)) as curves:
+            for index, (run, seed) in enumerate(runs):
+                record = self.record(run)
+                statuses[record.status] += 1
+                rows.append({"status": record.status, "error": record.error, **dict(_flatten(record.summary))})
+                if record.status != "failed":
+                    curves.write(_prefixed(record.metrics, front, index))
+                    staleness.append(_prefixed(_staleness(record.staleness), front, index))
+        self._write_table("staleness.parquet", pa.concat_tables(staleness))
+        table = _runs_table(front, rows)
+        self._write_table("runs.parquet", table)
+        manifest = {**manifest, "result_format": RESULT_FORMAT, "asgd": CODE_VERSION, "runs": len(runs),
+                    **{status: statuses[status] for status in ("ok", "diverged", "failed")}}
+        write_atomic(self.out / "sweep.json", (json.dumps(json_ready(manifest), indent=2) + "\n").encode())
+        return table
+
+    def _write_table(self, name: str, table: pa.Table) -> None:
+        with _replacing(self.out / name) as path:
+            pq.write_table(table, path)
+
+
+class _RowGroups:
+    """Writes tables of one schema to a Parquet file in row groups of about ROW_GROUP rows; `empty` if there are none."""
+
+    def __init__(self, path: Path, empty: pa.Table) -> None:
+        self.path, self.empty, self.writer, self.pending, self.rows = path, empty, None, [], 0
+
+    def __enter__(self) -> _RowGroups:
+        return self
+
+    def write(self, table: pa.Table) -> None:
+        self.pending.append(table)
+        self.rows += table.num_rows
+        if self.rows >= ROW_GROUP:
+            self._flush()
+
+    def _flush(self) -> None:
+        table = pa.concat_tables(self.pending)
+        if self.writer is None:
+            self.writer = pq.ParquetWriter(self.path, table.schema)
+        self.writer.write_table(table, row_group_size=table.num_rows)
+        self.pending, self.rows = [], 0
+
+    def __exit__(self, kind: object, *exc: object) -> None:
+        if kind is None and self.pending:
+            self._flush()
+        if self.writer is not None:
+            self.writer.close()
+        elif kind is None:
+            pq.write_table(self.empty, self.path)
+
+
+def _flatten(summary: dict[str, Any], prefix: str = "") -> Iterator[tuple[str, Any]]:
+    """Nested tables become dotted column names: constant_kinds.smoothness."""
+    for key, value in summary.items():
+        if isinstance(value, dict):
+            yield from _flatten(value, f"{prefix}{key}.")
+        else:
+            yield f"{prefix}{key}", value
+
+
+def _staleness(counts: list[int]) -> pa.Table:
+    return pa.table({"staleness": pa.array(np.arange(len(counts)), pa.int64()), "count": pa.array(counts, pa.int64())})
+
+
+def _prefixed(table: pa.Table, front: dict[str, pa.Array], index: int) -> pa.Table:
+    """`table` behind the front columns, each repeating its value for run `index`."""
+    repeated = {key: column.take(pa.array(np.full(table.num_rows, index, dtype=np.int64)))
+                for key, column in front.items()}
+    return pa.table({**repeated, **{name: table[name] for name in table.column_names}})
+
+
+def _runs_table(front: dict[str, pa.Array], rows: list[dict[str, Any]]) -> pa.Table:
+    columns = dict(front)
+    for name in dict.fromkeys(key for row in rows for key in row):
+        columns.setdefault(name, pa.array([row.get(name) for row in rows], pa.string() if name == "error" else None))
+    return pa.table(columns)

@@ -1,0 +1,213 @@
+"""`asgd sweep`: one scenario over a grid of overrides and seeds, into a resumable result store.
+
+    asgd sweep SCENARIO.toml [--grid KEY.PATH=V1,V2,...]... [--seeds N] [--jobs J | --scheduler ADDRESS]
+               [--set KEY.PATH=VALUE]... [--trace] --out DIR
+
+The runs: every point of the cartesian product of the --grid axes (value syntax and ranges: sim.grid), each with
+the seeds S, S+1, ..., S+N-1, S the seed of the point's scenario (its `seed`, or --set seed=S). A run's scenario is
+the file with record.trace = false, the --set overrides, the grid point, its seed and, with --trace,
+record.trace = true applied in this order. Every grid point is validated, its objective built, before anything runs.
+
+Results, resuming and run ids: sim.store. Rerunning the same command after an interruption (Ctrl-C, kill -9)
+reuses every finished run and gives the results of an uninterrupted sweep.
+
+Exit codes: 0 every run finished, with status ok or diverged (a divergence is a result, e.g. of too large a step);
+1 some run failed (it raised: recorded with its error, and run again when the sweep is rerun); 2 bad input
+(nothing is run); 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+import time
+from contextlib import closing
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+from scenarios import ScenarioError, build_objective, load, parse_override, to_toml
+from sim.grid import Axis, parse_grid, product
+from sim.store import run_id
+
+
+@dataclass(frozen=True)
+class PlannedRun:
+    point: tuple[int, ...]  # index of its value on each grid axis
+    seed: int
+    run_id: str
+    scenario: str           # fully resolved, TOML
+
+
+@dataclass
+class SweepReport:
+    runs: pa.Table          # runs.parquet
+    executed: int           # runs simulated by this sweep
+    reused: int             # runs finished by an earlier one
+    seconds: float
+
+
+class Interrupted(KeyboardInterrupt):
+    def __init__(self, finished: int, total: int) -> None:
+        super().__init__(f"interrupted with {finished} of {total} runs finished")
+
+
+def plan(scenario: str | Path, axes: list[Axis], overrides: dict[str, Any], seeds: int = 1,
+         trace: bool = False) -> list[PlannedRun]:
+    """Every run of the sweep, grid point by grid point (the first axis varies slowest), seeds innermost.
+    Raises one ScenarioError if any grid point is invalid."""
+    for key in overrides:
+        if key in {axis.key for axis in axes}:
+            raise ScenarioError("--set", key, "is also a --grid key: give its values with --grid only")
+    points, runs, invalid, objectives = product(axes), [], [], set()
+    for point in points:
+        fixed = {"record.trace": False, **overrides, **{axis.key: axis.values[i] for axis, i in zip(axes, point)}}
+        if trace:
+            fixed["record.trace"] = True
+        try:
+            base = load(scenario, fixed)
+            objective = json.dumps(base.resolved["objective"], sort_keys=True)
+            if objective not in objectives:
+                build_objective(base)
+                objectives.add(objective)
+        except ScenarioError as error:
+            invalid.append((point, error))
+            continue
+        for seed in range(base.seed, base.seed + seeds):
+            text = to_toml(load(scenario, {**fixed, "seed": seed}))
+            runs.append(PlannedRun(point, seed, run_id(text), text))
+    if invalid:
+        point, error = invalid[0]
+        where = ", ".join(f"{axis.key}={axis.labels[i]}" for axis, i in zip(axes, point))
+        more = f"; {len(invalid) - 1} more of the {len(points)} grid points are invalid" if len(invalid) > 1 else ""
+        raise ScenarioError(error.path, error.value, f"{error.allowed} (grid point {where}{more})" if axes else error.allowed)
+    return runs
+
+
+def run_sweep(scenario: str | Path, axes: list[Axis], overrides: dict[str, Any], out: str | Path, seeds: int = 1,
+              trace: bool = False, jobs: int = 1, scheduler: str | None = None, quiet: bool = False) -> SweepReport:
+    """Plan the sweep, run what is not done yet, consolidate the results into `out`; see the module docstring."""
+    from sim.executors import executor
+    from sim.store import Store
+
+    started = time.perf_counter()
+    runs = plan(scenario, axes, overrides, seeds, trace)
+    with executor(jobs, scheduler) as execute, Store(Path(out)) as store:
+        todo = list({run.run_id: (run.run_id, run.scenario) for run in runs if not store.done(run.run_id)}.values())
+        total = len({run.run_id for run in runs})
+        if not quiet:
+            where = f"on {scheduler}" if scheduler else f"in {jobs} process{'es' if jobs > 1 else ''}"
+            print(f"asgd sweep: {total} runs, {total - len(todo)} done earlier, {len(todo)} to run {where}",
+                  file=sys.stderr)
+        progress = Progress(total, total - len(todo), quiet)
+        try:
+            with closing(execute(todo)) as outcomes:
+                for outcome in outcomes:
+                    store.put(outcome)
+                    progress.update(outcome.status)
+        except KeyboardInterrupt:
+            raise Interrupted(progress.done, total) from None
+        finally:
+            progress.close()
+        cells = {axis.key: [axis.cells()[run.point[j]] for run in runs] for j, axis in enumerate(axes)}
+        manifest = {"scenario": str(scenario), "grid": {axis.key: list(axis.labels) for axis in axes},
+                    "set": overrides, "seeds": seeds, "trace": trace}
+        table = store.consolidate([(run.run_id, run.seed) for run in runs], cells, manifest)
+    return SweepReport(table, len(todo), total - len(todo), time.perf_counter() - started)
+
+
+class Progress:
+    """Runs finished of `total`: a tqdm bar on a terminal, else a line every tenth of the sweep (nothing if quiet)."""
+
+    def __init__(self, total: int, done: int, quiet: bool = False) -> None:
+        self.total, self.done, self.first, self.failed = total, done, done, 0
+        self.quiet, self.started = quiet, time.perf_counter()
+        self.every = max(1, math.ceil(total / 10))
+        self.bar = None
+        if not quiet and sys.stderr.isatty():
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=total, initial=done, unit="run", desc="asgd sweep", file=sys.stderr)
+
+    def update(self, status: str) -> None:
+        self.done += 1
+        self.failed += status == "failed"
+        if self.bar is not None:
+            self.bar.update()
+            if self.failed:
+                self.bar.set_postfix(failed=self.failed, refresh=False)
+        elif not self.quiet and (self.done % self.every == 0 or self.done == self.total):
+            elapsed = time.perf_counter() - self.started
+            left = elapsed / (self.done - self.first) * (self.total - self.done)
+            print(f"asgd sweep: {self.done}/{self.total} runs ({100 * self.done // self.total}%), {self.failed} failed, "
+                  f"{elapsed:.0f} s elapsed, about {left:.0f} s left", file=sys.stderr, flush=True)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def format_report(report: SweepReport, out: Path, shown: int = 5) -> str:
+    statuses = report.runs.column("status").to_pylist()
+    counts = ", ".join(f"{statuses.count(s)} {s}" for s in ("ok", "diverged", "failed"))
+    lines = [f"asgd sweep: {len(statuses)} runs ({counts}); {report.executed} run now, {report.reused} reused, "
+             f"in {report.seconds:.1f} s", f"  written to {out}: runs.parquet, curves.parquet, staleness.parquet"]
+    failed = [row for row in report.runs.to_pylist() if row["status"] == "failed"]
+    for row in failed[:shown]:
+        lines.append(f"  failed: run {row['run_id']} (seed {row['seed']}): {row['error']}")
+    if len(failed) > shown:
+        lines.append(f"  ... and {len(failed) - shown} more failed runs: see the error column of runs.parquet")
+    return "\n".join(lines)
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    axes = parse_grid(args.grid)
+    overrides = dict(parse_override(text) for text in args.set)
+    out = Path(args.out)
+    try:
+        report = run_sweep(args.scenario, axes, overrides, out, args.seeds, args.trace,
+                           args.jobs or os.cpu_count() or 1, args.scheduler)
+    except Interrupted as stop:
+        print(f"asgd sweep: {stop}; rerun the same command to resume (finished runs are kept in {out / '.runs'})",
+              file=sys.stderr)
+        return 130
+    print(format_report(report, out))
+    return 1 if "failed" in report.runs.column("status").to_pylist() else 0
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer >= 1")
+    return value
+
+
+def add_commands(commands) -> None:
+    sweep = commands.add_parser(
+        "sweep", help="run a scenario over a grid of overrides and seeds (resumable)",
+        description="Run SCENARIO at every point of the cartesian product of the --grid axes, each with --seeds seeds, "
+                    "into DIR; rerun the same command to resume. Exit codes: 0 every run finished (ok or diverged), "
+                    "1 a run failed, 2 bad input, 130 interrupted. See docs/sweeps.md.")
+    sweep.add_argument("scenario", metavar="SCENARIO.toml")
+    sweep.add_argument("--grid", action="append", default=[], metavar="KEY.PATH=V1,V2,...",
+                       help="a grid axis: TOML literals or ranges START:STOP:xFACTOR / START:STOP:+STEP (repeatable: "
+                            "the cartesian product is run)")
+    sweep.add_argument("--seeds", type=_positive, default=1, metavar="N", help="seeds per grid point: S..S+N-1 (default 1)")
+    where = sweep.add_mutually_exclusive_group()
+    where.add_argument("--jobs", type=_positive, metavar="J", help="local processes (default: the CPU count; 1 runs in "
+                                                                   "this process)")
+    where.add_argument("--scheduler", metavar="ADDRESS", help="run on the Dask cluster of this scheduler, "
+                                                               "e.g. tcp://HOST:8786")
+    sweep.add_argument("--set", action="append", default=[], metavar="KEY.PATH=VALUE",
+                       help="override a scenario key for every run (repeatable)")
+    sweep.add_argument("--trace", action="store_true", help="keep each run's trace, in DIR/traces/RUN_ID.parquet")
+    sweep.add_argument("--out", required=True, metavar="DIR", help="the sweep directory (created; reused to resume)")
+    sweep.set_defaults(handler=cmd_sweep)

@@ -1,0 +1,27 @@
+"""`asgd bench`: every row is printed (no timing assertions), and its reference computes the objective's gradient."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from models import get_objective
+from sim.bench import reference_grad
+from sim.cli import main
+
+
+def test_the_reference_gradient_is_the_objectives():
+    objective = get_objective("nonconvex-logistic")
+    x = np.random.default_rng(0).normal(size=objective.dim)
+    for i in (0, 7, 1999):
+        expected = objective.stochastic_grad(x, np.array([i]))
+        assert np.allclose(reference_grad(objective._A, objective._b, objective.reg, x, i), expected, rtol=1e-12)
+
+
+def test_bench_quick_prints_every_row(capsys):
+    assert main(["bench", "--quick"]) == 0
+    table = capsys.readouterr().out
+    for row in ["cores", "reference: naive numpy SGD loop", "run / reference: AsySG-con", "batched replicates",
+                "not implemented", "run / reference, mlp", "memory, trace off", "memory, trace on",
+                "sweep throughput", "--jobs 2 / --jobs 1"]:
+        assert row in table, row
+    assert table.count("\n") == 9  # the title, the header and 7 rows

@@ -1,0 +1,205 @@
+"""`asgd sweep`: grid syntax, result files, identical results for any executor, resuming, failures, run ids."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from scenarios import ScenarioError
+from sim.cli import main
+from sim.grid import parse_axis, parse_grid, product
+
+ROOT = Path(__file__).resolve().parents[1]
+QUICKSTART = str(ROOT / "scenarios" / "quickstart.toml")
+ROSENBROCK = str(ROOT / "scenarios" / "rosenbrock.toml")
+RESULTS = ("runs", "curves", "staleness")
+SMALL = ["--set", "algorithm.iterations=200", "--set", "objective.n=200", "--set", "objective.dim=10"]
+
+
+def sweep(out: Path, *flags: str, scenario: str = QUICKSTART) -> int:
+    return main(["sweep", scenario, *flags, "--out", str(out)])
+
+
+def results(out: Path) -> dict[str, object]:
+    """The three result tables, without wall_seconds (the one figure that differs between equal sweeps)."""
+    tables = {name: pq.read_table(out / f"{name}.parquet") for name in RESULTS}
+    tables["runs"] = tables["runs"].drop(["wall_seconds"])
+    return tables
+
+
+def assert_same_results(a: Path, b: Path) -> None:
+    for name, table in results(a).items():
+        assert table.equals(results(b)[name]), name
+
+
+def test_grid_values_split_at_top_level_commas_and_ranges_expand():
+    assert parse_axis("cluster.workers=1:16:x2").values == (1, 2, 4, 8, 16)
+    assert parse_axis("cluster.workers=1:8:x2,12").values == (1, 2, 4, 8, 12)
+    assert parse_axis("algorithm.step=0.1:0.3:+0.1").values == (0.1, 0.2, 0.3)
+    assert parse_axis("algorithm.iterations=100:400:+150").values == (100, 250, 400)
+    compute = parse_axis('cluster.compute={dist="constant", value=1.0},{dist="exponential", mean=2.0}')
+    assert compute.values == ({"dist": "constant", "value": 1.0}, {"dist": "exponential", "mean": 2.0})
+    assert compute.cells() == ['{dist="constant", value=1.0}', '{dist="exponential", mean=2.0}']
+    assert parse_axis('x=[1, 2],"a,b",bare').values == ([1, 2], "a,b", "bare")
+    axes = parse_grid(["a=1,2", "b=x,y,z"])
+    assert product(axes) == [(0, 0), (0, 1), (0, 2), (1, 0), (1, 1), (1, 2)]
+    for bad in ["cluster.workers", "x=1,,2", "x=[1,2", "x=1,1", "x=4:1:+1", "x=0:8:x2", "x=1:8:x1", "seed=1,2",
+                "x=1:100000:+1"]:
+        with pytest.raises(ScenarioError, match="--grid"):
+            parse_axis(bad)
+    with pytest.raises(ScenarioError, match="twice"):
+        parse_grid(["a=1", "a=2"])
+
+
+def test_runs_curves_and_staleness_have_a_row_per_run_and_the_grid_columns(tmp_path):
+    out = tmp_path / "sweep"
+    assert sweep(out, "--grid", "cluster.workers=2:4:x2", "--grid", "algorithm.step=0.01,0.02", "--seeds", "2",
+                 "--set", "seed=5", *SMALL, "--jobs", "1") == 0
+    runs = pq.read_table(out / "runs.parquet").to_pandas()
+    assert len(runs) == 8 and runs["run_id"].is_unique
+    assert list(runs.columns[:6]) == ["cluster.workers", "algorithm.step", "run_id", "seed", "status", "error"]
+    assert {"iterations", "gradients", "final_loss", "ergodic_grad_norm_sq", "wall_seconds",
+            "constant_kinds.smoothness"} <= set(runs.columns)
+    assert list(runs["cluster.workers"]) == [2] * 4 + [4] * 4
+    assert list(runs["algorithm.step"]) == [0.01, 0.01, 0.02, 0.02] * 2
+    assert list(runs["seed"]) == [5, 6] * 4
+    assert (runs["status"] == "ok").all() and runs["error"].isna().all() and (runs["iterations"] == 200).all()
+    curves = pq.read_table(out / "curves.parquet").to_pandas()
+    assert list(curves.columns[:4]) == ["cluster.workers", "algorithm.step", "run_id", "seed"]
+    assert {"update", "time", "loss", "grad_norm_sq"} <= set(curves.columns)
+    assert set(curves["run_id"]) == set(runs["run_id"]) and (curves.groupby("run_id")["update"].max() == 200).all()
+    staleness = pq.read_table(out / "staleness.parquet").to_pandas()
+    assert (staleness.groupby("run_id")["count"].sum() == 200).all()
+    manifest = json.loads((out / "sweep.json").read_text())
+    assert manifest["runs"] == 8 and manifest["ok"] == 8 and not (out / "traces").exists()
+
+
+def test_results_are_identical_in_process_in_two_processes_and_with_traces(tmp_path):
+    flags = ["--grid", "cluster.workers=1,3,8", "--seeds", "2", *SMALL[:2], "--trace"]
+    assert sweep(tmp_path / "one", *flags, "--jobs", "1") == 0
+    assert sweep(tmp_path / "two", *flags, "--jobs", "2") == 0
+    assert_same_results(tmp_path / "one", tmp_path / "two")
+    traces = sorted((tmp_path / "one" / "traces").iterdir())
+    assert len(traces) == 6
+    for path in traces:
+        assert pq.read_table(path).equals(pq.read_table(tmp_path / "two" / "traces" / path.name))
+
+
+def test_a_dask_cluster_gives_the_local_results(tmp_path):
+    distributed = pytest.importorskip("distributed")
+    flags = ["--grid", "cluster.workers=2,4", "--seeds", "3", *SMALL[:2]]
+    assert sweep(tmp_path / "local", *flags, "--jobs", "1") == 0
+    with distributed.LocalCluster(n_workers=2, processes=True, threads_per_worker=1, dashboard_address=None) as cluster:
+        assert sweep(tmp_path / "dask", *flags, "--scheduler", cluster.scheduler_address) == 0
+    assert_same_results(tmp_path / "local", tmp_path / "dask")
+
+
+def _start(out: Path, *flags: str) -> subprocess.Popen:
+    command = [sys.executable, "-m", "sim.cli", "sweep", QUICKSTART, "--grid", "cluster.workers=1:8:x2", "--seeds", "3",
+               "--set", "algorithm.iterations=3000", *flags, "--out", str(out)]
+    return subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+
+
+def _wait_for_runs(out: Path, count: int, process: subprocess.Popen) -> list[Path]:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and process.poll() is None:
+        finished = sorted((out / ".runs").glob("*.parquet")) if (out / ".runs").exists() else []
+        if len(finished) >= count:
+            return finished
+        time.sleep(0.05)
+    raise AssertionError(f"the sweep did not finish {count} runs in time")
+
+
+def test_a_killed_sweep_resumes_without_recomputing_and_gives_the_uninterrupted_results(tmp_path, capsys):
+    out = tmp_path / "killed"
+    process = _start(out, "--jobs", "2")
+    finished = _wait_for_runs(out, 3, process)
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    kept = {path.name: path.stat().st_mtime_ns for path in (out / ".runs").glob("*.parquet")}
+    assert len(kept) >= len(finished) and not (out / "runs.parquet").exists()
+    partial = out / ".runs" / ".tmp-0123456789abcdef.parquet-99-0a1b"
+    partial.write_bytes(b"PAR1 half a file")
+    flags = ["--grid", "cluster.workers=1:8:x2", "--seeds", "3", "--set", "algorithm.iterations=3000"]
+    assert sweep(out, *flags, "--jobs", "2") == 0
+    assert f"{12 - len(kept)} run now, {len(kept)} reused" in capsys.readouterr().out
+    assert not partial.exists()
+    assert all((out / ".runs" / name).stat().st_mtime_ns == mtime for name, mtime in kept.items())
+    assert sweep(tmp_path / "whole", *flags, "--jobs", "1") == 0
+    assert_same_results(out, tmp_path / "whole")
+
+
+def test_sigint_stops_cleanly_with_exit_130_and_says_how_to_resume(tmp_path):
+    out = tmp_path / "interrupted"
+    process = _start(out, "--jobs", "2")
+    _wait_for_runs(out, 1, process)
+    os.killpg(process.pid, signal.SIGINT)
+    _, stderr = process.communicate(timeout=30)
+    assert process.returncode == 130, stderr
+    assert "rerun the same command to resume" in stderr and "Traceback" not in stderr
+    assert not (out / "runs.parquet").exists() and not list(out.rglob(".tmp-*"))
+
+
+def test_failed_and_diverged_runs_are_recorded_and_the_sweep_goes_on(tmp_path, capsys):
+    out = tmp_path / "mixed"
+    # noise 0: sigma^2 = 0, so the corollary step raises at run time; a constant step of 1 diverges on Rosenbrock
+    flags = ["--grid", 'algorithm.step=1e-4,1.0,{policy="corollary"}', "--set", "objective.noise=0.0",
+             "--set", "algorithm.iterations=300", "--seeds", "2", "--jobs", "1"]
+    assert sweep(out, *flags, scenario=ROSENBROCK) == 1
+    runs = pq.read_table(out / "runs.parquet").to_pandas()
+    assert list(runs["status"]) == ["ok", "ok", "diverged", "diverged", "failed", "failed"]
+    assert runs["error"].iloc[4].startswith("ValueError: the corollary step needs")
+    assert runs["algorithm.step"].iloc[4] == '{policy="corollary"}' and runs["seed"].iloc[5] == 1
+    assert runs["final_loss"].iloc[:2].notna().all() and runs["final_loss"].iloc[4:].isna().all()
+    assert "failed: run" in capsys.readouterr().out
+    assert len(pq.read_table(out / "curves.parquet").to_pandas().groupby("run_id")) == 4
+    assert sweep(out, *flags, scenario=ROSENBROCK) == 1  # failed runs are run again, finished ones reused
+    assert "2 run now, 4 reused" in capsys.readouterr().out
+    flags[1] = "algorithm.step=1e-4,1.0"  # diverged is a result, not a failure
+    assert sweep(out, *flags, scenario=ROSENBROCK) == 0
+    assert "0 run now, 4 reused" in capsys.readouterr().out
+    assert len(pq.read_table(out / "runs.parquet")) == 4
+
+
+def test_run_ids_follow_the_resolved_scenario_and_only_the_current_grid_is_consolidated(tmp_path, capsys):
+    out = tmp_path / "sweep"
+    assert sweep(out, "--grid", "cluster.workers=2,4", *SMALL, "--jobs", "1") == 0
+    first = pq.read_table(out / "runs.parquet").to_pandas().set_index("cluster.workers")["run_id"]
+    assert sweep(out, "--grid", "cluster.workers=2,4,8", *SMALL, "--jobs", "1") == 0
+    assert "1 run now, 2 reused" in capsys.readouterr().out
+    second = pq.read_table(out / "runs.parquet").to_pandas().set_index("cluster.workers")["run_id"]
+    assert second[2] == first[2] and second[4] == first[4] and len(second) == 3
+    assert sweep(out, "--grid", "cluster.workers=2,4", *SMALL, "--set", "algorithm.step=0.02", "--jobs", "1") == 0
+    third = pq.read_table(out / "runs.parquet").to_pandas()
+    assert len(third) == 2 and not set(third["run_id"]) & set(second)
+    assert set(pq.read_table(out / "curves.parquet").column("run_id").to_pylist()) == set(third["run_id"])
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--grid", "cluster.workers=4,0"], "cluster.workers = 0: must be an integer >= 1 (grid point cluster.workers=0)"),
+    (["--grid", "cluster.wrokers=4"], "cluster.wrokers"),
+    (["--grid", "objective.n=100,-1"], "objective.n = -1"),
+    (["--grid", "cluster.workers=[1,"], "--grid"),
+    (["--grid", "cluster.workers=1,2", "--set", "cluster.workers=3"], "--set"),
+])
+def test_bad_grids_are_rejected_before_anything_runs(tmp_path, capsys, flags, message):
+    out = tmp_path / "never"
+    assert sweep(out, *flags, "--jobs", "1") == 2
+    error = capsys.readouterr().err
+    assert message in error and "Traceback" not in error and error.count("\n") == 1
+    assert not out.exists()
+
+
+def test_the_out_dir_must_be_new_empty_or_a_sweep(tmp_path, capsys):
+    (tmp_path / "notes.txt").write_text("mine")
+    assert sweep(tmp_path, *SMALL, "--jobs", "1") == 2
+    assert "not an asgd sweep directory" in capsys.readouterr().err
