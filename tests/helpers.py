@@ -29,3 +29,21 @@ def scenario(workers: int = 4, iterations: int = 200, batch: int | None = None, 
     if bound is not None:
         data["staleness"]["bound"] = bound
     return parse(data)
+
+
+def assert_identical_runs(first, second) -> None:
+    """Two Results are the same run: final iterate bit for bit, trace, metrics, and summary but for wall time."""
+    assert first.x_final.tobytes() == second.x_final.tobytes()
+    assert first.trace_table.equals(second.trace_table)
+    assert first.metrics_table.equals(second.metrics_table)
+    assert {k: v for k, v in first.summary.items() if k != "wall_seconds"} == \
+        {k: v for k, v in second.summary.items() if k != "wall_seconds"}
+
+
+def assert_replays(result, out) -> None:
+    """Written to `out`, the run replays bit for bit."""
+    from sim.replay import replay
+    from sim.rundir import write_run
+
+    write_run(out, result)
+    assert replay(out).reproduced

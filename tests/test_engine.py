@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from scenarios import build_objective
 from sim import simulate
 from sim.streams import Purpose, stream
-from tests.helpers import scenario
+from tests.helpers import scenario, assert_identical_runs, assert_replays
 
 CONSTANT = {"dist": "constant", "value": 1.0}
 DISTRIBUTIONS = st.sampled_from([
@@ -116,18 +116,9 @@ def test_random_scenarios_keep_every_invariant(s):
 @settings(max_examples=25, deadline=None)
 @given(random_scenarios())
 def test_same_seed_same_run_and_replay_reproduces(tmp_path_factory, s):
-    from sim.replay import replay
-    from sim.rundir import write_run
-
-    first, second = simulate(s), simulate(s)
-    assert first.x_final.tobytes() == second.x_final.tobytes()
-    assert first.trace_table.equals(second.trace_table)
-    assert first.metrics_table.equals(second.metrics_table)
-    assert {k: v for k, v in first.summary.items() if k != "wall_seconds"} == \
-        {k: v for k, v in second.summary.items() if k != "wall_seconds"}
-    out = tmp_path_factory.mktemp("run") / "run"
-    write_run(out, first)
-    assert replay(out).reproduced
+    first = simulate(s)
+    assert_identical_runs(first, simulate(s))
+    assert_replays(first, tmp_path_factory.mktemp("run") / "run")
 
 
 def test_a_different_seed_gives_a_different_run():

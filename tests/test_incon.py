@@ -16,7 +16,7 @@ import sim.engine
 from scenarios import ScenarioError, build_objective
 from sim import simulate
 from sim.streams import Purpose, stream
-from tests.helpers import SMALL_OBJECTIVE, scenario
+from tests.helpers import SMALL_OBJECTIVE, scenario, assert_identical_runs, assert_replays
 
 ZERO = {"dist": "constant", "value": 0.0}
 TIMES = st.sampled_from([
@@ -169,18 +169,9 @@ def test_reads_that_take_no_time_are_consistent(workers, policy, bound, compute,
 @settings(max_examples=25, deadline=None)
 @given(incon_scenarios())
 def test_same_seed_same_run_and_replay_reproduces(tmp_path_factory, s):
-    from sim.replay import replay
-    from sim.rundir import write_run
-
-    first, second = simulate(s), simulate(s)
-    assert first.x_final.tobytes() == second.x_final.tobytes()
-    assert first.trace_table.equals(second.trace_table)
-    assert first.metrics_table.equals(second.metrics_table)
-    assert {k: v for k, v in first.summary.items() if k != "wall_seconds"} == \
-        {k: v for k, v in second.summary.items() if k != "wall_seconds"}
-    out = tmp_path_factory.mktemp("run") / "run"
-    write_run(out, first)
-    assert replay(out).reproduced
+    first = simulate(s)
+    assert_identical_runs(first, simulate(s))
+    assert_replays(first, tmp_path_factory.mktemp("run") / "run")
 
 
 def test_replay_of_a_long_contended_run(tmp_path):
