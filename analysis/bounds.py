@@ -63,7 +63,8 @@ def theorem1_bound(gammas: np.ndarray, T: int, L: float, M: int, sigma_sq: float
 
 
 def corollary2_bound(gap: float, L: float, M: int, K: int, sigma_sq: float) -> float:
-    """Corollary 2: with gamma = sqrt(gap / (M L K sigma^2)), (1/K) sum_k E||grad f(x_k)||^2 <= 4 sqrt(gap L / (M K)) sigma."""
+    """Corollary 2: with gamma = sqrt(gap / (M L K sigma^2)),
+    (1/K) sum_k E||grad f(x_k)||^2 <= 4 sqrt(gap L / (M K)) sigma."""
     return 4 * math.sqrt(gap * L / (M * K)) * math.sqrt(sigma_sq)
 
 
@@ -88,7 +89,8 @@ def bound_summary(algorithm: str, policy: str, gammas: np.ndarray, K: int, T: in
     theorem1 = theorem1_bound(gammas[:K], T, L, M, sigma_sq, gap)
     if policy == "corollary":
         k_condition = K >= corollary2_min_iterations(gap, L, M, T, sigma_sq)
-        statement, bound, holds = "Corollary 2", corollary2_bound(gap, L, M, K, sigma_sq), step_condition and k_condition
+        statement, bound = "Corollary 2", corollary2_bound(gap, L, M, K, sigma_sq)
+        holds = step_condition and k_condition
     else:
         k_condition, statement, bound, holds = None, "Theorem 1", theorem1, step_condition
     return {"bound": bound, "bound_statement": statement, "bound_preconditions_hold": holds,

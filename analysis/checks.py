@@ -59,34 +59,43 @@ def rate_check(runs_at_w: pd.DataFrame, tolerance: float) -> Check:
 
 
 def speedup_check(speedup: pd.DataFrame, limits: dict[str, pd.DataFrame], threshold: float) -> Check:
-    """3. Iteration efficiency >= threshold for every W > 1 whose runs met Corollary 2's preconditions (the paper's
-    linear-speedup regime); W* (iteration and time) at the largest K are reported."""
+    """3. Near-linear iteration speedup wherever the paper guarantees a linear one: for every W > 1 whose runs met
+    Corollary 2's preconditions, the iteration efficiency is not significantly below `threshold` (the upper end of
+    its interval reaches it; the point estimate with a single seed). W* (iteration and time) at the largest K are
+    reported."""
     k = speedup["iterations"].max()
-    guaranteed = speedup[(speedup["workers"] > 1) & speedup["preconditions"]]
     parts = []
     for kind in ("iteration", "time"):
         row = limits[kind].set_index("iterations").loc[k]
-        parts.append(f"W* {'>=' if row['censored'] else '='} {row['workers_limit']:.3g} ({kind})")
+        value = "n/a" if np.isnan(row["workers_limit"]) else f"{row['workers_limit']:.3g}"
+        parts.append(f"W* {'>=' if row['censored'] else '='} {value} ({kind})")
     measured = f"{', '.join(parts)} at K = {k}"
     expected = f"efficiency >= {threshold:g} wherever Corollary 2's preconditions hold"
+    guaranteed = speedup[(speedup["workers"] > 1) & speedup["preconditions"] & speedup["iteration_efficiency"].notna()]
     if guaranteed.empty:
-        return Check("speedup", measured + "; no W > 1 meets Corollary 2's preconditions", expected, NA)
+        return Check("speedup", measured + "; Corollary 2's preconditions hold for no W > 1 with a serial run to "
+                                           "compare with (or no bound applies)", expected, NA)
+    upper = guaranteed["iteration_efficiency_high"].fillna(guaranteed["iteration_efficiency"])
     worst = guaranteed.loc[guaranteed["iteration_efficiency"].idxmin()]
     measured += (f"; min efficiency there {worst['iteration_efficiency']:.2f} "
+                 f"[{worst['iteration_efficiency_low']:.2f}, {worst['iteration_efficiency_high']:.2f}] "
                  f"(W = {int(worst['workers'])}, K = {int(worst['iterations'])})")
-    return Check("speedup", measured, expected, PASS if worst["iteration_efficiency"] >= threshold else FAIL)
+    return Check("speedup", measured, expected, PASS if bool((upper >= threshold).all()) else FAIL)
 
 
 def worker_limit_check(limits: pd.DataFrame, tolerance: float) -> Check:
     """4. The iteration-speedup limit grows as W*(K) ~ K^alpha with alpha >= 1/2 - tolerance (the paper: linear
     speedup up to W ~ sqrt(K) is guaranteed, so a faster growth is consistent)."""
     expected = f"alpha >= {WORKER_LIMIT - tolerance:.2f} (1/2 - {tolerance:g}): W* ~ K^(1/2) suffices"
-    known, censored = limits[~limits["censored"]], limits[limits["censored"]]
+    known = limits[~limits["censored"] & limits["workers_limit"].notna()]
+    censored = limits[limits["censored"]]
     if known["iterations"].nunique() < 2:
         measured = f"W* known at {len(known)} of {len(limits)} K"
+        if limits["workers_limit"].isna().any():
+            measured += " (no finite serial run to compare with at the others)"
         if len(censored):
             measured += (f"; >= {censored['workers_limit'].max():g} (censored) at the others: efficiency never "
-                         "falls below the threshold there, widen --workers")
+                         "falls below the threshold there (widen --workers, or lift a staleness bound)")
         return Check("worker limit", measured, expected, NA)
     fit = power_fit(known["iterations"], known["workers_limit"])
     measured = f"alpha {fit.slope:.3f}, 95% CI {_interval(fit)} from W* at {fit.n} K"

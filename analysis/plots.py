@@ -28,25 +28,23 @@ def plot_staleness(ax: Axes, histograms: dict[str, pd.DataFrame], bins: int = 50
 
 
 def plot_rate(ax: Axes, grid: pd.DataFrame, fit: PowerFit | None, statement: str | None) -> None:
-    """Mean ergodic average against K with its t interval, the bound, the fitted power law and a K^(-1/2) guide."""
-    k = grid["iterations"].to_numpy(float)
-    mean = grid["ergodic"].to_numpy(float)
-    error = np.vstack([mean - grid["ergodic_low"], grid["ergodic_high"] - mean])
+    """Mean ergodic average against K with its t interval, the bound, the fitted power law and a K^(-1/2) guide
+    (non-finite means, from diverged runs, are left out)."""
+    finite = grid[np.isfinite(grid["ergodic"])]
+    k, mean = finite["iterations"].to_numpy(float), finite["ergodic"].to_numpy(float)
+    error = np.vstack([mean - finite["ergodic_low"], finite["ergodic_high"] - mean])
     ax.errorbar(k, mean, yerr=np.nan_to_num(error), fmt="o", capsize=3, label="measured (mean over seeds, 95% CI)")
+    k_all = grid["iterations"].to_numpy(float)
     if statement is not None:
         held = grid["preconditions"].to_numpy(bool)
-        ax.plot(k, grid["bound"], "k-", label=f"{statement} bound")
+        ax.plot(k_all, grid["bound"], "k-", label=f"{statement} bound")
         if not held.all():
-            ax.plot(k[~held], grid["bound"][~held], "kx", label="bound's preconditions fail")
+            ax.plot(k_all[~held], grid["bound"][~held], "kx", label="bound's preconditions fail")
     if fit is not None:
         ax.plot(k, fit(k), "C1--", label=f"fit: K^{fit.slope:.2f}")
-    ax.plot(k, mean[0] * (k / k[0]) ** -0.5, "C2:", label="K^-0.5 (through the first point)")
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xlabel("updates K")
-    ax.set_ylabel(GRAD_LABEL)
-    ax.set_title("Convergence against the bound")
-    ax.legend(fontsize="small")
+    if len(k):
+        ax.plot(k, mean[0] * (k / k[0]) ** -0.5, "C2:", label="K^-0.5 (through the first point)")
+    _axes(ax, "updates K", GRAD_LABEL, "Convergence against the bound", logy=10, empty=not len(k_all))
 
 
 def plot_speedup(ax: Axes, speedup: pd.DataFrame, threshold: float) -> None:
@@ -66,18 +64,27 @@ def plot_speedup(ax: Axes, speedup: pd.DataFrame, threshold: float) -> None:
 
 def plot_worker_limit(ax: Axes, limits: pd.DataFrame, fit: PowerFit | None) -> None:
     """W*(K) (open triangles: censored, W* >= the value), the fitted K^alpha and a sqrt(K) guide."""
-    k = limits["iterations"].to_numpy(float)
-    w = limits["workers_limit"].to_numpy(float)
+    limits = limits[limits["workers_limit"].notna()]
+    k, w = limits["iterations"].to_numpy(float), limits["workers_limit"].to_numpy(float)
     censored = limits["censored"].to_numpy(bool)
     ax.plot(k[~censored], w[~censored], "o", label="W* (efficiency crosses the threshold)")
     ax.plot(k[censored], w[censored], "^", mfc="none", label="censored: W* >= largest W")
     if fit is not None:
         ax.plot(k, fit(k), "C1--", label=f"fit: K^{fit.slope:.2f}")
-    anchor = np.flatnonzero(~censored)[0] if (~censored).any() else 0
-    ax.plot(k, w[anchor] * np.sqrt(k / k[anchor]), "C2:", label="sqrt(K) (through a measured point)")
+    if len(k):
+        anchor = np.flatnonzero(~censored)[0] if (~censored).any() else 0
+        ax.plot(k, w[anchor] * np.sqrt(k / k[anchor]), "C2:", label="sqrt(K) (through a measured point)")
+    _axes(ax, "updates K", "worker limit W* (workers)", "Worker limit against sqrt(K)", logy=2, empty=not len(k))
+
+
+def _axes(ax: Axes, xlabel: str, ylabel: str, title: str, logy: int, empty: bool) -> None:
+    """Log scales (x base 10, y base `logy`), labels and legend; a note instead when there is nothing to draw."""
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    if empty:
+        ax.text(0.5, 0.5, "no finite values (diverged runs?)", ha="center", transform=ax.transAxes)
+        return
     ax.set_xscale("log")
-    ax.set_yscale("log", base=2)
-    ax.set_xlabel("updates K")
-    ax.set_ylabel("worker limit W* (workers)")
-    ax.set_title("Worker limit against sqrt(K)")
+    ax.set_yscale("log", base=logy)
     ax.legend(fontsize="small")

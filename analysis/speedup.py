@@ -1,8 +1,13 @@
 """Means over seeds, iteration and time speedups against the serial run, and the worker limit W*(K).
 
-The input is one row per run with the summary.json fields (workers, iterations, seed, status, gradients, sim_time,
-ergodic_grad_norm_sq, bound, bound_preconditions_hold, max_staleness). A diverged run counts as an infinite
-ergodic average.
+The input is one row per run with the summary.json fields (workers, planned_iterations, status, gradients, dropped,
+sim_time, ergodic_grad_norm_sq, bound, bound_preconditions_hold, max_staleness). A diverged run counts as an
+infinite ergodic average.
+
+Work is counted in applied gradients (M per update; dropped ones excluded): W workers deliver W gradients per unit
+of one worker's time, so the serial run's applied gradients over W times the parallel run's is the speedup the
+algorithm allows when every worker is busy (for M = 1 without drops: W K_1 / K_W). Wasted work (drops, waiting,
+network, the server) shows in the time speedup.
 """
 
 from __future__ import annotations
@@ -12,20 +17,20 @@ import pandas as pd
 
 from analysis.stats import LEVEL, mean_ci
 
-KEYS = ["workers", "iterations"]
+KEYS = ["workers", "planned_iterations"]
 
 
 def cells(runs: pd.DataFrame, level: float = LEVEL) -> pd.DataFrame:
-    """One row per (workers, iterations): the ergodic average's mean over seeds with its t interval (`ergodic`,
-    `ergodic_low`, `ergodic_high`), mean `gradients` and `sim_time`, the `bound`, whether its preconditions held in
-    every seed (`preconditions`), the largest `max_staleness` and the number of `seeds`."""
+    """One row per (workers, iterations = the planned K): the ergodic average's mean over seeds with its t interval
+    (`ergodic`, `ergodic_low`, `ergodic_high`), the mean `applied` gradients and `sim_time`, the `bound`, whether its
+    preconditions held in every seed (`preconditions`), the largest `max_staleness` and the number of `seeds`."""
     rows = []
     for (workers, iterations), group in runs.groupby(KEYS, sort=True):
         ergodic = np.where(group["status"] == "ok", group["ergodic_grad_norm_sq"].astype(float), np.inf)
         mean, low, high = mean_ci(ergodic, level)
         rows.append({
             "workers": workers, "iterations": iterations, "ergodic": mean, "ergodic_low": low, "ergodic_high": high,
-            "gradients": group["gradients"].mean(), "sim_time": group["sim_time"].mean(),
+            "applied": (group["gradients"] - group["dropped"]).mean(), "sim_time": group["sim_time"].mean(),
             "bound": group["bound"].astype(float).max(),
             "preconditions": bool(group["bound_preconditions_hold"].eq(True).all()),
             "max_staleness": int(group["max_staleness"].max()), "seeds": len(group),
@@ -35,15 +40,16 @@ def cells(runs: pd.DataFrame, level: float = LEVEL) -> pd.DataFrame:
 
 def serial_gradients(serial: pd.DataFrame, target: np.ndarray) -> np.ndarray:
     """Gradients the serial run needs to bring its ergodic average down to each `target`: its mean curve
-    (`gradients`, `ergodic`) interpolated linearly on a log-log scale, through its running minimum so that it
-    decreases, and extended beyond the grid along its end segments."""
-    serial = serial.sort_values("gradients")
+    (`applied`, `ergodic`) interpolated linearly on a log-log scale, through its running minimum so that it
+    decreases, and extended beyond the grid along its end segments; nan throughout if fewer than two of its points
+    are finite (the serial run diverged)."""
+    serial = serial[np.isfinite(serial["ergodic"])].sort_values("applied")
     if len(serial) < 2:
-        raise ValueError("the serial curve needs at least two iteration counts")
-    lg = np.log(serial["gradients"].to_numpy(float))
+        return np.full(np.shape(target), np.nan)
+    lg = np.log(serial["applied"].to_numpy(float))
     le = np.log(np.minimum.accumulate(serial["ergodic"].to_numpy(float)))
-    x = np.log(np.asarray(target, dtype=float))
     with np.errstate(all="ignore"):
+        x = np.log(np.maximum(np.asarray(target, dtype=float), 0.0))  # a target <= 0 is never reached: x = -inf
         result = np.interp(-x, -le, lg)
         for end, (a, b) in (("first", (0, 1)), ("last", (-2, -1))):
             outside = x > le[0] if end == "first" else x < le[-1]
@@ -54,31 +60,36 @@ def serial_gradients(serial: pd.DataFrame, target: np.ndarray) -> np.ndarray:
 
 def speedups(grid: pd.DataFrame) -> pd.DataFrame:
     """`grid` (the output of `cells` over workers 1, ...) with, per (W, K), the target = the ergodic average W workers
-    reach in K updates, `serial_gradients` G_1 = the gradients the serial run needs for it, and:
-    iteration speedup = W G_1 / G_W (G_W: the gradients W workers computed), time speedup = t_1 / t_W
-    (t_1 = G_1 times the serial time per gradient, t_W: the simulated time of W workers); efficiency = speedup / W."""
+    reach in K updates, `serial_gradients` G_1 = the applied gradients the serial run needs for it, and:
+    iteration speedup = W G_1 / G_W (G_W: the gradients W workers applied), time speedup = t_1 / t_W
+    (t_1 = G_1 times the serial time per gradient, t_W: the simulated time of W workers); efficiency = speedup / W.
+    `iteration_efficiency_low`/`_high` take the target at the ends of its t interval instead (serial curve fixed)."""
     serial = grid[grid["workers"] == 1]
     if serial.empty:
         raise ValueError("the speedups need the serial run (workers = 1)")
     out = grid.copy()
     out["serial_gradients"] = serial_gradients(serial, out["ergodic"].to_numpy(float))
-    time_per_gradient = serial["sim_time"].sum() / serial["gradients"].sum()
-    out["iteration_speedup"] = out["workers"] * out["serial_gradients"] / out["gradients"]
+    time_per_gradient = serial["sim_time"].sum() / serial["applied"].sum()
+    out["iteration_speedup"] = out["workers"] * out["serial_gradients"] / out["applied"]
     out["time_speedup"] = time_per_gradient * out["serial_gradients"] / out["sim_time"]
     out["iteration_efficiency"] = out["iteration_speedup"] / out["workers"]
     out["time_efficiency"] = out["time_speedup"] / out["workers"]
+    for end, column in (("low", "ergodic_high"), ("high", "ergodic_low")):  # a higher target needs fewer gradients
+        out[f"iteration_efficiency_{end}"] = serial_gradients(serial, out[column].to_numpy(float)) / out["applied"]
     return out
 
 
 def worker_limit(table: pd.DataFrame, column: str, threshold: float) -> pd.DataFrame:
     """Per iteration count K: W* = the worker count at which `column` (an efficiency) first falls below `threshold`,
     interpolated linearly in log W between the last W above it and the first below; `censored` when it never falls
-    below on the grid (W* is then only known to be >= the largest W)."""
+    below on the grid (W* is then only known to be >= the largest W); nan where there is no serial efficiency."""
     rows = []
     for iterations, group in table.sort_values("workers").groupby("iterations", sort=True):
         w, e = group["workers"].to_numpy(float), group[column].to_numpy(float)
         below = np.flatnonzero(~(e >= threshold))
-        if len(below) == 0:
+        if not np.isfinite(e[0]):
+            limit, censored = np.nan, False  # no serial curve to compare with
+        elif len(below) == 0:
             limit, censored = w[-1], True
         elif below[0] == 0:
             limit, censored = w[0], False

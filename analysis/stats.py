@@ -12,7 +12,8 @@ LEVEL = 0.95
 
 
 def mean_ci(values: np.ndarray, level: float = LEVEL) -> tuple[float, float, float]:
-    """(mean, low, high): the mean of `values` with its t interval, mean +- t_{n-1} s / sqrt(n) (nan bounds if n < 2)."""
+    """(mean, low, high): the mean of `values` with its t interval, mean +- t_{n-1} s / sqrt(n)
+    (nan bounds if n < 2 or a value is not finite)."""
     values = np.asarray(values, dtype=float)
     mean = float(np.mean(values))
     if len(values) < 2 or not np.all(np.isfinite(values)):
@@ -34,10 +35,6 @@ class PowerFit:
     def __call__(self, x: np.ndarray) -> np.ndarray:
         """The fitted y = exp(intercept) x^slope."""
         return np.exp(self.intercept) * np.asarray(x, dtype=float) ** self.slope
-
-    def inverse(self, y: np.ndarray) -> np.ndarray:
-        """The x at which the fit reaches y."""
-        return np.exp((np.log(np.asarray(y, dtype=float)) - self.intercept) / self.slope)
 
 
 def power_fit(x: np.ndarray, y: np.ndarray, level: float = LEVEL) -> PowerFit:

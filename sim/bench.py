@@ -7,7 +7,8 @@
   loop of that objective's own stochastic_grad.
 - batched replicates: not implemented yet.
 - memory: how far one simulation raises the peak resident set size (Linux: VmHWM) of a fresh subprocess over its
-  RSS before the run: per added gradient from K = 10^5 to 10^6 without the trace (flat: about 0), and the trace's bytes per gradient at K = 10^6.
+  RSS before the run: per added gradient from K = 10^5 to 10^6 without the trace (flat: about 0), and the trace's
+  bytes per gradient at K = 10^6.
 - sweep throughput: the same sweep (8 runs) with --jobs 2 over --jobs 1, worker processes already started.
 
 Timings are the best of REPEATS interleaved repetitions, so that a busy machine slows both sides of a ratio alike.
@@ -36,7 +37,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def reference_grad(A: np.ndarray, y: np.ndarray, reg: float, x: np.ndarray, i: int) -> np.ndarray:
-    """nonconvex-logistic's gradient of sample i (models/logistic.py): -y_i sigmoid(-y_i a_i.x) a_i + 2 reg x / (1 + x^2)^2."""
+    """nonconvex-logistic's gradient of sample i (models/logistic.py):
+    -y_i sigmoid(-y_i a_i.x) a_i + 2 reg x / (1 + x^2)^2."""
     a, b = A[i], y[i]
     return -b * expit(-b * (a @ x)) * a + 2.0 * reg * x / (1.0 + x * x) ** 2
 
@@ -176,8 +178,8 @@ def measure(quick: bool = False) -> list[tuple[str, str, str, str]]:
             (off_large - off_small) / (g_large - g_small), " B", 1),
         row(f"memory, trace on: peak RSS growth over trace off at K={large}, per gradient",
             (on_large - off_large) / g_traced, " B", 64),
-        row(f"sweep throughput, {size['sweep'][0]} runs of K={size['sweep'][1]}: --jobs 2 / --jobs 1", speedup, "x", 1.7,
-            at_most=False),
+        row(f"sweep throughput, {size['sweep'][0]} runs of K={size['sweep'][1]}: --jobs 2 / --jobs 1", speedup, "x",
+            1.7, at_most=False),
     ]
 
 
@@ -186,7 +188,8 @@ def format_table(rows: list[tuple[str, str, str, str]], quick: bool) -> str:
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(4)]
     lines = [f"asgd bench{' --quick (K scaled down: figures not meaningful)' if quick else ''}: "
              f"{os.cpu_count()} cores (os.cpu_count()), Python {sys.version.split()[0]}, numpy {np.__version__}; "
-             f"timings best of {QUICK['repeats'] if quick else REPEATS}; memory: peak RSS (VmHWM) of a subprocess during the run over its RSS before"]
+             f"timings best of {QUICK['repeats'] if quick else REPEATS}; "
+             "memory: peak RSS (VmHWM) of a subprocess during the run over its RSS before"]
     lines += ["  ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip() for r in [header, *rows]]
     return "\n".join(lines)
 

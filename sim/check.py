@@ -59,8 +59,9 @@ def variant(base: Scenario, iterations: int, workers: int) -> Scenario:
     algorithm["step"] = {"policy": "corollary"}
     if workers != cluster["workers"]:
         if cluster.get("groups"):
-            raise ScenarioError("cluster.groups", "[...]", "asgd check varies cluster.workers, which worker groups tie to "
-                                                           "fixed worker ids: drop them with --set 'cluster.groups=[]'")
+            raise ScenarioError("cluster.groups", "[...]", "asgd check varies cluster.workers, which worker groups "
+                                                           "tie to fixed worker ids: drop them with "
+                                                           "--set 'cluster.groups=[]'")
         cluster["workers"] = workers
         if algorithm["name"] == "sync":
             algorithm["batch"] = workers
@@ -97,7 +98,8 @@ def _validate(args: argparse.Namespace, base: Scenario) -> tuple[list[int], list
     ks = _k_grid(args)
     workers = _integers(args.workers, "--workers")
     if workers[0] != 1:
-        raise ScenarioError("--workers", args.workers, "must include 1: the serial run every speedup is measured against")
+        raise ScenarioError("--workers", args.workers,
+                            "must include 1: the serial run every speedup is measured against")
     if args.seeds < 1:
         raise ScenarioError("--seeds", args.seeds, "must be an integer >= 1 (2 or more for confidence intervals)")
     if not 0 < args.threshold <= 1:
@@ -108,7 +110,8 @@ def _validate(args: argparse.Namespace, base: Scenario) -> tuple[list[int], list
     try:
         corollary_step(build_objective(base), algorithm.batch, ks[0], algorithm.minibatch)
     except ValueError as error:
-        raise ScenarioError("objective", base.objective["name"], f"asgd check runs the corollary step: {error}") from None
+        raise ScenarioError("objective", base.objective["name"],
+                            f"asgd check runs the corollary step: {error}") from None
     return ks, sorted(set(workers) | {base.cluster.workers})
 
 
@@ -152,7 +155,8 @@ def add_commands(commands) -> None:
     check.add_argument("scenario", metavar="SCENARIO.toml")
     check.add_argument("--set", action="append", default=[], metavar="KEY.PATH=VALUE",
                        help="override a scenario key with a TOML literal (repeatable), as for `asgd run`")
-    check.add_argument("--seeds", type=int, default=DEFAULT_SEEDS, help=f"seeds per grid point (default {DEFAULT_SEEDS})")
+    check.add_argument("--seeds", type=int, default=DEFAULT_SEEDS,
+                       help=f"seeds per grid point (default {DEFAULT_SEEDS})")
     check.add_argument("--k-min", type=int, default=DEFAULT_K[0], help=f"smallest K (default {DEFAULT_K[0]})")
     check.add_argument("--k-max", type=int, default=DEFAULT_K[1],
                        help=f"largest K; the grid doubles from --k-min (default {DEFAULT_K[1]})")

@@ -26,9 +26,9 @@ RUN_COLUMNS = ["workers", "iterations", "seed", "status", "step_value", "ergodic
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     """A Markdown table with padded columns (readable as plain text too)."""
-    cells_ = [[str(c) for c in headers]] + [[str(c) for c in row] for row in rows]
-    widths = [max(len(row[i]) for row in cells_) for i in range(len(headers))]
-    lines = ["| " + " | ".join(c.ljust(w) for c, w in zip(row, widths)) + " |" for row in cells_]
+    text = [[str(c) for c in headers]] + [[str(c) for c in row] for row in rows]
+    widths = [max(len(row[i]) for row in text) for i in range(len(headers))]
+    lines = ["| " + " | ".join(c.ljust(w) for c, w in zip(row, widths)) + " |" for row in text]
     lines.insert(1, "|" + "|".join("-" * (w + 2) for w in widths) + "|")
     return "\n".join(lines)
 
@@ -127,7 +127,8 @@ class Report:
                 "rate.png": lambda ax: plots.plot_rate(ax, self.at_w0, self.checks[1].fit, self.statement),
                 "speedup.png": lambda ax: plots.plot_speedup(ax, self.speedup[self.speedup["iterations"] == k],
                                                              self.threshold),
-                "worker_limit.png": lambda ax: plots.plot_worker_limit(ax, self.limits["iteration"], self.checks[3].fit),
+                "worker_limit.png": lambda ax: plots.plot_worker_limit(ax, self.limits["iteration"],
+                                                                       self.checks[3].fit),
             }
             for name, draw in drawings.items():
                 figure = Figure(figsize=(6.4, 4.8), layout="constrained")

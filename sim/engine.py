@@ -90,6 +90,7 @@ def _summary(scenario: Scenario, seed: int, run: Run, wall_seconds: float) -> di
         "staleness_bound": scenario.staleness.bound,
         "staleness_policy": scenario.staleness.policy,
         "iterations": iterations,
+        "planned_iterations": algorithm.iterations,  # K of the scenario (iterations is less if the run diverged)
         "gradients": run.gradients,
         "dropped": run.staleness.dropped,
         "sim_time": run.sim_time,

@@ -8,8 +8,8 @@ executor, the number of processes or the chunking; the client writes them, so a 
 filesystem with it. A chunk that fails as a whole (a worker died) comes back as failed runs.
 
 Local workers start from a fork server that has imported this module (spawned where there is none), ignore
-SIGINT (an interrupted sweep terminates them itself) and exit when the sweep process dies. They inherit the environment, so they use the same number of
-BLAS threads as this process (the `asgd` command sets one, as Dask's nanny does for its workers: the last bits of
+SIGINT (an interrupted sweep terminates them itself) and exit when the sweep process dies. They inherit the
+environment, so they use the same number of BLAS threads as this process (the `asgd` command sets one, as Dask's nanny does for its workers: the last bits of
 some objectives' constants depend on it).
 """
 
@@ -53,7 +53,7 @@ def run_chunk(tasks: list[Task]) -> list[Outcome]:
 
 
 def chunked(tasks: list[Task], slots: int) -> list[list[Task]]:
-    """`tasks` cut into chunks: at least CHUNKS_PER_SLOT per slot while they hold one run or more, at most MAX_CHUNK runs each."""
+    """`tasks` in chunks of at most MAX_CHUNK runs, at least CHUNKS_PER_SLOT chunks per slot while runs suffice."""
     size = max(1, min(MAX_CHUNK, len(tasks) // (CHUNKS_PER_SLOT * slots)))
     return [tasks[i:i + size] for i in range(0, len(tasks), size)]
 
@@ -65,8 +65,10 @@ def executor(jobs: int, scheduler: str | None = None) -> Iterator[Execute]:
     if scheduler is None:
         yield (lambda tasks: (run_one(task) for task in tasks)) if jobs == 1 else partial(_local, jobs=jobs)
         return
-    from distributed import Client
-
+    try:
+        from distributed import Client
+    except ImportError:
+        raise ScenarioError("--scheduler", scheduler, "needs Dask's distributed package: pip install 'asgd[cluster]'") from None
     try:
         client = Client(scheduler, timeout=CONNECT_TIMEOUT, set_as_default=False)
     except (OSError, ValueError, TypeError) as error:

@@ -42,7 +42,7 @@ class Axis:
 
     def cells(self) -> list[Any]:
         """The values as table cells: themselves when all are numbers, all booleans or all strings; else their text."""
-        kinds = {bool if isinstance(v, bool) else (int if isinstance(v, (int, float)) else type(v)) for v in self.values}
+        kinds = {bool if isinstance(v, bool) else int if isinstance(v, (int, float)) else type(v) for v in self.values}
         return list(self.values) if len(kinds) == 1 and kinds <= {bool, int, str} else list(self.labels)
 
 

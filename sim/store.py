@@ -170,15 +170,17 @@ class Store:
         path = self.runs / f"{run_id}.parquet"
         return read_record(path if path.exists() else self.runs / f"{run_id}.failed.parquet")
 
-    def consolidate(self, runs: list[tuple[str, int]], cells: dict[str, list[Any]], manifest: dict[str, Any]) -> pa.Table:
+    def consolidate(self, runs: list[tuple[str, int]], cells: dict[str, list[Any]],
+                    manifest: dict[str, Any]) -> pa.Table:
         """Write curves, staleness and runs (one row per (run id, seed) of `runs`, with the grid columns `cells`
         aligned with it), then sweep.json (`manifest` and the counts by status); returns the runs table."""
         front = {key: pa.array(values) for key, values in cells.items()}
         front["run_id"] = pa.array([run for run, _ in runs], pa.string())
         front["seed"] = pa.array([seed for _, seed in runs], pa.int64())
         rows, staleness, statuses = [], [_prefixed(_staleness([]), front, 0)], Counter()
-        with _replacing(self.out / "curves.parquet") as path, _RowGroups(path, _prefixed(pa.table({}), front, 0)) as curves:
-            for index, (run, seed) in enumerate(runs):
+        keys_only = _prefixed(pa.table({}), front, 0)
+        with _replacing(self.out / "curves.parquet") as path, _RowGroups(path, keys_only) as curves:
+            for index, (run, _) in enumerate(runs):
                 record = self.record(run)
                 statuses[record.status] += 1
                 rows.append({"status": record.status, "error": record.error, **dict(_flatten(record.summary))})
@@ -199,7 +201,7 @@ class Store:
 
 
 class _RowGroups:
-    """Writes tables of one schema to a Parquet file in row groups of about ROW_GROUP rows; `empty` if there are none."""
+    """Writes tables of one schema to a Parquet file in row groups of about ROW_GROUP rows (`empty` if none)."""
 
     def __init__(self, path: Path, empty: pa.Table) -> None:
         self.path, self.empty, self.writer, self.pending, self.rows = path, empty, None, [], 0

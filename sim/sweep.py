@@ -85,7 +85,8 @@ def plan(scenario: str | Path, axes: list[Axis], overrides: dict[str, Any], seed
         point, error = invalid[0]
         where = ", ".join(f"{axis.key}={axis.labels[i]}" for axis, i in zip(axes, point))
         more = f"; {len(invalid) - 1} more of the {len(points)} grid points are invalid" if len(invalid) > 1 else ""
-        raise ScenarioError(error.path, error.value, f"{error.allowed} (grid point {where}{more})" if axes else error.allowed)
+        allowed = f"{error.allowed} (grid point {where}{more})" if axes else error.allowed
+        raise ScenarioError(error.path, error.value, allowed)
     return runs
 
 
@@ -114,7 +115,8 @@ def run_sweep(scenario: str | Path, axes: list[Axis], overrides: dict[str, Any],
             raise Interrupted(progress.done, total) from None
         finally:
             progress.close()
-        cells = {axis.key: [axis.cells()[run.point[j]] for run in runs] for j, axis in enumerate(axes)}
+        columns = [axis.cells() for axis in axes]
+        cells = {axis.key: [columns[j][run.point[j]] for run in runs] for j, axis in enumerate(axes)}
         manifest = {"scenario": str(scenario), "grid": {axis.key: list(axis.labels) for axis in axes},
                     "set": overrides, "seeds": seeds, "trace": trace}
         table = store.consolidate([(run.run_id, run.seed) for run in runs], cells, manifest)
@@ -144,8 +146,8 @@ class Progress:
         elif not self.quiet and (self.done % self.every == 0 or self.done == self.total):
             elapsed = time.perf_counter() - self.started
             left = elapsed / (self.done - self.first) * (self.total - self.done)
-            print(f"asgd sweep: {self.done}/{self.total} runs ({100 * self.done // self.total}%), {self.failed} failed, "
-                  f"{elapsed:.0f} s elapsed, about {left:.0f} s left", file=sys.stderr, flush=True)
+            print(f"asgd sweep: {self.done}/{self.total} runs ({100 * self.done // self.total}%), "
+                  f"{self.failed} failed, {elapsed:.0f} s elapsed, about {left:.0f} s left", file=sys.stderr, flush=True)
 
     def close(self) -> None:
         if self.bar is not None:
@@ -200,7 +202,8 @@ def add_commands(commands) -> None:
     sweep.add_argument("--grid", action="append", default=[], metavar="KEY.PATH=V1,V2,...",
                        help="a grid axis: TOML literals or ranges START:STOP:xFACTOR / START:STOP:+STEP (repeatable: "
                             "the cartesian product is run)")
-    sweep.add_argument("--seeds", type=_positive, default=1, metavar="N", help="seeds per grid point: S..S+N-1 (default 1)")
+    sweep.add_argument("--seeds", type=_positive, default=1, metavar="N",
+                       help="seeds per grid point: S..S+N-1 (default 1)")
     where = sweep.add_mutually_exclusive_group()
     where.add_argument("--jobs", type=_positive, metavar="J", help="local processes (default: the CPU count; 1 runs in "
                                                                    "this process)")

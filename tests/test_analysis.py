@@ -1,0 +1,213 @@
+"""analysis/: the bounds against hand-computed values and naive sums, the fits against synthetic data with a known
+exponent, the speedups against a synthetic grid with known efficiencies, and the bound fields of a run's summary."""
+
+from __future__ import annotations
+
+import math
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from analysis.bounds import (bound_summary, corollary2_bound, corollary2_min_iterations, ergodic_average,
+                             theorem1_bound, theorem1_step_condition)
+from analysis.checks import rate_check, worker_limit_check
+from analysis.speedup import cells, speedups, worker_limit
+from analysis.stats import mean_ci, power_fit
+from models.updates import corollary_step, step_schedule, step_sizes
+from scenarios import build_objective
+from sim import simulate
+from tests.helpers import scenario
+
+
+def test_theorem1_bound_by_hand():
+    # K = 3, T = 1, L = 2, M = 1, sigma^2 = 4, gap = 1.5, gamma = (0.1, 0.2, 0.3); gamma_0 = 0.
+    # k=1: 0.1^2*1*2 = 0.02; k=2: 0.2^2*2 + 2*4*1*0.2*0.1^2 = 0.08 + 0.016; k=3: 0.3^2*2 + 2*4*0.3*0.2^2 = 0.18 + 0.096
+    expected = (2 * 1.5 + (0.02 + 0.08 + 0.016 + 0.18 + 0.096) * 4) / (1 * 0.6)
+    assert theorem1_bound(np.array([0.1, 0.2, 0.3]), 1, 2.0, 1, 4.0, 1.5) == pytest.approx(expected, rel=1e-12)
+    # K = 4, T = 2, L = 1, M = 2, sigma^2 = 1, gap = 0.5: windows {}, {1}, {1, 2}, {2, 3}
+    noise = (0.01 * 2) + (0.04 * 2 + 8 * 0.2 * 0.01) + (0.09 * 2 + 8 * 0.3 * 0.05) + (0.16 * 2 + 8 * 0.4 * 0.13)
+    assert theorem1_bound(np.array([0.1, 0.2, 0.3, 0.4]), 2, 1.0, 2, 1.0, 0.5) == pytest.approx((1 + noise) / 2.0)
+
+
+def test_theorem1_step_condition_by_hand():
+    # gamma_1..gamma_{K+T} = 0.1..0.5, K = 3, T = 2, L = 1, M = 2: L M g_k + 2 L^2 M^2 T g_k (g_{k+1} + g_{k+2})
+    lhs = theorem1_step_condition(np.array([0.1, 0.2, 0.3, 0.4, 0.5]), 2, 1.0, 2)
+    assert lhs == pytest.approx([0.2 + 16 * 0.1 * 0.5, 0.4 + 16 * 0.2 * 0.7, 0.6 + 16 * 0.3 * 0.9])
+
+
+def test_corollary2_by_hand():
+    assert corollary2_bound(2.0, 3.0, 4, 100, 9.0) == pytest.approx(4 * math.sqrt(2 * 3 / 400) * 3)
+    assert corollary2_min_iterations(2.0, 3.0, 4, 5, 9.0) == pytest.approx(4 * 4 * 3 * 2 * 36 / 9)
+
+
+def naive_bound(g: np.ndarray, T: int, L: float, M: int, s2: float, gap: float) -> float:
+    total = 0.0
+    for k in range(len(g)):
+        behind = sum(g[j] ** 2 for j in range(max(0, k - T), k))
+        total += g[k] ** 2 * M * L + 2 * L**2 * M**2 * g[k] * behind
+    return (2 * gap + total * s2) / (M * sum(g))
+
+
+def naive_condition(g: np.ndarray, T: int, L: float, M: int) -> list[float]:
+    return [L * M * g[k] + 2 * L**2 * M**2 * T * g[k] * sum(g[k + 1:k + T + 1]) for k in range(len(g) - T)]
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.lists(st.floats(1e-4, 1.0), min_size=1, max_size=40), st.integers(0, 12), st.floats(0.01, 10),
+       st.integers(1, 8), st.floats(0.01, 10), st.floats(0.0, 10))
+def test_vectorized_sums_equal_the_naive_double_loops(gammas, T, L, M, s2, gap):
+    g = np.array(gammas)
+    assert theorem1_bound(g, T, L, M, s2, gap) == pytest.approx(naive_bound(g, T, L, M, s2, gap), rel=1e-9)
+    if len(g) > T:
+        assert theorem1_step_condition(g, T, L, M) == pytest.approx(naive_condition(g, T, L, M), rel=1e-9)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.floats(1e-3, 1e3), st.floats(1e-3, 1e3), st.integers(1, 16), st.integers(0, 50), st.floats(1e-3, 1e3),
+       st.floats(1.0, 50.0))
+def test_corollary2_follows_from_theorem1(gap, L, M, T, s2, excess):
+    """With the corollary step and K above Corollary 2's condition, Theorem 1's condition holds and its bound is
+    below Corollary 2's: the corollary is a consequence of the theorem."""
+    K = int(math.ceil(excess * corollary2_min_iterations(gap, L, M, T, s2))) + 1
+    if K > 200_000:
+        return
+    g = np.full(K + T, math.sqrt(gap / (M * L * K * s2)))
+    assert theorem1_step_condition(g, T, L, M).max() <= 1 + 1e-12
+    assert theorem1_bound(g[:K], T, L, M, s2, gap) <= corollary2_bound(gap, L, M, K, s2) * (1 + 1e-12)
+
+
+def test_bound_summary_picks_the_statement_and_its_conditions():
+    g = np.full(1010, 0.01)
+    corollary = bound_summary("asysg-con", "corollary", g, 1000, 10, 1.0, 1, 1.0, 0.5)
+    assert corollary["bound_statement"] == "Corollary 2"
+    assert corollary["bound"] == corollary2_bound(0.5, 1.0, 1, 1000, 1.0)
+    assert corollary["bound_k_condition"] is (1000 >= corollary2_min_iterations(0.5, 1.0, 1, 10, 1.0))
+    constant = bound_summary("sync", "constant", g, 1000, 10, 1.0, 1, 1.0, 0.5)
+    assert constant["bound_statement"] == "Theorem 1" and constant["bound_k_condition"] is None
+    assert constant["bound"] == constant["theorem1_bound"] == theorem1_bound(g[:1000], 10, 1.0, 1, 1.0, 0.5)
+    too_large = bound_summary("asysg-con", "constant", np.full(1010, 2.0), 1000, 10, 1.0, 1, 1.0, 0.5)
+    assert too_large["bound_step_condition"] is False and too_large["bound_preconditions_hold"] is False
+    assert bound_summary("asysg-incon", "corollary", g, 1000, 10, 1.0, 1, 1.0, 0.5)["bound"] is None
+
+
+def test_ergodic_average():
+    values = np.array([0.3, 0.1, 0.7, 0.2])
+    assert ergodic_average(values, np.full(4, 0.05)) == ergodic_average(values) == np.mean(values)
+    assert ergodic_average(values, np.array([1.0, 2.0, 3.0, 4.0])) == pytest.approx((0.3 + 0.2 + 2.1 + 0.8) / 10)
+    assert math.isnan(ergodic_average(np.array([])))
+
+
+def test_step_sizes_match_the_schedule():
+    for policy, value, c in (("constant", 0.3, None), ("decay", None, 0.7)):
+        gamma = step_schedule(policy, value, c)
+        assert step_sizes(policy, value, c, 50).tolist() == [gamma(k) for k in range(50)]
+
+
+def test_corollary_step_is_its_formula_and_is_recorded():
+    s = scenario(workers=3, iterations=400, step={"policy": "corollary"}, bound=6)
+    objective = build_objective(s)
+    gap = objective.loss(objective.x0) - objective.f_star
+    gamma = math.sqrt(gap / (1 * objective.smoothness * 400 * objective.variance))
+    assert corollary_step(objective, 1, 400, 1) == pytest.approx(gamma, rel=1e-14)
+    assert corollary_step(objective, 2, 400, 5) == pytest.approx(math.sqrt(gap / (2 * objective.smoothness * 400 *
+                                                                                  objective.variance / 5)), rel=1e-14)
+    result = simulate(s)
+    summary = result.summary
+    assert summary["step_value"] == summary["step_first"] == corollary_step(objective, 1, 400, 1)
+    assert (result.metrics["step"] == summary["step_value"]).all()
+    # a constant step: Theorem 1's weighted average is the plain ergodic average
+    assert summary["weighted_ergodic_grad_norm_sq"] == summary["ergodic_grad_norm_sq"]
+    assert summary["bound_statement"] == "Corollary 2"
+    assert summary["bound"] == pytest.approx(corollary2_bound(gap, objective.smoothness, 1, 400, objective.variance))
+    k_condition = 400 >= corollary2_min_iterations(gap, objective.smoothness, 1, summary["max_staleness"],
+                                                   objective.variance)
+    assert summary["bound_k_condition"] is k_condition and summary["max_staleness"] <= 6
+
+
+def test_decaying_step_is_recorded_and_weights_the_ergodic_average():
+    result = simulate(scenario(workers=2, iterations=300, step={"policy": "decay", "c": 0.5}))
+    metrics, summary = result.metrics, result.summary
+    assert metrics["step"].tolist() == pytest.approx(0.5 / np.sqrt(metrics["update"] + 1))
+    before = metrics[metrics["update"] < 300]
+    assert summary["weighted_ergodic_grad_norm_sq"] == pytest.approx(
+        np.average(before["grad_norm_sq"], weights=before["step"]), rel=1e-12)
+    assert summary["weighted_ergodic_grad_norm_sq"] != summary["ergodic_grad_norm_sq"]
+    assert summary["step_c"] == 0.5 and summary["step_value"] is None and summary["bound_statement"] == "Theorem 1"
+    gammas = step_sizes("decay", None, 0.5, 300 + summary["max_staleness"])
+    gap = summary["f_x0"] - summary["f_star"]
+    assert summary["bound"] == pytest.approx(
+        theorem1_bound(gammas[:300], summary["max_staleness"], summary["smoothness"], 1, summary["variance"], gap))
+
+
+def test_mean_ci_by_hand():
+    mean, low, high = mean_ci(np.array([1.0, 2.0, 3.0]))
+    half = 4.302652729911275 / math.sqrt(3)  # t_{0.975, 2} s / sqrt(n), s = 1
+    assert (mean, low, high) == pytest.approx((2.0, 2.0 - half, 2.0 + half))
+    assert math.isnan(mean_ci(np.array([5.0]))[1])
+
+
+def test_power_fit_recovers_a_known_exponent_and_its_interval_covers_it():
+    x = np.geomspace(1000, 64000, 7)
+    exact = power_fit(x, 3.0 * x**-0.5)
+    assert (exact.slope, math.exp(exact.intercept)) == pytest.approx((-0.5, 3.0))
+    rng = np.random.default_rng(0)
+    covered = 0
+    for _ in range(400):
+        fit = power_fit(x, 3.0 * x**-0.5 * np.exp(rng.normal(0, 0.05, len(x))))
+        covered += fit.low <= -0.5 <= fit.high
+    assert 0.91 <= covered / 400 <= 0.99  # a 95% interval
+
+
+def synthetic_runs(penalty: dict[int, float]) -> pd.DataFrame:
+    """Serial ergodic average 2 K^-1/2; W workers reach penalty[W] times it, with 1 gradient per update, no drops;
+    times: the serial run 1 per gradient, W workers 1/W per gradient."""
+    rows = []
+    for k in (1000, 2000, 4000, 8000):
+        for w, factor in penalty.items():
+            for seed, noise in enumerate((0.99, 1.01)):
+                rows.append({"workers": w, "planned_iterations": k, "iterations": k, "seed": seed, "status": "ok",
+                             "ergodic_grad_norm_sq": factor * 2 * k**-0.5 * noise, "gradients": k, "dropped": 0,
+                             "sim_time": k / w, "bound": 1.0, "bound_preconditions_hold": True, "max_staleness": w})
+    return pd.DataFrame(rows)
+
+
+def test_speedups_and_worker_limit_on_a_known_grid():
+    # E_W = c_W E_1(K) with E_1 ~ K^-1/2: the serial run needs K / c_W^2 gradients, so efficiency = 1 / c_W^2
+    penalty = {1: 1.0, 2: 1.0, 4: 1 / math.sqrt(0.9), 8: 1 / math.sqrt(0.7)}
+    table = speedups(cells(synthetic_runs(penalty)))
+    for w, factor in penalty.items():
+        row = table[(table["workers"] == w) & (table["iterations"] == 4000)].iloc[0]
+        assert row["iteration_efficiency"] == pytest.approx(1 / factor**2, rel=1e-9)
+        assert row["time_efficiency"] == pytest.approx(1 / factor**2, rel=1e-9)
+        assert row["iteration_efficiency_low"] < row["iteration_efficiency"] < row["iteration_efficiency_high"]
+    limits = worker_limit(table, "iteration_efficiency", 0.8)
+    # efficiency 0.9 at W = 4 and 0.7 at W = 8: 0.8 is crossed half way, at W* = 2^2.5
+    assert limits["workers_limit"].tolist() == pytest.approx([2**2.5] * 4)
+    assert not limits["censored"].any()
+    censored = worker_limit(table, "iteration_efficiency", 0.5)
+    assert censored["censored"].all() and (censored["workers_limit"] == 8).all()
+
+
+def test_worker_limit_check_fits_alpha_and_rate_check_judges_the_slope():
+    limits = pd.DataFrame({"iterations": [1000, 4000, 16000, 64000], "workers_limit": [4.0, 8.0, 16.0, 32.0],
+                           "censored": [False, False, False, True]})
+    check = worker_limit_check(limits, 0.1)
+    assert check.fit.slope == pytest.approx(0.5) and check.verdict == "pass" and "1 censored" in check.measured
+    assert worker_limit_check(limits.assign(workers_limit=[4.0, 4.5, 5.0, 5.5]), 0.1).verdict == "FAIL"
+    assert worker_limit_check(limits.assign(censored=True), 0.1).verdict == "n/a"
+    grid = pd.DataFrame({"iterations": [1000, 4000, 16000], "ergodic": [1e-3, 0.6e-3, 0.36e-3]})
+    assert rate_check(grid, 0.1).verdict == "FAIL"  # slope log(0.6)/log(4) = -0.37
+    assert rate_check(grid, 0.15).verdict == "pass"
+    assert rate_check(grid.assign(ergodic=[1e-3, np.inf, 1e-4]), 0.1).verdict == "FAIL"
+
+
+def test_analysis_never_imports_the_engine():
+    code = ("import sys, analysis.bounds, analysis.checks, analysis.plots, analysis.speedup, analysis.stats; "
+            "print(sorted(m for m in sys.modules if m == 'simpy' or m.startswith('sim.') or m == 'sim'))")
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert loaded.strip() == "[]"

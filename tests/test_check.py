@@ -1,0 +1,83 @@
+"""`asgd check` end to end at tiny sizes: exit codes, the printed table, the report files, bad input."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from scenarios import load
+from sim.check import variant
+from sim.cli import main
+
+SCENARIOS = Path(__file__).resolve().parents[1] / "scenarios"
+QUICKSTART = str(SCENARIOS / "quickstart.toml")
+TINY = ["--k-grid", "300,600,1200", "--workers", "1,2,4", "--seeds", "2"]
+CHECKS = ("bound", "rate", "speedup", "worker limit")
+
+
+def rows(printed: str) -> dict[str, list[str]]:
+    """The checks table: check name -> its cells."""
+    cells = [[c.strip() for c in line.strip("|").split("|")] for line in printed.splitlines() if line.startswith("| ")]
+    return {row[0]: row[1:] for row in cells if row[0] in CHECKS}
+
+
+def test_check_passes_writes_its_report_and_prints_four_checks(tmp_path, capsys):
+    out = tmp_path / "report"
+    code = main(["check", QUICKSTART, *TINY, "--tolerance", "0.45", "--threshold", "0.3", "--out", str(out)])
+    table = rows(capsys.readouterr().out)
+    assert code == 0
+    assert list(table) == list(CHECKS)
+    assert table["bound"][-1] == "pass" and "Corollary 2" in table["bound"][1]
+    assert table["rate"][-1] == "pass" and "95% CI" in table["rate"][0]
+    assert table["speedup"][-1] == "pass" and table["worker limit"][-1] in ("pass", "n/a")
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        ["report.md", "runs.csv", "staleness.png", "rate.png", "speedup.png", "worker_limit.png"])
+    runs = pd.read_csv(out / "runs.csv")
+    assert len(runs) == 3 * 4 * 2  # K x W (1, 2, 4 and the scenario's 8) x seeds
+    assert set(runs["workers"]) == {1, 2, 4, 8} and set(runs["seed"]) == {0, 1}
+    assert (runs["bound_statement"] == "Corollary 2").all()
+    assert "## Checks" in (out / "report.md").read_text()
+    assert all((out / name).read_bytes()[:4] == b"\x89PNG" for name in ("rate.png", "speedup.png"))
+
+
+def test_a_failing_check_exits_1(tmp_path, capsys):
+    # at K <= 1200 the quickstart's ergodic average decays like K^-0.3: no tolerance, so the rate check fails
+    code = main(["check", QUICKSTART, *TINY, "--tolerance", "0", "--out", str(tmp_path / "report")])
+    table = rows(capsys.readouterr().out)
+    assert code == 1 and table["rate"][-1] == "FAIL"
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--workers", "2,4"], "--workers = '2,4': must include 1"),
+    (["--k-grid", "1000"], "--k-grid = '1000': needs at least two"),
+    (["--k-grid", "1000,x"], "--k-grid = '1000,x': must be a comma-separated list"),
+    (["--seeds", "0"], "--seeds = 0"),
+    (["--threshold", "1.5"], "--threshold = 1.5"),
+    (["--set", "cluster.workers=0"], "cluster.workers = 0"),
+])
+def test_bad_flags_exit_2_with_one_message_and_write_nothing(tmp_path, capsys, flags, message):
+    out = tmp_path / "report"
+    assert main(["check", QUICKSTART, *TINY, *flags, "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1 and "Traceback" not in err
+    assert not out.exists()
+
+
+def test_worker_groups_and_a_foreign_out_dir_are_bad_input(tmp_path, capsys):
+    assert main(["check", str(SCENARIOS / "heterogeneous.toml"), *TINY, "--out", str(tmp_path / "r")]) == 2
+    assert "cluster.groups" in capsys.readouterr().err
+    foreign = tmp_path / "foreign"
+    foreign.mkdir()
+    (foreign / "notes.txt").write_text("mine")
+    assert main(["check", QUICKSTART, *TINY, "--out", str(foreign)]) == 2
+    assert "not an asgd check report" in capsys.readouterr().err and (foreign / "notes.txt").exists()
+
+
+def test_variant_sets_k_w_the_corollary_step_and_sync_batch():
+    sync = variant(load(SCENARIOS / "sync.toml"), 500, 3)
+    assert (sync.algorithm.iterations, sync.cluster.workers, sync.algorithm.batch) == (500, 3, 3)
+    assert sync.algorithm.step.policy == "corollary" and sync.record.every == 2 and not sync.record.trace
+    quick = variant(load(QUICKSTART), 800, 2)
+    assert (quick.algorithm.batch, quick.staleness.bound) == (1, 16)
