@@ -5,7 +5,7 @@ from __future__ import annotations
 import inspect
 from typing import Any
 
-from models.base import BOUND, ESTIMATE, EXACT, LOCAL_BOUND, Objective, ParameterError
+from models.base import BOUND, ESTIMATE, EXACT, LOCAL_BOUND, Objective, ParameterError, one_blas_thread
 
 # name -> Objective subclass; filled in by models/registry.py
 from models.registry import OBJECTIVES
@@ -25,7 +25,8 @@ def get_objective(name: str, **params: Any) -> Objective:
     for key in params:
         if key not in known:
             raise ParameterError(key, params[key], f"is not a parameter of {name}; it takes {', '.join(known) or 'none'}")
-    return OBJECTIVES[name](**params)
+    with one_blas_thread():
+        return OBJECTIVES[name](**params)
 
 
-__all__ = ["BOUND", "ESTIMATE", "EXACT", "LOCAL_BOUND", "OBJECTIVES", "Objective", "ParameterError", "get_objective", "objective_params"]
+__all__ = ["BOUND", "ESTIMATE", "EXACT", "LOCAL_BOUND", "OBJECTIVES", "Objective", "ParameterError", "get_objective", "objective_params", "one_blas_thread"]

@@ -9,12 +9,19 @@ from abc import ABC, abstractmethod
 from typing import Any, ClassVar
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 # How a stated constant is known: labels for Objective.constant_kinds.
 EXACT = "exact"
 BOUND = "bound"              # a proven upper bound (for f_star: a proven lower bound)
 LOCAL_BOUND = "local bound"  # a proven bound on the region Objective.random_point samples from
 ESTIMATE = "estimate"        # a numerical estimate, documented in the objective's docstring
+
+
+def one_blas_thread():
+    """A context with BLAS on one thread: the reductions inside matrix products then run in one fixed order, so
+    results (an eigenvalue for L, full gradients) do not depend on the machine's core count or process layout."""
+    return threadpool_limits(limits=1, user_api="blas")
 
 
 class ParameterError(ValueError):

@@ -3,18 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 from typing import Any
 
-# One BLAS thread, set before numpy loads: the last bits of some objectives' constants (an eigenvalue) and full
-# gradients depend on the thread count, so this makes results independent of the machine's core count and equal
-# to those of sweep workers (Dask's nanny sets the same for its workers). An explicit setting is kept.
-for _variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ.setdefault(_variable, "1")
-
-from scenarios import load, parse_override  # noqa: E402
+from scenarios import load, parse_override
 from scenarios.errors import ScenarioError
 
 

@@ -15,6 +15,7 @@ import simpy
 
 from analysis.bounds import bound_summary
 from models.updates import step_sizes
+from models import one_blas_thread
 from scenarios import build_objective
 from scenarios.types import Scenario
 from sim import con, incon, sync
@@ -68,7 +69,7 @@ def simulate(scenario: Scenario, seed: int | None = None, progress: Callable[[in
         incon.start(env, run, scenario, clocks, samples, seed)
     else:
         raise NotImplementedError(f"algorithm {algorithm.name!r} is not implemented yet")
-    with np.errstate(all="ignore"):
+    with np.errstate(all="ignore"), one_blas_thread():
         env.run(until=finished)
     summary = _summary(scenario, seed, run, time.perf_counter() - started)
     return Result(scenario, summary, run.store.current, run.metrics.table(), run.trace.table(), run.staleness.counts)

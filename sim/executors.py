@@ -8,9 +8,8 @@ executor, the number of processes or the chunking; the client writes them, so a 
 filesystem with it. A chunk that fails as a whole (a worker died) comes back as failed runs.
 
 Local workers start from a fork server that has imported this module (spawned where there is none), ignore
-SIGINT (an interrupted sweep terminates them itself) and exit when the sweep process dies. They inherit the
-environment, so they use the same number of BLAS threads as this process (the `asgd` command sets one, as Dask's nanny does for its workers: the last bits of
-some objectives' constants depend on it).
+SIGINT (an interrupted sweep terminates them itself) and exit when the sweep process dies. Every run limits BLAS to
+one thread itself (models.one_blas_thread), so results do not depend on where it runs.
 """
 
 from __future__ import annotations

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow.parquet as pq
 
+from models import one_blas_thread
 from scenarios import build_objective, load
 from scenarios.errors import ScenarioError
 from sim.iterates import IterateStore, apply_con_update, apply_incon_update
@@ -57,7 +58,7 @@ def replay(run_dir: Path | str) -> Replay:
 
     store = IterateStore(objective.x0)
     store.hold(int(holds[0]))
-    with np.errstate(all="ignore"):
+    with np.errstate(all="ignore"), one_blas_thread():
         for start, end in zip(starts, ends):
             k = int(updates[start])
             if k != store.version:

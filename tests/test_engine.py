@@ -138,3 +138,17 @@ def test_memory_holds_only_the_iterates_reads_need():
     assert len(store) == 2  # x_0 (still read) and the current iterate
     store.release(v0)
     assert len(store) == 1
+
+
+def test_results_do_not_depend_on_the_blas_thread_count():
+    from threadpoolctl import threadpool_limits
+
+    from models import get_objective
+
+    s = scenario(workers=4, iterations=100)
+    with threadpool_limits(limits=1, user_api="blas"):
+        one = simulate(s), get_objective("mlp").smoothness
+    with threadpool_limits(limits=8, user_api="blas"):
+        many = simulate(s), get_objective("mlp").smoothness
+    assert_identical_runs(one[0], many[0])
+    assert one[1] == many[1]
