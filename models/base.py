@@ -84,6 +84,10 @@ class Objective(ABC):
     def grad(self, x: np.ndarray) -> np.ndarray:
         """The exact full gradient of f at x."""
 
+    def value_and_grad(self, x: np.ndarray) -> tuple[float, np.ndarray]:
+        """(f(x), grad f(x)), sharing work where the objective can; bitwise equal to (loss(x), grad(x))."""
+        return self.loss(x), self.grad(x)
+
     @abstractmethod
     def stochastic_grad(self, x: np.ndarray, samples: np.ndarray) -> np.ndarray:
         """G(x; xi) = mean over the int64 indices in `samples` of the per-sample gradients; deterministic in (x, samples)."""
@@ -147,10 +151,22 @@ class LinearFiniteSum(Objective):
         return g
 
     def loss(self, x: np.ndarray) -> float:
-        return float(np.mean(self._phi(self._A @ x, self._b))) + self._reg(x)
+        return self._loss(x, self._A @ x)
 
     def grad(self, x: np.ndarray) -> np.ndarray:
-        g = self._dphi(self._A @ x, self._b) @ self._A
+        return self._grad(x, self._A @ x)
+
+    def value_and_grad(self, x: np.ndarray) -> tuple[float, np.ndarray]:
+        margins = self._A @ x
+        return self._loss(x, margins), self._grad(x, margins)
+
+    def _loss(self, x: np.ndarray, margins: np.ndarray) -> float:
+        """f(x) from the margins a_i.x."""
+        return float(np.mean(self._phi(margins, self._b))) + self._reg(x)
+
+    def _grad(self, x: np.ndarray, margins: np.ndarray) -> np.ndarray:
+        """grad f(x) from the margins a_i.x."""
+        g = self._dphi(margins, self._b) @ self._A
         g /= self.n_samples
         return self._add_reg_grad(x, g)
 

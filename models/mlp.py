@@ -78,7 +78,13 @@ class MLP(Objective):
 
     def _deltas(self, x: np.ndarray, rows: np.ndarray | slice) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """U, H and the per-sample backpropagated errors D2 = P - onehot(c) (output), D1 = (D2 W2) * (1 - H^2) (hidden)."""
-        U, H, D2, _ = self._forward(x, rows)
+        U, H, P, _ = self._forward(x, rows)
+        return self._backward(x, rows, U, H, P)
+
+    def _backward(self, x: np.ndarray, rows: np.ndarray | slice, U: np.ndarray, H: np.ndarray,
+                  P: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """_deltas from the forward pass's U, H, P (P becomes D2, in place)."""
+        D2 = P
         D2[np.arange(len(U)), self._labels[rows]] -= 1.0
         D1 = D2 @ self._split(x)[2]
         D1 *= 1.0 - H * H
@@ -94,18 +100,28 @@ class MLP(Objective):
         D2.sum(axis=0, out=gb2)
         return g
 
-    def _mean_grad(self, x: np.ndarray, rows: np.ndarray | slice, count: int) -> np.ndarray:
-        g = self._summed_grad(*self._deltas(x, rows))
+    def _mean_grad(self, x: np.ndarray, rows: np.ndarray | slice, count: int, deltas: tuple | None = None) -> np.ndarray:
+        """The mean gradient over `rows` (`count` of them), from their `deltas` when already computed."""
+        g = self._summed_grad(*(deltas or self._deltas(x, rows)))
         g /= count
         if self.reg:
             g += self.reg * x
         return g
 
     def loss(self, x: np.ndarray) -> float:
-        return -float(np.mean(self._forward(x, slice(None))[3])) + 0.5 * self.reg * float(x @ x)
+        return self._loss(x, self._forward(x, slice(None))[3])
+
+    def _loss(self, x: np.ndarray, log_picked: np.ndarray) -> float:
+        return -float(np.mean(log_picked)) + 0.5 * self.reg * float(x @ x)
 
     def grad(self, x: np.ndarray) -> np.ndarray:
         return self._mean_grad(x, slice(None), self.n_samples)
+
+    def value_and_grad(self, x: np.ndarray) -> tuple[float, np.ndarray]:
+        """One forward pass for both."""
+        U, H, P, log_picked = self._forward(x, slice(None))
+        deltas = self._backward(x, slice(None), U, H, P)
+        return self._loss(x, log_picked), self._mean_grad(x, slice(None), self.n_samples, deltas)
 
     def stochastic_grad(self, x: np.ndarray, samples: np.ndarray) -> np.ndarray:
         return self._mean_grad(x, samples, len(samples))

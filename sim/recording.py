@@ -156,8 +156,8 @@ class MetricsRecorder:
 
     def record(self, update: int, time: float, gradients: int, x: np.ndarray) -> float:
         """Record x_update; returns its loss."""
-        loss = float(self.objective.loss(x))
-        gradient = self.objective.grad(x)
+        loss, gradient = self.objective.value_and_grad(x)
+        loss = float(loss)
         self.rows.append((update, time, gradients, loss, float(gradient @ gradient), float(self.gamma(update))))
         return loss
 

@@ -348,3 +348,12 @@ def test_mlp_layout_and_regularizer():
     assert not np.any(obj.x0[64 * hidden:65 * hidden]) and not np.any(obj.x0[-10:])  # biases b1, b2 start at 0
     regularized = get_objective("mlp", hidden=hidden, reg=0.5)
     assert regularized.loss(obj.x0) - obj.loss(obj.x0) == pytest.approx(0.25 * obj.x0 @ obj.x0, rel=1e-9)
+
+
+@pytest.mark.parametrize("name", sorted(OBJECTIVES))
+def test_value_and_grad_is_loss_and_grad_bitwise(name):
+    objective = get_objective(name)
+    x = objective.random_point(np.random.default_rng(5))
+    value, gradient = objective.value_and_grad(x)
+    assert value == objective.loss(x)
+    assert gradient.tobytes() == objective.grad(x).tobytes()
