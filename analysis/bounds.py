@@ -1,8 +1,10 @@
 """The bounds of Lian, Huang, Li, Liu (NeurIPS 2015) on the ergodic average of ||grad f(x_k)||^2 for AsySG-con.
 
 Notation of the paper (1-based k): M gradients summed per update, staleness <= T, L-smooth f, sigma^2 the variance
-of one stochastic gradient G, gap = f(x_1) - f*. Step sizes are passed as arrays gamma[i] = gamma_{i+1}; every sum
-over the K steps is a difference of cumulative sums, so a bound costs O(K) whatever T is.
+of one stochastic gradient G, gap = f(x_1) - f*. Step sizes are passed as arrays gamma[i] = gamma_{i+1}, as a number
+(a constant step) or as a function that computes any block of them (`Steps`). A constant step's sums have closed
+forms (O(1)); otherwise every windowed sum is a difference of cumulative sums within a block of CHUNK steps (the
+block reads the T steps before or after it too), so a bound costs O(K) time and O(CHUNK + T) memory whatever K is.
 
 The theorems stay valid with the objectives' stated constants when those are bounds (L and sigma^2 from above,
 f* from below): both sides of every condition and the bounds only grow with L, sigma^2 and the gap.
@@ -11,12 +13,20 @@ f* from below): both sides of every condition and the bounds only grow with L, s
 from __future__ import annotations
 
 import math
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import Any, Union
 
 import numpy as np
 
 # Algorithms the AsySG-con theorems cover: sync is AsySG-con with M = W and T = 0.
 BOUNDED_ALGORITHMS = ("asysg-con", "sync")
+
+# Steps per block of the chunked sums: a bound needs O(CHUNK + T) memory whatever K is.
+CHUNK = 1 << 16
+
+# A step sequence gamma_1, gamma_2, ...: an array (gammas[i] = gamma_{i+1}), a number (a constant step: every sum in
+# closed form, O(1)), or a function (start, stop) -> array of gamma_{start+1}..gamma_stop, read CHUNK steps at a time.
+Steps = Union[np.ndarray, float, Callable[[int, int], np.ndarray]]
 
 
 def ergodic_average(values: np.ndarray, weights: np.ndarray | None = None) -> float:
@@ -34,32 +44,99 @@ def ergodic_average(values: np.ndarray, weights: np.ndarray | None = None) -> fl
     return float(np.sum(w * values) / np.sum(w))
 
 
-def _window_sums(values: np.ndarray, start: np.ndarray, stop: np.ndarray) -> np.ndarray:
-    """sum(values[start[i]:stop[i]]) for every i, from one cumulative sum (indices clipped to the array)."""
-    cumulative = np.concatenate(([0.0], np.cumsum(values)))
-    n = len(values)
-    return cumulative[np.clip(stop, 0, n)] - cumulative[np.clip(start, 0, n)]
+def _constant(gammas: Steps) -> float | None:
+    """The step of a constant schedule given as a number, else None."""
+    return float(gammas) if isinstance(gammas, (int, float, np.number)) else None
 
 
-def theorem1_step_condition(gammas: np.ndarray, T: int, L: float, M: int) -> np.ndarray:
-    """Theorem 1's condition, left-hand side for k = 1..len(gammas) - T (it must be <= 1 for every k):
-    L M gamma_k + 2 L^2 M^2 T gamma_k sum_{kappa=1..T} gamma_{k+kappa}; `gammas` holds gamma_1..gamma_{K+T}."""
-    gammas = np.asarray(gammas, dtype=float)
-    i = np.arange(len(gammas) - T)  # 0-based index of gamma_k
-    ahead = _window_sums(gammas, i + 1, i + T + 1)
-    g = gammas[: len(i)]
-    return L * M * g + 2 * L**2 * M**2 * T * g * ahead
+def _reader(gammas: Steps) -> Callable[[int, int], np.ndarray]:
+    """gammas as a function (start, stop) -> gamma_{start+1}..gamma_stop (an array's slice is a view)."""
+    if callable(gammas):
+        return lambda start, stop: np.asarray(gammas(start, stop), dtype=float)
+    value = _constant(gammas)
+    if value is not None:
+        return lambda start, stop: np.full(stop - start, value)
+    array = np.asarray(gammas, dtype=float)
+    return lambda start, stop: array[start:stop]
 
 
-def theorem1_bound(gammas: np.ndarray, T: int, L: float, M: int, sigma_sq: float, gap: float) -> float:
+def _is_array(gammas: Steps) -> bool:
+    return not (callable(gammas) or _constant(gammas) is not None)
+
+
+def _count(gammas: Steps, K: int | None, beyond: int) -> int:
+    """K if given, else the length of the array `gammas` less the `beyond` steps it holds past gamma_K."""
+    if K is not None:
+        return K
+    if not _is_array(gammas):
+        raise TypeError("K is required when the steps are a number or a function")
+    return max(len(gammas) - beyond, 0)
+
+
+def _blocks(K: int, T: int) -> Iterator[tuple[int, int]]:
+    """(start, stop) of consecutive blocks covering the 0-based k = 0..K-1, each of max(CHUNK, T) steps but the last:
+    every block also reads at most T steps on one side, so it costs at most twice its length."""
+    size = max(CHUNK, T, 1)
+    for start in range(0, K, size):
+        yield start, min(start + size, K)
+
+
+def _condition_blocks(read: Callable[[int, int], np.ndarray], K: int, T: int, L: float, M: int) -> Iterator[np.ndarray]:
+    """Theorem 1's condition for k = 1..K, block by block (read must reach gamma_{K+T})."""
+    for start, stop in _blocks(K, T):
+        n = stop - start
+        g = read(start, stop + T)  # gamma_k..gamma_{k+T} for the block's k
+        cumulative = np.concatenate(([0.0], np.cumsum(g)))
+        ahead = cumulative[T + 1:T + 1 + n] - cumulative[1:1 + n]  # sum_{kappa=1..T} gamma_{k+kappa}
+        g = g[:n]
+        yield L * M * g + 2 * L**2 * M**2 * T * g * ahead
+
+
+def _theorem1_sums(gammas: Steps, K: int, T: int, L: float, M: int) -> tuple[float, float]:
+    """(sum_{k=1..K} gamma_k, sum_{k=1..K} (gamma_k^2 M L + 2 L^2 M^2 gamma_k sum_{j=k-T..k-1} gamma_j^2)), gamma_j = 0
+    for j < 1. A constant gamma in closed form: the window holds min(k - 1, T) steps, and
+    sum_{k=1..K} min(k - 1, T) = K (K - 1) / 2 if K <= T + 1, else T (T + 1) / 2 + T (K - 1 - T)."""
+    value = _constant(gammas)
+    if value is not None:
+        windows = K * (K - 1) // 2 if K <= T + 1 else T * (T + 1) // 2 + T * (K - 1 - T)  # exact integers
+        return np.float64(K * value), np.float64(K * value * value * M * L + 2 * L**2 * M**2 * value**3 * windows)
+    read = _reader(gammas)
+    weight = noise = np.float64(0.0)
+    for start, stop in _blocks(K, T):
+        n = stop - start
+        g = read(max(start - T, 0), stop)
+        squares = np.concatenate((np.zeros(max(T - start, 0)), g)) ** 2  # gamma_j^2 for j = k-T..k-1 of the block
+        cumulative = np.concatenate(([0.0], np.cumsum(squares)))
+        behind = cumulative[T:T + n] - cumulative[:n]
+        g = g[len(g) - n:]
+        noise += np.sum(squares[T:] * M * L + 2 * L**2 * M**2 * g * behind)
+        weight += np.sum(g)
+    return weight, noise
+
+
+def theorem1_step_condition(gammas: Steps, T: int, L: float, M: int, K: int | None = None) -> np.ndarray:
+    """Theorem 1's condition, left-hand side for k = 1..K (it must be <= 1 for every k):
+    L M gamma_k + 2 L^2 M^2 T gamma_k sum_{kappa=1..T} gamma_{k+kappa}; `gammas` holds gamma_1..gamma_{K+T}
+    (K = len(gammas) - T by default), or is a constant step or a function (see `Steps`) with K given."""
+    K = _count(gammas, K, T)
+    return np.concatenate([np.zeros(0), *_condition_blocks(_reader(gammas), K, T, L, M)])
+
+
+def _step_condition_holds(gammas: Steps, K: int, T: int, L: float, M: int) -> bool:
+    """Every value of theorem1_step_condition is <= 1 (a constant step: all are L M gamma + 2 L^2 M^2 T^2 gamma^2)."""
+    value = _constant(gammas)
+    if value is not None:
+        return K <= 0 or bool(L * M * value + 2 * L**2 * M**2 * T * value * (T * value) <= 1.0)
+    return all(bool(np.all(block <= 1.0)) for block in _condition_blocks(_reader(gammas), K, T, L, M))
+
+
+def theorem1_bound(gammas: Steps, T: int, L: float, M: int, sigma_sq: float, gap: float, K: int | None = None) -> float:
     """Theorem 1: sum_k gamma_k E||grad f(x_k)||^2 / sum_k gamma_k is at most
     [2 gap + sum_{k=1..K} (gamma_k^2 M L + 2 L^2 M^2 gamma_k sum_{j=k-T..k-1} gamma_j^2) sigma^2] / (M sum_k gamma_k),
-    with gamma_j = 0 for j < 1 (no update precedes x_1); `gammas` holds gamma_1..gamma_K."""
-    gammas = np.asarray(gammas, dtype=float)
-    i = np.arange(len(gammas))
-    behind = _window_sums(gammas**2, i - T, i)
-    noise = np.sum(gammas**2 * M * L + 2 * L**2 * M**2 * gammas * behind) * sigma_sq
-    return float((2 * gap + noise) / (M * np.sum(gammas)))
+    with gamma_j = 0 for j < 1 (no update precedes x_1); `gammas` holds gamma_1..gamma_K (K = len(gammas) by
+    default), or is a constant step or a function (see `Steps`) with K given."""
+    weight, noise = _theorem1_sums(gammas, _count(gammas, K, 0), T, L, M)
+    return float((2 * gap + noise * sigma_sq) / (M * weight))
 
 
 def corollary2_bound(gap: float, L: float, M: int, K: int, sigma_sq: float) -> float:
@@ -73,11 +150,13 @@ def corollary2_min_iterations(gap: float, L: float, M: int, T: int, sigma_sq: fl
     return 4 * M * L * gap * (T + 1) ** 2 / sigma_sq
 
 
-def bound_summary(algorithm: str, policy: str, gammas: np.ndarray, K: int, T: int, L: float, M: int,
+def bound_summary(algorithm: str, policy: str, gammas: Steps, K: int, T: int, L: float, M: int,
                   sigma_sq: float, gap: float) -> dict[str, Any]:
     """The bound fields of a run's summary.json, with T the run's measured maximum staleness.
 
-    `gammas` holds gamma_1..gamma_{K+T} (the schedule beyond K enters Theorem 1's condition). The step policy
+    `gammas` is an array of gamma_1..gamma_{K+T} (the schedule beyond K enters Theorem 1's condition; it is checked
+    for k = 1..len(gammas) - T), or the whole schedule as a constant step or a function (see `Steps`; checked for
+    k = 1..K): memory O(CHUNK + T) then, whatever K is. The step policy
     "corollary" is bounded by Corollary 2 (conditions: Theorem 1's step condition and K >= 4 M L gap (T+1)^2 / sigma^2),
     every other policy by Theorem 1 (condition: the step condition). `theorem1_bound` is Theorem 1 on the run's
     steps whatever the policy. AsySG-incon has no bound here (see docs/checks.md).
@@ -85,8 +164,8 @@ def bound_summary(algorithm: str, policy: str, gammas: np.ndarray, K: int, T: in
     if algorithm not in BOUNDED_ALGORITHMS:
         return {"bound": None, "bound_statement": None, "bound_preconditions_hold": None,
                 "bound_step_condition": None, "bound_k_condition": None, "theorem1_bound": None}
-    step_condition = bool(np.all(theorem1_step_condition(gammas, T, L, M) <= 1.0))
-    theorem1 = theorem1_bound(gammas[:K], T, L, M, sigma_sq, gap)
+    step_condition = _step_condition_holds(gammas, _count(gammas, None, T) if _is_array(gammas) else K, T, L, M)
+    theorem1 = theorem1_bound(gammas, T, L, M, sigma_sq, gap, K)
     if policy == "corollary":
         k_condition = K >= corollary2_min_iterations(gap, L, M, T, sigma_sq)
         statement, bound = "Corollary 2", corollary2_bound(gap, L, M, K, sigma_sq)

@@ -53,8 +53,9 @@ def step_schedule(policy: str, value: float | None, c: float | None) -> Callable
     return lambda k: value
 
 
-def step_sizes(policy: str, value: float | None, c: float | None, count: int) -> np.ndarray:
-    """step_schedule's gamma_k for k = 0..count-1 as one array (the paper's gamma_1..gamma_count)."""
+def step_sizes(policy: str, value: float | None, c: float | None, count: int, start: int = 0) -> np.ndarray:
+    """step_schedule's gamma_k for k = start..start+count-1 as one array (the paper's gamma_{start+1} onwards);
+    a block equals the same slice of a longer array exactly."""
     if policy == "decay":
-        return c / np.sqrt(np.arange(1, count + 1, dtype=float))
+        return c / np.sqrt(np.arange(start + 1, start + count + 1, dtype=float))
     return np.full(count, value, dtype=float)

@@ -6,6 +6,9 @@ from __future__ import annotations
 import math
 import subprocess
 import sys
+import tracemalloc
+from types import SimpleNamespace
+from unittest.mock import patch
 
 import numpy as np
 import pandas as pd
@@ -13,14 +16,17 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from analysis.bounds import (bound_summary, corollary2_bound, corollary2_min_iterations, ergodic_average,
+from analysis import bounds
+from analysis.bounds import (CHUNK, bound_summary, corollary2_bound, corollary2_min_iterations, ergodic_average,
                              theorem1_bound, theorem1_step_condition)
 from analysis.checks import rate_check, worker_limit_check
 from analysis.speedup import cells, speedups, worker_limit
 from analysis.stats import mean_ci, power_fit
 from models.updates import corollary_step, step_schedule, step_sizes
 from scenarios import build_objective
+from scenarios.types import Step
 from sim import simulate
+from sim.engine import _bounds
 from tests.helpers import scenario
 
 
@@ -59,12 +65,104 @@ def naive_condition(g: np.ndarray, T: int, L: float, M: int) -> list[float]:
 
 @settings(max_examples=50, deadline=None)
 @given(st.lists(st.floats(1e-4, 1.0), min_size=1, max_size=40), st.integers(0, 12), st.floats(0.01, 10),
-       st.integers(1, 8), st.floats(0.01, 10), st.floats(0.0, 10))
-def test_vectorized_sums_equal_the_naive_double_loops(gammas, T, L, M, s2, gap):
+       st.integers(1, 8), st.floats(0.01, 10), st.floats(0.0, 10), st.sampled_from([CHUNK, 1, 2, 3, 5, 16]))
+def test_vectorized_sums_equal_the_naive_double_loops(gammas, T, L, M, s2, gap, chunk):
     g = np.array(gammas)
-    assert theorem1_bound(g, T, L, M, s2, gap) == pytest.approx(naive_bound(g, T, L, M, s2, gap), rel=1e-9)
-    if len(g) > T:
-        assert theorem1_step_condition(g, T, L, M) == pytest.approx(naive_condition(g, T, L, M), rel=1e-9)
+    with patch.object(bounds, "CHUNK", chunk):  # blocks of `chunk` steps (of max(chunk, T) when T is larger)
+        assert theorem1_bound(g, T, L, M, s2, gap) == pytest.approx(naive_bound(g, T, L, M, s2, gap), rel=1e-9)
+        if len(g) > T:
+            assert theorem1_step_condition(g, T, L, M) == pytest.approx(naive_condition(g, T, L, M), rel=1e-9)
+
+
+def windows_by_loop(K: int, T: int) -> int:
+    """sum_{k=1..K} min(k - 1, T): the steps in Theorem 1's window before x_k, counted one by one."""
+    return sum(len([j for j in range(k - T, k) if j >= 1]) for k in range(1, K + 1))
+
+
+@pytest.mark.parametrize("K", [1, 2, 3, 10, 257, 5000])
+@pytest.mark.parametrize("T", [0, 1, 2, 9, 40, 300])
+def test_constant_step_closed_forms_equal_the_direct_sums(K, T):
+    """A constant step given as a number: Theorem 1's sums in closed form equal the block-by-block sums over the same
+    steps as an array (including T >= K, where every window is cut short by gamma_j = 0 for j < 1)."""
+    L, M, s2, gap = 1.7, 3, 0.6, 2.5
+    assert bounds._theorem1_sums(0.5, K, T, L, M)[1] == pytest.approx(
+        K * 0.25 * M * L + 2 * L**2 * M**2 * 0.125 * windows_by_loop(K, T), rel=1e-14)
+    for gamma in (1e-4, 0.05, 3.0):  # the step condition holds for the first, fails for the last
+        steps = np.full(K + T, gamma)
+        closed = theorem1_bound(gamma, T, L, M, s2, gap, K=K)
+        assert closed == pytest.approx(theorem1_bound(steps[:K], T, L, M, s2, gap), rel=1e-12)
+        if K <= 257:
+            assert closed == pytest.approx(naive_bound(steps[:K], T, L, M, s2, gap), rel=1e-12)
+        for policy in ("constant", "corollary"):
+            assert bound_summary("asysg-con", policy, gamma, K, T, L, M, s2, gap) == pytest.approx(
+                bound_summary("asysg-con", policy, steps, K, T, L, M, s2, gap), rel=1e-12)
+    lhs = L * M * 0.05 + 2 * L**2 * M**2 * T**2 * 0.05**2
+    assert theorem1_step_condition(0.05, T, L, M, K=K) == pytest.approx(np.full(K, lhs), rel=1e-12)
+    assert bound_summary("sync", "constant", 1e-4, K, T, L, M, s2, gap)["bound_step_condition"] is True
+    assert bound_summary("sync", "constant", 3.0, K, T, L, M, s2, gap)["bound_step_condition"] is False
+
+
+def decay(c: float):
+    """The engine's decaying schedule as a function of a block (start, stop)."""
+    return lambda start, stop: step_sizes("decay", None, c, stop - start, start)
+
+
+@pytest.mark.parametrize("chunk, K, T", [
+    (4, 1, 0), (4, 3, 2), (4, 4, 1), (4, 5, 3), (4, 9, 4), (4, 13, 9), (7, 30, 0), (7, 30, 20), (1, 12, 3),
+    (CHUNK, CHUNK - 1, 5), (CHUNK, CHUNK, 1), (CHUNK, CHUNK + 1, 5), (CHUNK, 2 * CHUNK + 1, 64), (CHUNK, 3 * CHUNK, 0),
+    (CHUNK, CHUNK + 1, CHUNK + 3)])
+def test_chunked_sums_equal_the_all_at_once_sums(chunk, K, T):
+    """The decaying step read block by block (CHUNK steps, the T before or after carried by reading them again)
+    gives Theorem 1's bound and condition of the whole array summed at once (one block: the former implementation),
+    up to the summation order; steps computed per block equal the whole array's slices exactly.
+
+    The condition's window sums are differences of cumulative sums, each off by about (steps summed) x eps relative:
+    up to K + T steps at once, at most CHUNK + T in blocks. So beyond one block the blocks are the more accurate and
+    the two agree to 1e-11 only; both are compared with the windows summed directly there."""
+    L, M, s2, gap = 2.0, 2, 1.5, 0.8
+    steps = step_sizes("decay", None, 0.3, K + T)
+    assert step_sizes("decay", None, 0.3, K, T).tolist() == steps[T:].tolist()
+    with patch.object(bounds, "CHUNK", K + T + 1):
+        whole_bound = theorem1_bound(steps[:K], T, L, M, s2, gap)
+        whole_condition = theorem1_step_condition(steps, T, L, M)
+        whole_summary = bound_summary("asysg-con", "decay", steps, K, T, L, M, s2, gap)
+    rel = 1e-12 if K <= CHUNK + 1 else 1e-11
+    if K > CHUNK + 1:
+        ahead = np.lib.stride_tricks.sliding_window_view(steps[1:], T).sum(axis=1)[:K] if T else np.zeros(K)
+        direct = L * M * steps[:K] + 2 * L**2 * M**2 * T * steps[:K] * ahead
+        assert whole_condition == pytest.approx(direct, rel=1e-11, abs=0)
+    with patch.object(bounds, "CHUNK", chunk):
+        for gammas in (steps, decay(0.3)):
+            assert theorem1_bound(gammas, T, L, M, s2, gap, K=K) == pytest.approx(whole_bound, rel=1e-12, abs=0)
+            condition = theorem1_step_condition(gammas, T, L, M, K=K)
+            assert condition == pytest.approx(whole_condition, rel=rel, abs=0)
+            if K > CHUNK + 1:
+                assert condition == pytest.approx(direct, rel=1e-11, abs=0)
+            assert bound_summary("asysg-con", "decay", gammas, K, T, L, M, s2, gap) == whole_summary | {
+                "bound": pytest.approx(whole_bound, rel=1e-12, abs=0),
+                "theorem1_bound": pytest.approx(whole_bound, rel=1e-12, abs=0)}
+    if K <= 30:
+        assert whole_bound == pytest.approx(naive_bound(steps[:K], T, L, M, s2, gap), rel=1e-12)
+        assert whole_condition == pytest.approx(naive_condition(steps, T, L, M), rel=1e-12)
+
+
+def test_the_summary_bounds_need_memory_flat_in_k():
+    """The bound fields of a run of K = 10^7 updates (the engine's own helper on a finished run's state): a few MB at
+    most (about 3 MB for the decaying step, nothing for a constant one), where arrays of K steps would take ~600 MB."""
+    K = 10**7
+    objective = SimpleNamespace(smoothness=2.0, variance=3.0, f_star=0.0)
+    for policy, step in (("constant", Step("constant", value=1e-4)), ("corollary", Step("constant", value=1e-4)),
+                         ("decay", Step("decay", c=1e-3))):
+        algorithm = SimpleNamespace(name="asysg-con", step=Step(policy), batch=1, minibatch=1)
+        run = SimpleNamespace(objective=objective, staleness=SimpleNamespace(max=15), step=step, f_x0=1.0)
+        tracemalloc.start()
+        try:
+            summary = _bounds(SimpleNamespace(algorithm=algorithm), run, K)
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+        assert peak < 16 * 2**20, (policy, peak)
+        assert summary["bound_step_condition"] is True and 0 < summary["theorem1_bound"] < math.inf
 
 
 @settings(max_examples=100, deadline=None)
@@ -106,6 +204,7 @@ def test_step_sizes_match_the_schedule():
     for policy, value, c in (("constant", 0.3, None), ("decay", None, 0.7)):
         gamma = step_schedule(policy, value, c)
         assert step_sizes(policy, value, c, 50).tolist() == [gamma(k) for k in range(50)]
+        assert step_sizes(policy, value, c, 20, 30).tolist() == [gamma(k) for k in range(30, 50)]
 
 
 def test_corollary_step_is_its_formula_and_is_recorded():
