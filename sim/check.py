@@ -2,8 +2,9 @@
 
 The scenario runs with the corollary step over a grid of iteration counts K and seeds, at its own worker count
 (checks 1, bound, and 2, rate) and over a grid of worker counts W (checks 3, speedup, and 4, worker limit); the
-four checks are printed and a report (report.md, runs.csv, PNG plots) is written to --out. Exit 0 when no check
-fails, 1 otherwise. See docs/checks.md.
+four checks are printed and a report (report.md, runs.csv, PNG plots) is written to --out. The runs go through
+the executors of `asgd sweep` (--jobs J local processes or --scheduler ADDRESS). Exit 0 when no check fails, 1 when
+one fails or a run raised (then no report is written). See docs/checks.md.
 """
 
 from __future__ import annotations
@@ -12,13 +13,13 @@ import argparse
 import copy
 import sys
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from scenarios import Scenario, build_objective, load, parse, parse_override
+from scenarios import Scenario, build_objective, load, parse, parse_override, to_toml
 from scenarios.errors import ScenarioError
+from sim.sweep import add_executor_flags, jobs_of, placement
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -27,27 +28,44 @@ RECORD_POINTS = 200          # metrics rows per run: the ergodic average is thei
 DEFAULT_K = (3000, 48000)    # doubling from --k-min to --k-max
 DEFAULT_WORKERS = "1,2,4,8,16,32"
 DEFAULT_SEEDS = 3
+FAILURES_SHOWN = 5
 
 
 @dataclass
 class GridRun:
-    summary: dict[str, Any]
-    metrics: pd.DataFrame
-    staleness: pd.DataFrame
+    status: str              # ok | diverged | failed (the run raised)
+    error: str | None        # failed: "ExceptionType: message"
+    summary: dict[str, Any]  # the run's summary.json (non-finite numbers null; empty if failed)
+    metrics: pd.DataFrame    # its recorded metrics (no columns if failed)
+    staleness: pd.DataFrame  # applied gradients by staleness: columns staleness, count
 
 
-def run_grid(points: list[tuple[Scenario, int]], progress: Callable[[], None] | None = None) -> list[GridRun]:
-    """Simulate every (scenario, seed), in order, in this process: the one place `asgd check` runs simulations
-    (a sweep executor can stand in for it)."""
-    from sim import simulate
+def run_grid(points: list[tuple[Scenario, int]], jobs: int = 1, scheduler: str | None = None,
+             quiet: bool = False) -> list[GridRun]:
+    """Simulate every (scenario, seed) with the executors of `asgd sweep` (sim.executors: in this process if
+    jobs = 1, else in `jobs` local processes, or on the Dask cluster at `scheduler`), showing its progress display
+    unless quiet; one GridRun per point, in order, whatever the executor. A run that raises is a failed GridRun."""
+    import numpy as np
+    import pandas as pd
 
-    runs = []
+    from sim.executors import executor
+    from sim.store import Outcome, decode_record, run_id
+    from sim.sweep import Progress, run_tasks
+
+    ids, tasks, records = [], {}, {}
     for scenario, seed in points:
-        result = simulate(scenario, seed=seed)
-        runs.append(GridRun(result.summary, result.metrics, result.staleness))
-        if progress is not None:
-            progress()
-    return runs
+        text = to_toml(parse({**scenario.resolved, "seed": seed}))
+        ids.append(run_id(text))
+        tasks[ids[-1]] = (ids[-1], text)
+
+    def keep(outcome: Outcome) -> None:
+        records[outcome.run_id] = decode_record(outcome.result)
+
+    with executor(jobs, scheduler) as execute:
+        run_tasks(execute, list(tasks.values()), keep, Progress(len(tasks), 0, quiet, label="asgd check"))
+    return [GridRun(r.status, r.error, r.summary, r.metrics.to_pandas(),
+                    pd.DataFrame({"staleness": np.arange(len(r.staleness)), "count": r.staleness}))
+            for r in map(records.__getitem__, ids)]
 
 
 def variant(base: Scenario, iterations: int, workers: int) -> Scenario:
@@ -125,15 +143,15 @@ def cmd_check(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else Path("runs") / f"check-{base.name}"
     check_out_dir(out, "report.md", "an asgd check report")
     points = [(variant(base, k, w), base.seed + i) for k in ks for w in workers for i in range(args.seeds)]
-    print(f"asgd check {base.name}: {len(ks)} K x {len(workers)} W x {args.seeds} seeds = {len(points)} runs",
-          file=sys.stderr)
+    jobs = jobs_of(args)
+    print(f"asgd check {base.name}: {len(ks)} K x {len(workers)} W x {args.seeds} seeds = {len(points)} runs "
+          f"{placement(jobs, args.scheduler)}", file=sys.stderr)
     started = time.perf_counter()
-    bar = _progress_bar(len(points))
-    try:
-        grid_runs = run_grid(points, bar.update if bar else None)
-    finally:
-        if bar is not None:
-            bar.close()
+    grid_runs = run_grid(points, jobs, args.scheduler)
+    failed = [(scenario, seed, run) for (scenario, seed), run in zip(points, grid_runs) if run.status == "failed"]
+    if failed:
+        print(format_failures(base.name, failed, len(points), out))
+        return 1
     report = Report.build(base, grid_runs, args.threshold, args.tolerance, time.perf_counter() - started)
     print(report.terminal())
     report.write(out)
@@ -141,17 +159,21 @@ def cmd_check(args: argparse.Namespace) -> int:
     return 1 if any(check.verdict == FAIL for check in report.checks) else 0
 
 
-def _progress_bar(total: int):
-    if not sys.stderr.isatty():
-        return None
-    from tqdm import tqdm
-
-    return tqdm(total=total, unit="run", leave=False)
+def format_failures(name: str, failed: list[tuple[Scenario, int, GridRun]], total: int, out: Path) -> str:
+    """The message for runs that raised: the checks need every run, so none is made and no report written."""
+    lines = [f"asgd check {name}: {len(failed)} of {total} runs failed (raised an error): no checks made, "
+             f"nothing written to {out}"]
+    for scenario, seed, run in failed[:FAILURES_SHOWN]:
+        lines.append(f"  failed: K = {scenario.algorithm.iterations}, W = {scenario.cluster.workers}, "
+                     f"seed {seed}: {run.error}")
+    if len(failed) > FAILURES_SHOWN:
+        lines.append(f"  ... and {len(failed) - FAILURES_SHOWN} more failed runs")
+    return "\n".join(lines)
 
 
 def add_commands(commands) -> None:
     check = commands.add_parser("check", help="empirical rate, bound and speedup against Lian et al. (2015); "
-                                              "exit 1 if a check fails")
+                                              "exit 1 if a check fails or a run raises")
     check.add_argument("scenario", metavar="SCENARIO.toml")
     check.add_argument("--set", action="append", default=[], metavar="KEY.PATH=VALUE",
                        help="override a scenario key with a TOML literal (repeatable), as for `asgd run`")
@@ -167,6 +189,7 @@ def add_commands(commands) -> None:
                        help="efficiency (speedup / W) that counts as near-linear (default 0.8)")
     check.add_argument("--tolerance", type=float, default=0.1,
                        help="tolerance on the exponents -1/2 (rate) and 1/2 (worker limit) (default 0.1)")
+    add_executor_flags(check)
     check.add_argument("--out", metavar="DIR", help="report directory (default runs/check-NAME)")
     check.set_defaults(handler=cmd_check)
 

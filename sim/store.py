@@ -101,7 +101,12 @@ def _encode(metrics: pa.Table, info: dict[str, Any]) -> bytes:
 
 
 def read_record(path: Path) -> RunRecord:
-    table = pq.read_table(path)
+    return decode_record(path.read_bytes())
+
+
+def decode_record(data: bytes) -> RunRecord:
+    """An encoded result (a per-run file, an Outcome's `result`) as a RunRecord."""
+    table = pq.read_table(pa.BufferReader(data))
     info = json.loads(table.schema.metadata[b"asgd"])
     return RunRecord(info["status"], info["error"], info["summary"], info["staleness"],
                      table.replace_schema_metadata(None))

@@ -25,15 +25,19 @@ import os
 import sys
 import time
 from contextlib import closing
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
 from scenarios import ScenarioError, build_objective, load, parse_override, to_toml
 from sim.grid import Axis, parse_grid, product
-from sim.store import run_id
+from sim.store import Outcome, run_id
+
+if TYPE_CHECKING:
+    from sim.executors import Execute, Task
 
 
 @dataclass(frozen=True)
@@ -102,19 +106,9 @@ def run_sweep(scenario: str | Path, axes: list[Axis], overrides: dict[str, Any],
         todo = list({run.run_id: (run.run_id, run.scenario) for run in runs if not store.done(run.run_id)}.values())
         total = len({run.run_id for run in runs})
         if not quiet:
-            where = f"on {scheduler}" if scheduler else f"in {jobs} process{'es' if jobs > 1 else ''}"
-            print(f"asgd sweep: {total} runs, {total - len(todo)} done earlier, {len(todo)} to run {where}",
-                  file=sys.stderr)
-        progress = Progress(total, total - len(todo), quiet)
-        try:
-            with closing(execute(todo)) as outcomes:
-                for outcome in outcomes:
-                    store.put(outcome)
-                    progress.update(outcome.status)
-        except KeyboardInterrupt:
-            raise Interrupted(progress.done, total) from None
-        finally:
-            progress.close()
+            print(f"asgd sweep: {total} runs, {total - len(todo)} done earlier, {len(todo)} to run "
+                  f"{placement(jobs, scheduler)}", file=sys.stderr)
+        run_tasks(execute, todo, store.put, Progress(total, total - len(todo), quiet))
         columns = [axis.cells() for axis in axes]
         cells = {axis.key: [columns[j][run.point[j]] for run in runs] for j, axis in enumerate(axes)}
         manifest = {"scenario": str(scenario), "grid": {axis.key: list(axis.labels) for axis in axes},
@@ -123,18 +117,39 @@ def run_sweep(scenario: str | Path, axes: list[Axis], overrides: dict[str, Any],
     return SweepReport(table, len(todo), total - len(todo), time.perf_counter() - started)
 
 
-class Progress:
-    """Runs finished of `total`: a tqdm bar on a terminal, else a line every tenth of the sweep (nothing if quiet)."""
+def run_tasks(execute: Execute, tasks: list[Task], keep: Callable[[Outcome], None], progress: Progress) -> None:
+    """Run `tasks` with an executor's `execute` (sim.executors.executor), handing each outcome to `keep` as it
+    arrives and counting it in `progress`: the one loop running the runs of `asgd sweep` and `asgd check`.
+    Ctrl-C stops the executor's workers and raises Interrupted."""
+    try:
+        with closing(execute(tasks)) as outcomes:
+            for outcome in outcomes:
+                keep(outcome)
+                progress.update(outcome.status)
+    except KeyboardInterrupt:
+        raise Interrupted(progress.done, progress.total) from None
+    finally:
+        progress.close()
 
-    def __init__(self, total: int, done: int, quiet: bool = False) -> None:
+
+def placement(jobs: int, scheduler: str | None) -> str:
+    """Where the runs go, for the first line a command prints."""
+    return f"on {scheduler}" if scheduler else f"in {jobs} process{'es' if jobs > 1 else ''}"
+
+
+class Progress:
+    """Runs finished of `total`: a tqdm bar on a terminal, else a line every tenth of the runs (nothing if quiet),
+    each headed by `label`."""
+
+    def __init__(self, total: int, done: int, quiet: bool = False, label: str = "asgd sweep") -> None:
         self.total, self.done, self.first, self.failed = total, done, done, 0
-        self.quiet, self.started = quiet, time.perf_counter()
+        self.quiet, self.started, self.label = quiet, time.perf_counter(), label
         self.every = max(1, math.ceil(total / 10))
         self.bar = None
         if not quiet and sys.stderr.isatty():
             from tqdm import tqdm
 
-            self.bar = tqdm(total=total, initial=done, unit="run", desc="asgd sweep", file=sys.stderr)
+            self.bar = tqdm(total=total, initial=done, unit="run", desc=label, file=sys.stderr)
 
     def update(self, status: str) -> None:
         self.done += 1
@@ -146,7 +161,7 @@ class Progress:
         elif not self.quiet and (self.done % self.every == 0 or self.done == self.total):
             elapsed = time.perf_counter() - self.started
             left = elapsed / (self.done - self.first) * (self.total - self.done)
-            print(f"asgd sweep: {self.done}/{self.total} runs ({100 * self.done // self.total}%), "
+            print(f"{self.label}: {self.done}/{self.total} runs ({100 * self.done // self.total}%), "
                   f"{self.failed} failed, {elapsed:.0f} s elapsed, about {left:.0f} s left", file=sys.stderr, flush=True)
 
     def close(self) -> None:
@@ -172,14 +187,27 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     overrides = dict(parse_override(text) for text in args.set)
     out = Path(args.out)
     try:
-        report = run_sweep(args.scenario, axes, overrides, out, args.seeds, args.trace,
-                           args.jobs or os.cpu_count() or 1, args.scheduler)
+        report = run_sweep(args.scenario, axes, overrides, out, args.seeds, args.trace, jobs_of(args), args.scheduler)
     except Interrupted as stop:
         print(f"asgd sweep: {stop}; rerun the same command to resume (finished runs are kept in {out / '.runs'})",
               file=sys.stderr)
         return 130
     print(format_report(report, out))
     return 1 if "failed" in report.runs.column("status").to_pylist() else 0
+
+
+def jobs_of(args: argparse.Namespace) -> int:
+    """--jobs, by default the CPU count."""
+    return args.jobs or os.cpu_count() or 1
+
+
+def add_executor_flags(parser: argparse.ArgumentParser) -> None:
+    """--jobs J | --scheduler ADDRESS, for the commands whose runs go through sim.executors."""
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument("--jobs", type=_positive, metavar="J", help="local processes (default: the CPU count; 1 runs in "
+                                                                   "this process)")
+    where.add_argument("--scheduler", metavar="ADDRESS", help="run on the Dask cluster of this scheduler, "
+                                                               "e.g. tcp://HOST:8786")
 
 
 def _positive(text: str) -> int:
@@ -204,11 +232,7 @@ def add_commands(commands) -> None:
                             "the cartesian product is run)")
     sweep.add_argument("--seeds", type=_positive, default=1, metavar="N",
                        help="seeds per grid point: S..S+N-1 (default 1)")
-    where = sweep.add_mutually_exclusive_group()
-    where.add_argument("--jobs", type=_positive, metavar="J", help="local processes (default: the CPU count; 1 runs in "
-                                                                   "this process)")
-    where.add_argument("--scheduler", metavar="ADDRESS", help="run on the Dask cluster of this scheduler, "
-                                                               "e.g. tcp://HOST:8786")
+    add_executor_flags(sweep)
     sweep.add_argument("--set", action="append", default=[], metavar="KEY.PATH=VALUE",
                        help="override a scenario key for every run (repeatable)")
     sweep.add_argument("--trace", action="store_true", help="keep each run's trace, in DIR/traces/RUN_ID.parquet")

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import csv
+import multiprocessing
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
+import sim.executors
 from scenarios import load
 from sim.check import variant
 from sim.cli import main
@@ -47,6 +50,60 @@ def test_a_failing_check_exits_1(tmp_path, capsys):
     code = main(["check", QUICKSTART, *TINY, "--tolerance", "0", "--out", str(tmp_path / "report")])
     table = rows(capsys.readouterr().out)
     assert code == 1 and table["rate"][-1] == "FAIL"
+
+
+def without_wall_seconds(runs_csv: Path) -> list[list[str]]:
+    """runs.csv as text cells, without wall_seconds (the one figure that differs between equal checks)."""
+    table = list(csv.reader(runs_csv.open()))
+    keep = [i for i, name in enumerate(table[0]) if name != "wall_seconds"]
+    return [[row[i] for i in keep] for row in table]
+
+
+def test_one_and_two_processes_give_the_same_checks_and_runs(tmp_path, capsys):
+    printed, stderr = {}, {}
+    for jobs in ("1", "2"):
+        out = tmp_path / f"jobs{jobs}"
+        assert main(["check", QUICKSTART, *TINY, "--tolerance", "0.45", "--jobs", jobs, "--out", str(out)]) == 0
+        captured = capsys.readouterr()
+        printed[jobs] = [line for line in captured.out.splitlines() if " runs in " not in line and str(out) not in line]
+        stderr[jobs] = captured.err
+    assert printed["1"] == printed["2"] and list(rows("\n".join(printed["1"]))) == list(CHECKS)
+    assert "24 runs in 1 process" in stderr["1"] and "24 runs in 2 processes" in stderr["2"]
+    assert "asgd check: 24/24 runs (100%), 0 failed" in stderr["2"]  # plain progress lines off a terminal
+    one, two = without_wall_seconds(tmp_path / "jobs1" / "runs.csv"), without_wall_seconds(tmp_path / "jobs2" / "runs.csv")
+    assert one == two and len(one) == 1 + 24
+
+
+def test_a_dask_cluster_gives_the_local_runs(tmp_path, capsys):
+    distributed = pytest.importorskip("distributed")
+    flags = [QUICKSTART, "--k-grid", "300,600", "--workers", "1,2", "--seeds", "2", "--tolerance", "0.45"]
+    local = main(["check", *flags, "--jobs", "1", "--out", str(tmp_path / "local")])
+    with distributed.LocalCluster(n_workers=2, processes=True, threads_per_worker=1, dashboard_address=None) as cluster:
+        assert main(["check", *flags, "--scheduler", cluster.scheduler_address, "--out", str(tmp_path / "dask")]) == local
+    assert f"runs on {cluster.scheduler_address}" in capsys.readouterr().err
+    assert without_wall_seconds(tmp_path / "local" / "runs.csv") == without_wall_seconds(tmp_path / "dask" / "runs.csv")
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_a_run_that_raises_is_a_failed_run_reported_with_exit_1(tmp_path, capsys, monkeypatch, jobs):
+    real = sim.executors.simulate
+
+    def simulate(scenario, *args, **kwargs):
+        if (scenario.algorithm.iterations, scenario.cluster.workers) == (600, 2):
+            raise RuntimeError("boom")
+        return real(scenario, *args, **kwargs)
+
+    monkeypatch.setattr(sim.executors, "simulate", simulate)
+    if jobs == "2":  # forked workers inherit the patched function
+        monkeypatch.setattr(sim.executors, "_context", lambda: multiprocessing.get_context("fork"))
+    out = tmp_path / "report"
+    assert main(["check", QUICKSTART, *TINY, "--jobs", jobs, "--out", str(out)]) == 1
+    captured = capsys.readouterr()
+    assert "2 of 24 runs failed" in captured.out and "nothing written" in captured.out
+    assert "failed: K = 600, W = 2, seed 0: RuntimeError: boom" in captured.out
+    assert "failed: K = 600, W = 2, seed 1: RuntimeError: boom" in captured.out
+    assert "24/24 runs (100%), 2 failed" in captured.err and "Traceback" not in captured.err + captured.out
+    assert not out.exists()
 
 
 @pytest.mark.parametrize("flags, message", [
