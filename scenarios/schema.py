@@ -45,6 +45,7 @@ def build(data: Any, default_name: str) -> Scenario:
     cluster, cluster_out = _cluster(top.table("cluster", CLUSTER_KEYS))
     algorithm, algorithm_out = _algorithm(top.table("algorithm", ALGORITHM_KEYS), cluster.workers)
     staleness, staleness_out = _staleness(top.table("staleness", STALENESS_KEYS))
+    _check_cycles(algorithm, cluster, cluster_out)
     record, record_out = _record(top.table("record", RECORD_KEYS), algorithm.iterations)
     resolved = {"name": name, "seed": seed, "objective": objective_out, "algorithm": algorithm_out,
                 "staleness": staleness_out, "cluster": cluster_out, "record": record_out}
@@ -115,6 +116,18 @@ def _staleness(table: Table) -> tuple[Staleness, dict[str, Any]]:
     policy = table.choice("policy", STALENESS_POLICIES, "wait")
     out = {"policy": policy} if bound is None else {"bound": bound, "policy": policy}
     return Staleness(bound, policy), out
+
+
+def _check_cycles(algorithm: Algorithm, cluster: Cluster, cluster_out: dict[str, Any]) -> None:
+    """AsySG-con with a busy server: a worker whose pull-compute-push cycle takes no time would push without end
+    at one instant while an update is in service, so its cycle must take time."""
+    if algorithm.name != "asysg-con" or cluster.server.is_zero:
+        return
+    for worker, timing in enumerate(cluster.timings):
+        if timing.compute.mean + timing.downlink.mean + timing.uplink.mean == 0:
+            raise ScenarioError("cluster.compute", cluster_out["compute"],
+                                f"worker {worker}'s pull-compute-push cycle takes no time while the server's service "
+                                "time is not 0: give compute, downlink or uplink a positive mean")
 
 
 def _distribution(table: Table, key: str, default: Any = MISSING) -> tuple[Distribution, dict[str, Any]]:

@@ -238,7 +238,7 @@ def parse_distribution(spec: Any, path: str) -> Distribution:
     if not isinstance(spec, dict):
         raise ScenarioError(path, spec, f"must be a table like {{ dist = \"exponential\", mean = 1.0 }}; distributions: {allowed}")
     name = spec.get("dist", MISSING)
-    if name not in DISTRIBUTIONS:
+    if not isinstance(name, str) or name not in DISTRIBUTIONS:
         raise ScenarioError(f"{path}.dist", name, f"must be one of: {allowed}")
     cls = DISTRIBUTIONS[name]
     params = _param_names(cls)

@@ -16,7 +16,7 @@ import simpy
 from analysis.bounds import bound_summary
 from models.updates import step_sizes
 from models import one_blas_thread
-from scenarios import build_objective
+from scenarios import build_objective, parse
 from scenarios.types import Scenario
 from sim import con, incon, sync
 from sim.run import Run
@@ -50,7 +50,9 @@ class Result:
 
 def simulate(scenario: Scenario, seed: int | None = None, progress: Callable[[int], None] | None = None) -> Result:
     """Simulate `scenario` with `seed` (default: the scenario's); `progress(k)` is called as updates complete."""
-    seed = scenario.seed if seed is None else seed
+    if seed is not None and seed != scenario.seed:
+        scenario = parse({**scenario.resolved, "seed": seed})  # the result's scenario is the one that ran
+    seed = scenario.seed
     objective = build_objective(scenario)
     started = time.perf_counter()
     run = Run(scenario, objective, progress)

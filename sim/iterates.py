@@ -1,8 +1,8 @@
 """The iterates that outstanding reads still need, and nothing more (no SimPy here).
 
-A read of version v holds x_v until its gradient is applied or dropped. With a staleness bound T at most
-T + 1 versions are ever held (x_{k-T} .. x_k), without one at most one per in-flight read plus x_k,
-so memory never grows with the number of updates K. An AsySG-incon read holds every version that was current while
+A read of version v holds x_v until its gradient is applied or dropped: at most one version per outstanding read
+plus x_k, and with policy "wait" at most T + 1 (x_{k-T} .. x_k). Memory grows with the number of updates K only
+when the server's queue of outstanding gradients does (an overloaded server without a bound). An AsySG-incon read holds every version that was current while
 it read, x_first .. x_{first + len(landed_at)}: with a bound T, at most T + 1 + (the most updates landing during one
 read) versions are held.
 """

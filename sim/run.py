@@ -15,6 +15,7 @@ import numpy as np
 
 from models.base import Objective
 from models.updates import corollary_step, step_schedule
+from scenarios.errors import ScenarioError
 from scenarios.types import Scenario, Step
 from sim.iterates import IterateStore, apply_con_update
 from sim.recording import InconTraceRecorder, MetricsRecorder, StalenessCounter, TraceRecorder
@@ -33,7 +34,10 @@ class Read:
 def resolve_step(step: Step, objective: Objective, batch: int, iterations: int, minibatch: int) -> Step:
     """The step policy with the corollary policy resolved to its constant: Step("constant", value=gamma)."""
     if step.policy == "corollary":
-        return Step("constant", value=corollary_step(objective, batch, iterations, minibatch))
+        try:
+            return Step("constant", value=corollary_step(objective, batch, iterations, minibatch))
+        except ValueError as error:
+            raise ScenarioError("algorithm.step", {"policy": "corollary"}, f"{error}: choose a constant or decay step") from None
     return step
 
 

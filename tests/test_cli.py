@@ -130,3 +130,25 @@ def test_a_diverging_run_is_reported_not_crashed(tmp_path, capsys):
     assert summary["status"] == "diverged" and summary["iterations"] < 200
     assert "DIVERGED" in capsys.readouterr().out
     assert main(["replay", str(out)]) == 0
+
+
+def test_a_zero_time_worker_cycle_with_a_busy_server_is_bad_input(tmp_path, capsys):
+    _assert_bad_input(["run", QUICKSTART, "--set", 'cluster.compute={dist="constant", value=0.0}',
+                       "--set", 'cluster.server={dist="constant", value=0.1}', "--set", "staleness.policy=drop"],
+                      ["cluster.compute", "takes no time"], tmp_path, capsys)
+
+
+def test_more_bad_input_without_tracebacks(tmp_path, capsys):
+    _assert_bad_input(["run", QUICKSTART, "--set", "cluster.compute={dist=[1], value=1.0}"],
+                      ["cluster.compute.dist"], tmp_path, capsys)
+    _assert_bad_input(["run", QUICKSTART, "--set", 'objective.name="noisy-rosenbrock"', "--set", "objective.noise=0.0"],
+                      ["algorithm.step", "corollary"], tmp_path, capsys)
+
+
+def test_simulate_with_a_seed_returns_the_scenario_it_ran():
+    from scenarios import load
+    from sim import simulate
+
+    result = simulate(load(QUICKSTART, {"algorithm.iterations": 20}), seed=3)
+    assert result.scenario.seed == 3 and result.summary["seed"] == 3
+    assert result.x_final.tobytes() == simulate(load(QUICKSTART, {"algorithm.iterations": 20, "seed": 3})).x_final.tobytes()

@@ -157,7 +157,7 @@ def test_failed_and_diverged_runs_are_recorded_and_the_sweep_goes_on(tmp_path, c
     assert sweep(out, *flags, scenario=ROSENBROCK) == 1
     runs = pq.read_table(out / "runs.parquet").to_pandas()
     assert list(runs["status"]) == ["ok", "ok", "diverged", "diverged", "failed", "failed"]
-    assert runs["error"].iloc[4].startswith("ValueError: the corollary step needs")
+    assert runs["error"].iloc[4].startswith("ScenarioError: algorithm.step")
     assert runs["algorithm.step"].iloc[4] == '{policy="corollary"}' and runs["seed"].iloc[5] == 1
     assert runs["final_loss"].iloc[:2].notna().all() and runs["final_loss"].iloc[4:].isna().all()
     assert "failed: run" in capsys.readouterr().out
