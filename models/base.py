@@ -101,14 +101,6 @@ class Objective(ABC):
         """A random point of the region where the stated constants hold (near x0 unless the objective says otherwise)."""
         return self.x0 + rng.normal(size=self.dim)
 
-    def constants(self) -> dict[str, Any]:
-        """The theory constants with how each is known."""
-        return {
-            "smoothness": self.smoothness,
-            "variance": self.variance,
-            "f_star": self.f_star,
-            "kinds": dict(self.constant_kinds),
-        }
 
 
 class LinearFiniteSum(Objective):
