@@ -44,9 +44,9 @@ def ergodic_average(values: np.ndarray, weights: np.ndarray | None = None) -> fl
     return float(np.sum(w * values) / np.sum(w))
 
 
-def _constant(gammas: Steps) -> float | None:
-    """The step of a constant schedule given as a number, else None."""
-    return float(gammas) if isinstance(gammas, (int, float, np.number)) else None
+def _constant(gammas: Steps) -> np.float64 | None:
+    """The step of a constant schedule given as a number (a float64: a huge step overflows to inf), else None."""
+    return np.float64(gammas) if isinstance(gammas, (int, float, np.number)) else None
 
 
 def _reader(gammas: Steps) -> Callable[[int, int], np.ndarray]:
@@ -119,24 +119,30 @@ def theorem1_step_condition(gammas: Steps, T: int, L: float, M: int, K: int | No
     L M gamma_k + 2 L^2 M^2 T gamma_k sum_{kappa=1..T} gamma_{k+kappa}; `gammas` holds gamma_1..gamma_{K+T}
     (K = len(gammas) - T by default), or is a constant step or a function (see `Steps`) with K given."""
     K = _count(gammas, K, T)
-    return np.concatenate([np.zeros(0), *_condition_blocks(_reader(gammas), K, T, L, M)])
+    with np.errstate(over="ignore", invalid="ignore"):  # an overflowing sum gives inf or nan: the condition fails
+        return np.concatenate([np.zeros(0), *_condition_blocks(_reader(gammas), K, T, L, M)])
 
 
 def _step_condition_holds(gammas: Steps, K: int, T: int, L: float, M: int) -> bool:
-    """Every value of theorem1_step_condition is <= 1 (a constant step: all are L M gamma + 2 L^2 M^2 T^2 gamma^2)."""
+    """Every value of theorem1_step_condition is <= 1 (a constant step: all are L M gamma + 2 L^2 M^2 T^2 gamma^2);
+    a value that overflows (inf, or nan from inf - inf) fails it."""
     value = _constant(gammas)
-    if value is not None:
-        return K <= 0 or bool(L * M * value + 2 * L**2 * M**2 * T * value * (T * value) <= 1.0)
-    return all(bool(np.all(block <= 1.0)) for block in _condition_blocks(_reader(gammas), K, T, L, M))
+    with np.errstate(over="ignore", invalid="ignore"):
+        if value is not None:
+            return K <= 0 or bool(L * M * value + 2 * L**2 * M**2 * T * value * (T * value) <= 1.0)
+        return all(bool(np.all(block <= 1.0)) for block in _condition_blocks(_reader(gammas), K, T, L, M))
 
 
 def theorem1_bound(gammas: Steps, T: int, L: float, M: int, sigma_sq: float, gap: float, K: int | None = None) -> float:
     """Theorem 1: sum_k gamma_k E||grad f(x_k)||^2 / sum_k gamma_k is at most
     [2 gap + sum_{k=1..K} (gamma_k^2 M L + 2 L^2 M^2 gamma_k sum_{j=k-T..k-1} gamma_j^2) sigma^2] / (M sum_k gamma_k),
     with gamma_j = 0 for j < 1 (no update precedes x_1); `gammas` holds gamma_1..gamma_K (K = len(gammas) by
-    default), or is a constant step or a function (see `Steps`) with K given."""
-    weight, noise = _theorem1_sums(gammas, _count(gammas, K, 0), T, L, M)
-    return float((2 * gap + noise * sigma_sq) / (M * weight))
+    default), or is a constant step or a function (see `Steps`) with K given. A bound that overflows is inf."""
+    with np.errstate(over="ignore", under="ignore", invalid="ignore"):
+        weight, noise = _theorem1_sums(gammas, _count(gammas, K, 0), T, L, M)
+        bound = float((2 * gap + (noise * sigma_sq if sigma_sq else 0.0)) / (M * weight))
+    # nan here comes from inf - inf or inf / inf: steps so large that a sum of them, and so the bound, overflowed
+    return math.inf if math.isnan(bound) and math.isfinite(gap) and math.isfinite(sigma_sq) else bound
 
 
 def corollary2_bound(gap: float, L: float, M: int, K: int, sigma_sq: float) -> float:

@@ -76,17 +76,24 @@ def speedups(grid: pd.DataFrame) -> pd.DataFrame:
     out["time_efficiency"] = out["time_speedup"] / out["workers"]
     for end, column in (("low", "ergodic_high"), ("high", "ergodic_low")):  # a higher target needs fewer gradients
         out[f"iteration_efficiency_{end}"] = serial_gradients(serial, out[column].to_numpy(float)) / out["applied"]
+    # W = 1 is the reference: speedup 1 by definition (reading its own points back through the running minimum of a
+    # non-monotone curve would not give 1); left nan where there is no serial curve
+    reference = (out["workers"] == 1) & out["serial_gradients"].notna()
+    out.loc[reference, "serial_gradients"] = out.loc[reference, "applied"]
+    out.loc[reference, [f"{kind}_{measure}" for kind in ("iteration", "time") for measure in ("speedup", "efficiency")]
+            + ["iteration_efficiency_low", "iteration_efficiency_high"]] = 1.0
     return out
 
 
 def worker_limit(table: pd.DataFrame, column: str, threshold: float) -> pd.DataFrame:
     """Per iteration count K: W* = the worker count at which `column` (an efficiency) first falls below `threshold`,
     interpolated linearly in log W between the last W above it and the first below; `censored` when it never falls
-    below on the grid (W* is then only known to be >= the largest W); nan where there is no serial efficiency."""
+    below on the grid (W* is then only known to be >= the largest W); nan where there is no serial efficiency.
+    W = 1, the reference, is never below."""
     rows = []
     for iterations, group in table.sort_values("workers").groupby("iterations", sort=True):
         w, e = group["workers"].to_numpy(float), group[column].to_numpy(float)
-        below = np.flatnonzero(~(e >= threshold))
+        below = np.flatnonzero(~(e >= threshold) & (w > 1))
         if not np.isfinite(e[0]):
             limit, censored = np.nan, False  # no serial curve to compare with
         elif len(below) == 0:

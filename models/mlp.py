@@ -59,22 +59,22 @@ class MLP(Objective):
         return self.x0 + PERTURBATION * self._scale * rng.standard_normal(self.dim)
 
     def _split(self, x: np.ndarray) -> list[np.ndarray]:
-        """Views W1, b1, W2, b2 of the flat vector x."""
-        return [x[lo:hi].reshape(shape) for lo, hi, shape in zip(self._bounds, self._bounds[1:], self._shapes)]
+        """Views W1, b1, W2, b2 of the flat vector x (of each row, for rows x of shape (R, dim))."""
+        return [x[..., lo:hi].reshape(*x.shape[:-1], *shape) for lo, hi, shape in zip(self._bounds, self._bounds[1:], self._shapes)]
 
     def _forward(self, x: np.ndarray, rows: np.ndarray | slice) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """For the data rows: inputs U, hidden H = tanh(U W1^T + b1), softmax probabilities P of H W2^T + b2, and
-        log P[i, c_i]."""
+        log P[i, c_i]. With R points x (R, dim) and rows (R, b), every array gains a leading axis R, and each matrix
+        product is a stacked one: per point, the BLAS call of the single point."""
         W1, b1, W2, b2 = self._split(x)
         U, labels = self._U[rows], self._labels[rows]
-        H = np.tanh(U @ W1.T + b1)
-        Z = H @ W2.T + b2
-        Z -= Z.max(axis=1, keepdims=True)
+        H = np.tanh(U @ np.swapaxes(W1, -1, -2) + b1[..., None, :])
+        Z = H @ np.swapaxes(W2, -1, -2) + b2[..., None, :]
+        Z -= Z.max(axis=-1, keepdims=True)
         P = np.exp(Z)
-        total = P.sum(axis=1, keepdims=True)
+        total = P.sum(axis=-1, keepdims=True)
         P /= total
-        picked = np.arange(len(U))
-        return U, H, P, Z[picked, labels] - np.log(total[:, 0])
+        return U, H, P, np.take_along_axis(Z, labels[..., None], axis=-1)[..., 0] - np.log(total[..., 0])
 
     def _deltas(self, x: np.ndarray, rows: np.ndarray | slice) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """U, H and the per-sample backpropagated errors D2 = P - onehot(c) (output), D1 = (D2 W2) * (1 - H^2) (hidden)."""
@@ -85,20 +85,17 @@ class MLP(Objective):
                   P: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """_deltas from the forward pass's U, H, P (P becomes D2, in place)."""
         D2 = P
-        D2[np.arange(len(U)), self._labels[rows]] -= 1.0
+        label = self._labels[rows][..., None]
+        np.put_along_axis(D2, label, np.take_along_axis(D2, label, axis=-1) - 1.0, axis=-1)
         D1 = D2 @ self._split(x)[2]
         D1 *= 1.0 - H * H
         return U, H, D1, D2
 
     def _summed_grad(self, U: np.ndarray, H: np.ndarray, D1: np.ndarray, D2: np.ndarray) -> np.ndarray:
-        """sum_i of the per-sample cross-entropy gradients, packed: (D1^T U, sum D1, D2^T H, sum D2)."""
-        g = np.empty(self.dim)
-        gW1, gb1, gW2, gb2 = self._split(g)
-        np.matmul(D1.T, U, out=gW1)
-        D1.sum(axis=0, out=gb1)
-        np.matmul(D2.T, H, out=gW2)
-        D2.sum(axis=0, out=gb2)
-        return g
+        """sum_i of the per-sample cross-entropy gradients, packed: (D1^T U, sum D1, D2^T H, sum D2) (per point)."""
+        lead = D1.shape[:-2]
+        return np.concatenate([(np.swapaxes(D1, -1, -2) @ U).reshape(*lead, -1), D1.sum(axis=-2),
+                               (np.swapaxes(D2, -1, -2) @ H).reshape(*lead, -1), D2.sum(axis=-2)], axis=-1)
 
     def _mean_grad(self, x: np.ndarray, rows: np.ndarray | slice, count: int, deltas: tuple | None = None) -> np.ndarray:
         """The mean gradient over `rows` (`count` of them), from their `deltas` when already computed."""
@@ -125,6 +122,10 @@ class MLP(Objective):
 
     def stochastic_grad(self, x: np.ndarray, samples: np.ndarray) -> np.ndarray:
         return self._mean_grad(x, samples, len(samples))
+
+    def stochastic_grads(self, points: np.ndarray, samples: np.ndarray) -> np.ndarray:
+        """stochastic_grad of every row at once: the same operations with a leading axis R (stacked products)."""
+        return self._mean_grad(points, samples, samples.shape[1])
 
     def _hessian_norm(self, x: np.ndarray, rng: np.random.Generator) -> float:
         """Power iteration on the Hessian at x, Hv = (grad(x + h v) - grad(x - h v)) / 2h; returns ||Hv|| for the last unit v."""

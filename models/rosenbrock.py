@@ -75,14 +75,21 @@ class NoisyRosenbrock(Objective):
         return float(self.curvature * (w @ w) + v @ v)
 
     def grad(self, x: np.ndarray) -> np.ndarray:
-        u = x[:-1]
-        w = x[1:] - u * u
-        g = np.zeros(self.dim)
-        g[:-1] = -4.0 * self.curvature * u * w - 2.0 * (1.0 - u)
-        g[1:] += 2.0 * self.curvature * w
+        """grad f(x); elementwise along the last axis, so x may also be rows (R, dim)."""
+        u = x[..., :-1]
+        w = x[..., 1:] - u * u
+        g = np.zeros(x.shape)
+        g[..., :-1] = -4.0 * self.curvature * u * w - 2.0 * (1.0 - u)
+        g[..., 1:] += 2.0 * self.curvature * w
         return g
 
     def stochastic_grad(self, x: np.ndarray, samples: np.ndarray) -> np.ndarray:
         g = self.grad(x)
         g += self.noise * keyed_normals(samples, self.dim).mean(axis=0)
+        return g
+
+    def stochastic_grads(self, points: np.ndarray, samples: np.ndarray) -> np.ndarray:
+        """stochastic_grad row by row: the same elementwise operations, the noise of all R * b keys in one call."""
+        g = self.grad(points)
+        g += self.noise * keyed_normals(samples.ravel(), self.dim).reshape(*samples.shape, self.dim).mean(axis=1)
         return g

@@ -18,14 +18,17 @@ from models.base import Objective
 def summed_gradient(objective: Objective, points: Sequence[np.ndarray], samples: Sequence[np.ndarray]) -> np.ndarray:
     """sum_m G(points[m]; samples[m]), summed left to right in the given (arrival) order."""
     total = objective.stochastic_grad(points[0], samples[0])
-    for point, xi in zip(points[1:], samples[1:]):
-        total = total + objective.stochastic_grad(point, xi)
+    for m in range(1, len(points)):
+        total = total + objective.stochastic_grad(points[m], samples[m])
     return total
 
 
 def sgd_step(x: np.ndarray, direction: np.ndarray, gamma: float) -> np.ndarray:
-    """x - gamma * direction (a new array; x is left untouched)."""
-    return x - gamma * direction
+    """x - gamma * direction, computed in place in `direction` as x + (-gamma) * direction (the same bits: IEEE
+    negation is exact); x is left untouched."""
+    direction *= -gamma
+    direction += x
+    return direction
 
 
 def coordinate_step(x: np.ndarray, direction: np.ndarray, gamma: float, coordinates: np.ndarray) -> np.ndarray:

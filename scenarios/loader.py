@@ -33,14 +33,23 @@ def load(path: str | Path, overrides: dict[str, Any] | None = None) -> Scenario:
         raise ScenarioError("scenario", str(path), f"is not UTF-8 text: {error}") from None
     except tomllib.TOMLDecodeError as error:
         raise ScenarioError("scenario", str(path), f"is not valid TOML: {error}") from None
-    return build(apply_overrides(data, overrides), path.stem)
+    return _with_objective_checks(build(apply_overrides(data, overrides), path.stem))
 
 
 def parse(data: dict[str, Any], overrides: dict[str, Any] | None = None) -> Scenario:
     """Like load, from an already parsed document; the default name is "scenario"."""
     if not isinstance(data, dict):
         raise ScenarioError("scenario", data, "must be a table of scenario keys")
-    return build(apply_overrides(data, overrides), "scenario")
+    return _with_objective_checks(build(apply_overrides(data, overrides), "scenario"))
+
+
+def _with_objective_checks(scenario: Scenario) -> Scenario:
+    """`scenario`, once the checks that need its objective pass: algorithm.block <= the objective's dimension (the
+    objective is built only for a block > 1, which only asysg-incon allows)."""
+    block = scenario.algorithm.block
+    if block > 1 and block > (dim := build_objective(scenario).dim):
+        raise ScenarioError("algorithm.block", block, f"must be at most the objective's dimension, {dim}")
+    return scenario
 
 
 def to_toml(scenario: Scenario) -> str:

@@ -35,6 +35,12 @@ STRAGGLER_KEYS = ("probability", "slowdown")
 GROUP_KEYS = ("workers", "slowdown", *WORKER_DISTRIBUTIONS, "stragglers")
 RECORD_KEYS = ("every", "trace")
 
+# Keys only some algorithms read: given under another one they would be silently ignored, so they are bad input
+# (and left out of the resolved scenario of the others).
+USED_BY = {"algorithm.block": ("asysg-incon",), "cluster.read": ("asysg-incon",),
+           "staleness.bound": ("asysg-con", "asysg-incon"), "staleness.policy": ("asysg-con", "asysg-incon")}
+SHARED_MEMORY_ZERO = ("downlink", "uplink", "server")  # asysg-incon: no network, no server
+
 
 def build(data: Any, default_name: str) -> Scenario:
     """Validate `data` (a parsed scenario document) and return the fully resolved Scenario."""
@@ -46,10 +52,26 @@ def build(data: Any, default_name: str) -> Scenario:
     algorithm, algorithm_out = _algorithm(top.table("algorithm", ALGORITHM_KEYS), cluster.workers)
     staleness, staleness_out = _staleness(top.table("staleness", STALENESS_KEYS))
     _check_cycles(algorithm, cluster, cluster_out)
+    _check_shared_memory(algorithm, cluster_out)
     record, record_out = _record(top.table("record", RECORD_KEYS), algorithm.iterations)
     resolved = {"name": name, "seed": seed, "objective": objective_out, "algorithm": algorithm_out,
                 "staleness": staleness_out, "cluster": cluster_out, "record": record_out}
+    _check_used(top.data, resolved, algorithm.name)
     return Scenario(name, seed, objective, algorithm, staleness, cluster, record, resolved)
+
+
+def _check_used(data: dict[str, Any], resolved: dict[str, Any], algorithm: str) -> None:
+    """A key of USED_BY given for an algorithm that does not read it is bad input; it is left out of `resolved`."""
+    for key, users in USED_BY.items():
+        if algorithm in users:
+            continue
+        section, name = key.split(".")
+        if name in data.get(section, {}):
+            raise ScenarioError(key, data[section][name], f"only algorithm.name = {' or '.join(map(repr, users))} "
+                                                          f"uses it, not {algorithm!r}: remove it")
+        resolved[section].pop(name, None)
+        if not resolved[section]:
+            del resolved[section]
 
 
 def _objective(value: Any) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -128,6 +150,20 @@ def _check_cycles(algorithm: Algorithm, cluster: Cluster, cluster_out: dict[str,
             raise ScenarioError("cluster.compute", cluster_out["compute"],
                                 f"worker {worker}'s pull-compute-push cycle takes no time while the server's service "
                                 "time is not 0: give compute, downlink or uplink a positive mean")
+
+
+def _check_shared_memory(algorithm: Algorithm, cluster_out: dict[str, Any]) -> None:
+    """AsySG-incon threads share one machine's memory: network and server latencies (groups' too) must be 0."""
+    if algorithm.name != "asysg-incon":
+        return
+    groups = cluster_out.get("groups", [])
+    tables = [("cluster", cluster_out), *((f"cluster.groups[{i}]", group) for i, group in enumerate(groups))]
+    for path, table in tables:
+        for key in SHARED_MEMORY_ZERO:
+            if key in table and not parse_distribution(table[key], f"{path}.{key}").is_zero:
+                raise ScenarioError(f"{path}.{key}", table[key],
+                                    "must be 0 for asysg-incon: its threads share one machine's memory, with no network "
+                                    "and no server (the time a read takes is cluster.read)")
 
 
 def _distribution(table: Table, key: str, default: Any = MISSING) -> tuple[Distribution, dict[str, Any]]:

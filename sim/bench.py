@@ -5,7 +5,9 @@
 - run: `simulate` of AsySG-con, W = 16 workers, exponential compute, trace on, the same K: wall time per gradient
   over the reference's (objective construction and metric recording included). The same for "mlp", over a serial
   loop of that objective's own stochastic_grad.
-- batched replicates: not implemented yet.
+- batched replicates: `simulate_batch` of the same scenario over 16 seeds (trace off, as a sweep runs them; K / 5
+  iterations each): the reference's time per gradient over the batch's wall time per replicate gradient (a
+  throughput ratio: higher is better). The same for "mlp".
 - memory: how far one simulation raises the peak resident set size (Linux: VmHWM) of a fresh subprocess over its
   RSS before the run: per added gradient from K = 10^5 to 10^6 without the trace (flat: about 0), and the trace's
   bytes per gradient at K = 10^6.
@@ -31,6 +33,8 @@ import numpy as np
 from scipy.special import expit
 
 REPEATS = 3
+REPLICATES = 16       # seeds in the batched-replicates row
+BATCHED_SHORTER = 5   # the batched row runs K / 5 iterations per seed (16 seeds: 3.2 K gradients in all)
 FULL = {"iterations": 50_000, "memory": (100_000, 1_000_000), "sweep": (8, 20_000), "repeats": REPEATS}
 QUICK = {"iterations": 2_000, "memory": (4_000, 40_000), "sweep": (4, 1_000), "repeats": 1}
 ROOT = Path(__file__).resolve().parents[1]
@@ -81,17 +85,28 @@ def _run_seconds_per_gradient(objective: str, iterations: int) -> float:
     return (time.perf_counter() - started) / result.summary["gradients"]
 
 
-def _run_over_reference(name: str, iterations: int, repeats: int, reference: Callable) -> tuple[float, float]:
-    """(best reference seconds per gradient, best run / best reference) for objective `name`."""
+def _batched_seconds_per_gradient(objective: str, iterations: int) -> float:
+    """Wall seconds of simulate_batch over REPLICATES seeds (trace off, as in a sweep) per replicate gradient."""
+    from sim import simulate_batch
+
+    started = time.perf_counter()
+    results = simulate_batch(_scenario(objective, iterations, trace=False), list(range(REPLICATES)))
+    return (time.perf_counter() - started) / sum(r.summary["gradients"] for r in results)
+
+
+def _run_over_reference(name: str, iterations: int, repeats: int, reference: Callable) -> tuple[float, float, float]:
+    """(best reference seconds per gradient, best run / best reference, best reference / best batched replicate
+    gradient) for objective `name`; the batch runs K / BATCHED_SHORTER iterations per seed."""
     from scenarios import build_objective
 
     objective = build_objective(_scenario(name, iterations))
     _run_seconds_per_gradient(name, 100)  # warm-up: imports, caches
-    ref = run = float("inf")
+    ref = run = batched = float("inf")
     for _ in range(repeats):
         ref = min(ref, reference(objective, iterations, 0.01) / iterations)
         run = min(run, _run_seconds_per_gradient(name, iterations))
-    return ref, run / ref
+        batched = min(batched, _batched_seconds_per_gradient(name, iterations // BATCHED_SHORTER))
+    return ref, run / ref, ref / batched
 
 
 def peak_rss_child(iterations: int, trace: bool) -> None:
@@ -163,8 +178,9 @@ def measure(quick: bool = False) -> list[tuple[str, str, str, str]]:
         ok = value <= target if at_most else value >= target
         return (label, f"{value:.3g}{unit}", f"{'<=' if at_most else '>='} {target:g}{unit}", "ok" if ok else "MISSED")
 
-    ref, logistic = _run_over_reference("nonconvex-logistic", k, repeats, _reference_logistic)
-    _, mlp = _run_over_reference("mlp", k, repeats, _reference_objective)
+    ref, logistic, logistic_batched = _run_over_reference("nonconvex-logistic", k, repeats, _reference_logistic)
+    _, mlp, mlp_batched = _run_over_reference("mlp", k, repeats, _reference_objective)
+    kb = k // BATCHED_SHORTER
     speedup = _sweep_speedup(*size["sweep"], repeats)
     small, large = size["memory"]
     (g_small, off_small), (g_large, off_large), (g_traced, on_large) = _peak_growth(
@@ -174,8 +190,11 @@ def measure(quick: bool = False) -> list[tuple[str, str, str, str]]:
          f"{ref * 1e6:.3g} us/gradient",
          "(the unit)", ""),
         row(f"run / reference: AsySG-con W=16, exponential, trace on, metrics at 0 and K, K={k}", logistic, "x", 1.5),
-        ("batched replicates (16 seeds) / 16 runs", "not implemented", "", ""),
+        row(f"reference / batched replicates: simulate_batch of {REPLICATES} seeds, trace off, K={kb} each, per "
+            "replicate gradient", logistic_batched, "x", 3, at_most=False),
         row(f"run / reference, mlp (reference: its stochastic_grad in a loop), K={k}", mlp, "x", 1.5),
+        row(f"reference / batched replicates, mlp: {REPLICATES} seeds, trace off, K={kb} each", mlp_batched, "x", 3,
+            at_most=False),
         row(f"memory, trace off: peak RSS growth of a run, K={small} -> {large}, per added gradient",
             (off_large - off_small) / (g_large - g_small), " B", 1),
         row(f"memory, trace on: peak RSS growth over trace off at K={large}, per gradient",

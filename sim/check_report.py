@@ -57,10 +57,10 @@ class Report:
         at_w0 = grid[grid["workers"] == base.cluster.workers]
         checks = [bound_check(at_w0, statement), rate_check(at_w0, tolerance),
                   speedup_check(speedup, limits, threshold), worker_limit_check(limits["iteration"], tolerance)]
-        k_max = runs["iterations"].max()
-        first = runs.drop_duplicates(["workers", "iterations"]).index  # the first seed of each grid point
+        k_max = runs["planned_iterations"].max()  # the grid's K: a diverged run stops short of it
+        first = runs.drop_duplicates(["workers", "planned_iterations"]).index  # the first seed of each grid point
         staleness = {f"W = {runs.loc[i, 'workers']}": grid_runs[i].staleness
-                     for i in first if runs.loc[i, "iterations"] == k_max}
+                     for i in first if runs.loc[i, "planned_iterations"] == k_max}
         return cls(base, runs, grid, speedup, limits, checks, staleness, statement, threshold, wall_seconds)
 
     @property

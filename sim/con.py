@@ -34,7 +34,7 @@ class ParameterServer:
         self.drop = bound is not None and policy == "drop"
         self.bound = bound
         self.service = service
-        self.in_flight: dict[int, Read] = {}  # worker -> its read, until the gradient arrives
+        self.in_flight: dict[int, Read] = {}  # policy "wait": worker -> its read, until the gradient arrives
         self.queue: list[Read] = []           # arrived gradients, in arrival order
         self.started = 0                      # updates started (applied, or in service)
         self.busy = False
@@ -42,15 +42,17 @@ class ParameterServer:
 
     def can_read(self) -> bool:
         """Policy "wait": a read now keeps the outstanding gradients feasible."""
-        return not self.wait or self._feasible([*self._outstanding(), self.run.store.version], self.started)
+        return not self.wait or self._feasible([*self._outstanding(), self.run.scheduled], self.started)
 
     def read(self, worker: int, samples) -> Read:
         read = self.run.read(worker, self.env.now, samples)
-        self.in_flight[worker] = read
+        if self.wait:
+            self.in_flight[worker] = read
         return read
 
     def push(self, read: Read) -> None:
-        del self.in_flight[read.worker]
+        if self.wait:
+            del self.in_flight[read.worker]
         if self.drop and self.started - read.version > self.bound:
             self.run.drop(read, self.started - read.version, self.env.now)
             return
@@ -59,7 +61,7 @@ class ParameterServer:
 
     def serve(self) -> None:
         """Start every update that can start now (also after a read's version rose: AsySG-incon)."""
-        while not self.busy and not self.run.finished:
+        while not self.busy and not self.run.finished and (self.drop or len(self.queue) >= self.batch):
             batch = self._take_batch()
             if batch is None:
                 return
@@ -122,15 +124,16 @@ class ParameterServer:
 
 def worker(env: simpy.Environment, index: int, clock: WorkerClock, samples: SampleStream, server: ParameterServer):
     """Pull, compute, push, forever."""
+    downlink, uplink, wait = clock.downlink, clock.uplink, server.wait
     while True:
-        if clock.downlink is not None:
-            yield env.timeout(clock.downlink())
-        while not server.can_read():
+        if downlink is not None:
+            yield env.timeout(downlink())
+        while wait and not server.can_read():
             yield server.next_update()
         read = server.read(index, samples())
         yield env.timeout(clock.compute())
-        if clock.uplink is not None:
-            yield env.timeout(clock.uplink())
+        if uplink is not None:
+            yield env.timeout(uplink())
         server.push(read)
 
 

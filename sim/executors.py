@@ -3,8 +3,9 @@ cluster (--scheduler ADDRESS).
 
 A run is given as (run id, fully resolved scenario as TOML text) and comes back as an Outcome: its encoded result
 (Parquet bytes) and, if its scenario records one, its encoded trace. Runs travel in chunks of several per task,
-so scheduling costs little. Each run is a pure function of its scenario text, so results do not depend on the
-executor, the number of processes or the chunking; the client writes them, so a Dask cluster need not share a
+so scheduling costs little; the seeds of one grid point within a chunk run as a batch (sim.simulate_batch). Each
+run is a pure function of its scenario text, so results do not depend on the executor, the number of processes,
+the chunking or the batching; the client writes them, so a Dask cluster need not share a
 filesystem with it. A chunk that fails as a whole (a worker died) comes back as failed runs.
 
 Local workers start from a fork server that has imported this module (spawned where there is none), ignore
@@ -26,7 +27,7 @@ from contextlib import contextmanager
 from functools import partial
 
 from scenarios import ScenarioError, parse
-from sim import simulate
+from sim import simulate, simulate_batch
 from sim.store import Outcome, encode_failure, encode_result, parquet_bytes
 
 Task = tuple[str, str]  # run id, resolved scenario (TOML)
@@ -43,12 +44,48 @@ def run_one(task: Task) -> Outcome:
         result = simulate(parse(tomllib.loads(text)))
     except Exception as error:
         return Outcome(run_id, "failed", encode_failure(error, text), None)
-    trace = parquet_bytes(result.trace_table) if result.scenario.record.trace else None
-    return Outcome(run_id, result.summary["status"], encode_result(result, text), trace)
+    return _outcome(run_id, text, result)
 
 
 def run_chunk(tasks: list[Task]) -> list[Outcome]:
-    return [run_one(task) for task in tasks]
+    """Run a chunk's tasks; those differing only in their seed (a grid point's replicates, adjacent in a sweep's
+    plan) run as one batch (sim.simulate_batch: the same results, faster), each alone if the batch raises."""
+    outcomes = []
+    for group in _replicate_groups(tasks):
+        if len(group) > 1:
+            try:
+                scenarios = [parse(tomllib.loads(text)) for _, text in group]
+                results = simulate_batch(scenarios[0], [s.seed for s in scenarios])
+            except Exception:
+                outcomes += [run_one(task) for task in group]
+            else:
+                outcomes += [_outcome(run_id, text, result) for (run_id, text), result in zip(group, results)]
+        else:
+            outcomes.append(run_one(group[0]))
+    return outcomes
+
+
+def _replicate_groups(tasks: list[Task]) -> list[list[Task]]:
+    """`tasks` cut into runs of consecutive tasks whose scenarios are equal but for the seed."""
+    groups: list[list[Task]] = []
+    previous = None
+    for task in tasks:
+        try:
+            resolved = tomllib.loads(task[1])
+            resolved.pop("seed", None)
+        except tomllib.TOMLDecodeError:
+            resolved = None
+        if groups and resolved is not None and resolved == previous:
+            groups[-1].append(task)
+        else:
+            groups.append([task])
+        previous = resolved
+    return groups
+
+
+def _outcome(run_id: str, text: str, result) -> Outcome:
+    trace = parquet_bytes(result.trace_table) if result.scenario.record.trace else None
+    return Outcome(run_id, result.summary["status"], encode_result(result, text), trace)
 
 
 def chunked(tasks: list[Task], slots: int) -> list[list[Task]]:
@@ -62,7 +99,7 @@ def executor(jobs: int, scheduler: str | None = None) -> Iterator[Execute]:
     """A function running tasks and yielding their outcomes as they finish: in `jobs` local processes (this one if
     jobs = 1), or on the Dask scheduler at `scheduler`, connected to here (ScenarioError if it cannot be)."""
     if scheduler is None:
-        yield (lambda tasks: (run_one(task) for task in tasks)) if jobs == 1 else partial(_local, jobs=jobs)
+        yield _in_process if jobs == 1 else partial(_local, jobs=jobs)
         return
     try:
         from distributed import Client
@@ -74,6 +111,11 @@ def executor(jobs: int, scheduler: str | None = None) -> Iterator[Execute]:
         raise ScenarioError("--scheduler", scheduler, f"no Dask scheduler could be reached there ({error})") from None
     with client:
         yield partial(_dask, client)
+
+
+def _in_process(tasks: list[Task]) -> Iterator[Outcome]:
+    for chunk in chunked(tasks, 1):
+        yield from run_chunk(chunk)
 
 
 def _local(tasks: list[Task], jobs: int) -> Iterator[Outcome]:

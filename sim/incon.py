@@ -13,28 +13,11 @@ from __future__ import annotations
 
 import simpy
 
-from scenarios.errors import ScenarioError
 from scenarios.types import Scenario
 from sim.con import ParameterServer
-from sim.distributions import parse_distribution
 from sim.run import Run
 from sim.shared_memory import SharedMemory
 from sim.workers import CoordinateStream, SampleStream, WorkerClock, read_clock
-
-
-def check(scenario: Scenario, dim: int) -> None:
-    """ScenarioError unless the network and server latencies are 0 and algorithm.block <= dim."""
-    cluster = scenario.resolved["cluster"]
-    tables = [("cluster", cluster), *((f"cluster.groups[{i}]", g) for i, g in enumerate(cluster.get("groups", [])))]
-    for path, table in tables:
-        for key in ("downlink", "uplink", "server"):
-            if key in table and not parse_distribution(table[key], f"{path}.{key}").is_zero:
-                raise ScenarioError(f"{path}.{key}", table[key],
-                                    "must be 0 for asysg-incon: its threads share one machine's memory, with no network "
-                                    "and no server (the time a read takes is cluster.read)")
-    block = scenario.algorithm.block
-    if block > dim:
-        raise ScenarioError("algorithm.block", block, f"must be at most the objective's dimension, {dim}")
 
 
 def thread(env: simpy.Environment, index: int, clock: WorkerClock, samples: SampleStream, batch: int,
@@ -59,7 +42,6 @@ def start(env: simpy.Environment, run: Run, scenario: Scenario, clocks: list[Wor
           seed: int) -> None:
     """W threads on `run`'s shared x; each has its own compute, read-time, sample and coordinate streams."""
     dim = run.objective.dim
-    check(scenario, dim)
     cluster, algorithm = scenario.cluster, scenario.algorithm
     memory = SharedMemory(run, [read_clock(cluster.read, seed, i) for i in range(cluster.workers)],
                           [CoordinateStream(dim, algorithm.block, seed, i) for i in range(cluster.workers)])

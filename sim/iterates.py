@@ -23,10 +23,11 @@ class IterateStore:
         self._kept: dict[int, np.ndarray] = {0: self.current}
         self._holds: dict[int, int] = {0: 0}
 
-    def hold(self, count: int = 1) -> int:
-        """Keep the current version for `count` more reads; returns its number."""
-        self._holds[self.version] += count
-        return self.version
+    def hold(self, version: int, count: int = 1) -> int:
+        """Keep x_version for `count` more reads; returns `version`. A version not computed yet may be held (batched
+        replicates: the engine schedules ahead of the math), and is then kept when it is computed."""
+        self._holds[version] = self._holds.get(version, 0) + count
+        return version
 
     def get(self, version: int) -> np.ndarray:
         return self._kept[version]
@@ -44,7 +45,7 @@ class IterateStore:
         self.version += 1
         self.current = x_next
         self._kept[self.version] = x_next
-        self._holds[self.version] = 0
+        self._holds.setdefault(self.version, 0)
 
     def __len__(self) -> int:
         return len(self._kept)
@@ -57,6 +58,28 @@ def apply_con_update(store: IterateStore, objective, versions: list[int], sample
     for v in versions:
         store.release(v)
     store.advance(x_next)
+
+
+def apply_con_updates(stores: list[IterateStore], objective, versions: list[int], samples: list[np.ndarray],
+                      gamma: float) -> None:
+    """apply_con_update on R stores at the same version k (batched replicates): `versions` and `samples` hold the M
+    gradients of each store in turn (R * M entries). The gradients are evaluated as one batch
+    (objective.stochastic_grads), then summed and stepped row-wise in apply_con_update's order: each store's
+    x_{k+1} is bitwise what apply_con_update would give it."""
+    batch = len(versions) // len(stores)
+    if len(stores) == 1:
+        apply_con_update(stores[0], objective, versions, samples, gamma)
+        return
+    points = np.array([stores[i // batch].get(v) for i, v in enumerate(versions)], dtype=np.float64)
+    gradients = objective.stochastic_grads(points, np.array(samples, dtype=np.int64)).reshape(len(stores), batch, -1)
+    direction = gradients[:, 0]
+    for m in range(1, batch):
+        direction = direction + gradients[:, m]
+    x_next = sgd_step(np.array([store.current for store in stores], dtype=np.float64), direction, gamma)
+    for i, (store, x) in enumerate(zip(stores, x_next)):
+        for v in versions[i * batch:(i + 1) * batch]:
+            store.release(v)
+        store.advance(x)
 
 
 def torn_read(store: IterateStore, first: int, landed_at) -> np.ndarray:

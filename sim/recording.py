@@ -126,9 +126,11 @@ class StalenessCounter:
         self.dropped = 0
 
     def add(self, staleness: int) -> None:
-        while staleness >= len(self.counts):
-            self.counts.append(0)
-        self.counts[staleness] += 1
+        try:
+            self.counts[staleness] += 1
+        except IndexError:
+            self.counts.extend([0] * (staleness + 1 - len(self.counts)))
+            self.counts[staleness] += 1
 
     @property
     def applied(self) -> int:

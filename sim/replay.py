@@ -12,12 +12,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from models import one_blas_thread
 from scenarios import build_objective, load
 from scenarios.errors import ScenarioError
 from sim.iterates import IterateStore, apply_con_update, apply_incon_update
+from sim.recording import INCON_SCHEMA, TRACE_SCHEMA
 from sim.run import make_step
 
 
@@ -47,7 +49,8 @@ def replay(run_dir: Path | str) -> Replay:
     gamma = make_step(algorithm.step, objective, algorithm.batch, algorithm.iterations, algorithm.minibatch)
     incon = algorithm.name == "asysg-incon"
     read_columns = ["start_version", "landed_at", "coordinates"] if incon else ["read_version"]
-    table = pq.read_table(run_dir / "trace.parquet", columns=["update", "applied", "samples", *read_columns])
+    expected = _read_array(run_dir / "x_final.npy")
+    table = _read_trace(run_dir / "trace.parquet", ["update", "applied", "samples", *read_columns])
     applied = table.filter(table["applied"])
     updates = applied["update"].to_numpy()
     values, offsets = _lists(applied, "samples")
@@ -57,15 +60,52 @@ def replay(run_dir: Path | str) -> Replay:
     holds, apply_update = _incon(applied, starts, size) if incon else _con(applied, size)
 
     store = IterateStore(objective.x0)
-    store.hold(int(holds[0]))
+    store.hold(0, int(holds[0]))
     with np.errstate(all="ignore"), one_blas_thread():
         for start, end in zip(starts, ends):
             k = int(updates[start])
             if k != store.version:
                 raise ScenarioError("trace.parquet", k, f"updates must run 0, 1, 2, ...; expected {store.version}")
             apply_update(store, objective, start, end, [values[offsets[i]:offsets[i + 1]] for i in range(start, end)], gamma(k))
-            store.hold(int(holds[store.version]))
-    return Replay(store.current, np.load(run_dir / "x_final.npy"), store.version)
+            store.hold(store.version, int(holds[store.version]))
+    return Replay(store.current, expected, store.version)
+
+
+def _corrupt(path: Path, problem: str, error: BaseException | None = None) -> ScenarioError:
+    """Bad input naming the file and what is wrong with it (and the first line of the reader's `error`)."""
+    detail = f" ({(str(error) or type(error).__name__).splitlines()[0]})" if error is not None else ""
+    return ScenarioError("", str(path), f"is corrupt: {problem}{detail}")
+
+
+def _read_array(path: Path) -> np.ndarray:
+    """x_final.npy; a file that is not a .npy array is bad input."""
+    try:
+        array = np.load(path)
+    except Exception as error:  # numpy raises ValueError, EOFError, OSError, zipfile.BadZipFile, ...
+        raise _corrupt(path, "not a NumPy .npy array", error) from None
+    if not isinstance(array, np.ndarray):
+        array.close()
+        raise _corrupt(path, "an .npz archive, not a NumPy .npy array")
+    return array
+
+
+def _read_trace(path: Path, columns: list[str]) -> pa.Table:
+    """The trace's `columns`; a file that is not a Parquet table holding them, typed as recorded, is bad input."""
+    try:
+        with pq.ParquetFile(path) as file:
+            schema = file.schema_arrow
+            for name in columns:
+                if schema.get_field_index(name) < 0:
+                    raise _corrupt(path, f"it has no column {name!r}")
+                if schema.field(name).type != _RECORDED.field(name).type:
+                    raise _corrupt(path, f"its column {name!r} is {schema.field(name).type}, not "
+                                         f"{_RECORDED.field(name).type}")
+            return file.read(columns=columns)
+    except (pa.ArrowException, OSError) as error:
+        raise _corrupt(path, "not a readable Parquet file", error) from None
+
+
+_RECORDED = pa.unify_schemas([TRACE_SCHEMA, INCON_SCHEMA])
 
 
 def _lists(table, name: str) -> tuple[np.ndarray, np.ndarray]:

@@ -3,11 +3,17 @@
 No SimPy here: the engines (sim/con.py, sim/sync.py) decide *when* reads and updates happen and call
 `read`, `apply` and `drop`; this module does the math and the bookkeeping (AsySG-incon's shared memory,
 sim/shared_memory.py, applies its own writes and calls `updated`).
+
+Timing never depends on the iterate's values, so the math may lag behind the engine. A run is eager (its
+updates are applied as the engine forms them) or deferred (batched replicates, sim/engine.simulate_batch: the
+engine forms updates ahead and they wait in `pending`, with the drops between them, until `apply_updates` applies
+update k of several replicates together). Both give the same run, bit for bit.
 """
 
 from __future__ import annotations
 
 import math
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -17,7 +23,7 @@ from models.base import Objective
 from models.updates import corollary_step, step_schedule
 from scenarios.errors import ScenarioError
 from scenarios.types import Scenario, Step
-from sim.iterates import IterateStore, apply_con_update
+from sim.iterates import IterateStore, apply_con_update, apply_con_updates
 from sim.recording import InconTraceRecorder, MetricsRecorder, StalenessCounter, TraceRecorder
 
 
@@ -48,10 +54,12 @@ def make_step(step: Step, objective: Objective, batch: int, iterations: int, min
 
 
 class Run:
-    """Iterates, step schedule, trace, staleness counts and metrics of one run; `finished` once K updates are applied
-    or the iterate diverged (a non-finite loss or gradient at a recorded iterate)."""
+    """Iterates, step schedule, trace, staleness counts and metrics of one run. `scheduled` counts the updates the
+    engine has formed (the version a read sees), `store.version` those applied; `done` once K updates are applied or
+    the iterate diverged (a non-finite loss or gradient at a recorded iterate)."""
 
-    def __init__(self, scenario: Scenario, objective: Objective, on_progress: Callable[[int], None] | None = None) -> None:
+    def __init__(self, scenario: Scenario, objective: Objective, on_progress: Callable[[int], None] | None = None,
+                 deferred: bool = False) -> None:
         algorithm = scenario.algorithm
         self.objective = objective
         self.iterations = algorithm.iterations
@@ -63,32 +71,69 @@ class Run:
         self.metrics = MetricsRecorder(objective, scenario.record.every, self.gamma)
         self.on_progress = on_progress
         self.on_finish: Callable[[], None] = lambda: None
+        self.deferred = deferred
+        self.pending: deque[tuple] = deque()  # deferred: (reads, now) updates and (read, staleness, now) drops, in order
+        self.pending_updates = 0
+        self.on_pending: Callable[[], None] = lambda: None  # deferred: called after each update the engine forms
+        self.scheduled = 0      # updates formed by the engine
+        self.finished = False   # the engine forms no more updates: K formed, or the run is done
         self.gradients = 0      # gradients the server has consumed (applied or dropped)
         self.sim_time = 0.0     # time of the last update
-        self.finished = False
+        self.done = False
         self.diverged = False
         self.f_x0 = self.metrics.record(0, 0.0, 0, self.store.current)
 
     def read(self, worker: int, now: float, samples: np.ndarray) -> Read:
-        """A worker reads the current model: it is held until the gradient is applied or dropped."""
-        return Read(worker, self.store.hold(), now, samples)
+        """A worker reads the model (version `scheduled`): it is held until the gradient is applied or dropped."""
+        return Read(worker, self.store.hold(self.scheduled), now, samples)
 
     def apply(self, reads: list[Read], now: float) -> None:
-        """Update k = sum of the gradients of `reads` (in this order) applied at time `now`."""
-        k = self.store.version
-        apply_con_update(self.store, self.objective, [r.version for r in reads], [r.samples for r in reads], self.gamma(k))
-        for r in reads:
-            self.trace.add(k, r.worker, r.version, k - r.version, r.t_read, now, True, r.samples)
-            self.staleness.add(k - r.version)
-        self.gradients += len(reads)
-        self.updated(now)
+        """The engine forms update k = scheduled at `now`: the sum of the gradients of `reads`, in this order."""
+        self.scheduled += 1
+        self.finished = self.finished or self.scheduled == self.iterations
+        if not self.deferred:
+            k = self.store.version
+            apply_con_update(self.store, self.objective, [r.version for r in reads], [r.samples for r in reads], self.gamma(k))
+            self.applied(reads, now)
+            return
+        self.pending.append((reads, now))
+        self.pending_updates += 1
+        self.on_pending()
 
     def drop(self, read: Read, staleness: int, now: float) -> None:
-        """Discard a gradient staler than the bound."""
+        """Discard a gradient staler than the bound (none after the K-th update: the run is over)."""
+        if self.finished:
+            return
+        if self.deferred:
+            self.pending.append((read, staleness, now))
+        else:
+            self._dropped(read, staleness, now)
+
+    def next_update(self) -> tuple[list[Read], float]:
+        """Deferred: record the pending drops up to the next pending update, and return that update."""
+        while True:
+            item = self.pending.popleft()
+            if len(item) == 2:
+                self.pending_updates -= 1
+                return item
+            self._dropped(*item)
+
+    def _dropped(self, read: Read, staleness: int, now: float) -> None:
         self.store.release(read.version)
         self.trace.add(-1, read.worker, read.version, staleness, read.t_read, now, False, read.samples)
         self.staleness.dropped += 1
         self.gradients += 1
+
+    def applied(self, reads: list[Read], now: float) -> None:
+        """Record update k = store.version - 1, just applied at `now` from the gradients of `reads`."""
+        k = self.store.version - 1
+        if self.trace.enabled:
+            for r in reads:
+                self.trace.add(k, r.worker, r.version, k - r.version, r.t_read, now, True, r.samples)
+        for r in reads:
+            self.staleness.add(k - r.version)
+        self.gradients += len(reads)
+        self.updated(now)
 
     def updated(self, now: float) -> None:
         """An update was applied at `now`: record the new iterate's metrics if due, report progress, finish after K
@@ -101,5 +146,16 @@ class Run:
             if self.on_progress is not None:
                 self.on_progress(k)
         if k == self.iterations or self.diverged:
-            self.finished = True
+            self.done = self.finished = True
             self.on_finish()
+
+
+def apply_updates(runs: list[Run], updates: list[tuple[list[Read], float]]) -> None:
+    """Apply update k of each run (all at version k; updates[i] = (reads, now) of runs[i]), the gradient math of
+    all runs as one batch (iterates.apply_con_updates), then record each."""
+    first = runs[0]
+    reads = [read for batch, _ in updates for read in batch]
+    apply_con_updates([run.store for run in runs], first.objective, [r.version for r in reads], [r.samples for r in reads],
+                      first.gamma(first.store.version))
+    for run, (reads, now) in zip(runs, updates):
+        run.applied(reads, now)

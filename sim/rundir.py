@@ -25,9 +25,26 @@ FILES = ("scenario.toml", "summary.json", "metrics.parquet", "trace.parquet", "x
 
 
 def check_out_dir(out: Path, marker: str = "summary.json", kind: str = "an asgd run directory") -> None:
-    """`out` may be new, empty, or an earlier output holding `marker` (which is replaced); anything else is bad input."""
+    """`out` may be new, empty, or an earlier output holding `marker` (which is replaced), and must be creatable and
+    writable (checked before anything runs, leaving nothing behind); anything else is bad input."""
     if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / marker).is_file())):
         raise ScenarioError("--out", str(out), f"exists and is not {kind}: choose a new or empty folder")
+    for folder in dict.fromkeys((_existing(out), _existing(out.absolute().parent))):
+        if not folder.is_dir():
+            raise ScenarioError("--out", str(out), f"cannot be created: {folder} is not a folder")
+        try:
+            os.rmdir(tempfile.mkdtemp(prefix=".asgd-probe-", dir=folder))
+        except OSError as error:
+            raise ScenarioError("--out", str(out), f"cannot be written: making a folder in {folder} fails "
+                                                   f"({error.strerror or error})") from None
+
+
+def _existing(path: Path) -> Path:
+    """`path` or its nearest ancestor that exists."""
+    path = path.absolute()
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return path
 
 
 def json_ready(value: Any) -> Any:

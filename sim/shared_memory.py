@@ -98,10 +98,15 @@ class SharedMemory:
     def finished(self) -> bool:
         return self.run.finished
 
+    @property
+    def scheduled(self) -> int:
+        """Updates formed (AsySG-incon runs are eager: also the updates applied)."""
+        return self.run.scheduled
+
     def read(self, worker: int, now: float, samples: list[np.ndarray]) -> InconRead:
         """Thread `worker` begins a read at `now`; it holds every version current while it reads."""
         clock = self._read_clocks[worker]
-        first = self.store.hold()
+        first = self.store.hold(self.run.scheduled)
         read = InconRead(worker, first, now, clock() if clock is not None else 0.0, samples, first)
         if read.end > now:
             self._reading.append(read)
@@ -117,6 +122,8 @@ class SharedMemory:
         """Update k at `now`: the write of the one read in `reads` (the staleness policy's batch is one read)."""
         (read,) = reads
         run, k = self.run, self.store.version
+        run.scheduled += 1
+        run.finished = run.finished or run.scheduled == run.iterations
         coordinates = self._coordinates[read.worker]()
         apply_incon_update(self.store, run.objective, read.first, read.landed_at, read.samples, coordinates, run.gamma(k))
         self._land(k, coordinates, now)
@@ -128,7 +135,10 @@ class SharedMemory:
         run.updated(now)
 
     def drop(self, read: InconRead, staleness: int, now: float) -> None:
-        """Discard the read's M gradients: entering update version + staleness, they would exceed the bound."""
+        """Discard the read's M gradients: entering update version + staleness, they would exceed the bound (none
+        after the K-th update: the run is over)."""
+        if self.run.finished:
+            return
         release_read(self.store, read.first, len(read.landed_at))
         self._record(read, -1, read.version + staleness, now, NO_COORDINATES)
         self.run.staleness.dropped += len(read.samples)
@@ -142,7 +152,7 @@ class SharedMemory:
         for read in self._reading:
             position = coordinates_read(read.start, read.end, dim, now)
             read.landed_at.append(position)
-            self.store.hold()
+            self.store.hold(self.run.scheduled)
             if lowest < position:
                 read.missed_during += 1
                 if read.oldest_missed is None:

@@ -11,13 +11,15 @@
 Every file is written under a temporary name (".tmp-*") in its folder and renamed into place (os.replace), so
 a reader sees a whole file or none. A sweep removes the temporaries a killed one left and, before running, the
 consolidated files of the previous sweep; a lock file keeps two sweeps out of one directory. A run id hashes
-the result format, the asgd version and the run's fully resolved scenario, so a result of another scenario,
-grid, seed or code version never stands in for a run.
+the result format, the code (`code_digest`: the source of the packages, so any change of it counts, released or
+not) and the run's fully resolved scenario, so a result of another scenario, grid, seed or code never stands in
+for a run.
 """
 
 from __future__ import annotations
 
 import fcntl
+import functools
 import hashlib
 import json
 import os
@@ -50,11 +52,31 @@ def _code_version() -> str:
 
 
 CODE_VERSION = _code_version()
+PACKAGES = ("sim", "models", "scenarios", "analysis")  # the code a run's result depends on
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def source_digest(root: Path) -> str:
+    """SHA-256 of the .py files of PACKAGES under `root`: their relative paths, in sorted order, and contents."""
+    files = sorted((path.relative_to(root).as_posix(), path) for package in PACKAGES
+                   for path in (root / package).rglob("*.py"))
+    digest = hashlib.sha256()
+    for name, path in files:
+        data = path.read_bytes()
+        digest.update(f"{name}\0{len(data)}\0".encode())
+        digest.update(data)
+    return digest.hexdigest()
+
+
+@functools.cache
+def code_digest() -> str:
+    """source_digest of this installation's code, computed once per process."""
+    return source_digest(ROOT)
 
 
 def run_id(scenario_toml: str) -> str:
-    """The id of the run of this fully resolved scenario (TOML text, seed included)."""
-    text = f"asgd {CODE_VERSION} result format {RESULT_FORMAT}\n{scenario_toml}"
+    """The id of the run of this fully resolved scenario (TOML text, seed included) by this code."""
+    text = f"asgd code {code_digest()} result format {RESULT_FORMAT}\n{scenario_toml}"
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -195,8 +217,8 @@ class Store:
         self._write_table("staleness.parquet", pa.concat_tables(staleness))
         table = _runs_table(front, rows)
         self._write_table("runs.parquet", table)
-        manifest = {**manifest, "result_format": RESULT_FORMAT, "asgd": CODE_VERSION, "runs": len(runs),
-                    **{status: statuses[status] for status in ("ok", "diverged", "failed")}}
+        manifest = {**manifest, "result_format": RESULT_FORMAT, "asgd": CODE_VERSION, "code": code_digest(),
+                    "runs": len(runs), **{status: statuses[status] for status in ("ok", "diverged", "failed")}}
         write_atomic(self.out / "sweep.json", (json.dumps(json_ready(manifest), indent=2) + "\n").encode())
         return table
 

@@ -102,7 +102,7 @@ def run_sweep(scenario: str | Path, axes: list[Axis], overrides: dict[str, Any],
 
     started = time.perf_counter()
     runs = plan(scenario, axes, overrides, seeds, trace)
-    with executor(jobs, scheduler) as execute, Store(Path(out)) as store:
+    with Store(Path(out)) as store, executor(jobs, scheduler) as execute:  # a bad --out stops before any worker starts
         todo = list({run.run_id: (run.run_id, run.scenario) for run in runs if not store.done(run.run_id)}.values())
         total = len({run.run_id for run in runs})
         if not quiet:

@@ -7,6 +7,7 @@ import math
 import subprocess
 import sys
 import tracemalloc
+import warnings
 from types import SimpleNamespace
 from unittest.mock import patch
 
@@ -197,6 +198,22 @@ def test_bound_summary_picks_the_statement_and_its_conditions():
     assert bound_summary("asysg-incon", "corollary", g, 1000, 10, 1.0, 1, 1.0, 0.5)["bound"] is None
 
 
+@pytest.mark.parametrize("gammas", [1e150, 1e308, np.full(1010, 1e200),
+                                    lambda start, stop: np.full(stop - start, 1e300)])
+def test_steps_so_large_that_the_bound_overflows_give_inf_and_fail_the_step_condition(gammas):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no overflow warning either
+        summary = bound_summary("asysg-con", "constant", gammas, 1000, 10, 1.0, 1, 1.0, 0.5)
+    assert summary["bound"] == summary["theorem1_bound"] == math.inf
+    assert summary["bound_step_condition"] is False and summary["bound_preconditions_hold"] is False
+
+
+def test_tiny_steps_give_a_large_finite_bound_or_inf():
+    summary = bound_summary("sync", "constant", 1e-300, 1000, 10, 1.0, 1, 1.0, 0.5)
+    assert summary["bound"] == pytest.approx(2 * 0.5 / (1000 * 1e-300)) and summary["bound_preconditions_hold"] is True
+    assert bound_summary("sync", "constant", 5e-324, 1000, 10, 1.0, 1, 1.0, 0.5)["bound"] == math.inf
+
+
 def test_ergodic_average():
     values = np.array([0.3, 0.1, 0.7, 0.2])
     assert ergodic_average(values, np.full(4, 0.05)) == ergodic_average(values) == np.mean(values)
@@ -287,13 +304,39 @@ def test_speedups_and_worker_limit_on_a_known_grid():
         row = table[(table["workers"] == w) & (table["iterations"] == 4000)].iloc[0]
         assert row["iteration_efficiency"] == pytest.approx(1 / factor**2, rel=1e-9)
         assert row["time_efficiency"] == pytest.approx(1 / factor**2, rel=1e-9)
-        assert row["iteration_efficiency_low"] < row["iteration_efficiency"] < row["iteration_efficiency_high"]
+        if w > 1:  # the serial run is the reference: its efficiency is 1 without an interval
+            assert row["iteration_efficiency_low"] < row["iteration_efficiency"] < row["iteration_efficiency_high"]
     limits = worker_limit(table, "iteration_efficiency", 0.8)
     # efficiency 0.9 at W = 4 and 0.7 at W = 8: 0.8 is crossed half way, at W* = 2^2.5
     assert limits["workers_limit"].tolist() == pytest.approx([2**2.5] * 4)
     assert not limits["censored"].any()
     censored = worker_limit(table, "iteration_efficiency", 0.5)
     assert censored["censored"].all() and (censored["workers_limit"] == 8).all()
+
+
+def test_the_serial_run_is_the_reference_even_when_its_curve_is_not_monotone():
+    # the serial average rises from K = 1000 to 2000 (noise); read back through the curve's running minimum its
+    # K = 2000 point needs only the K = 1000 gradients: efficiency 0.5 for W = 1, and W* = 1 at K = 2000
+    penalty = {1: 1.0, 2: 1.0, 4: 1 / math.sqrt(0.9), 8: 1 / math.sqrt(0.7)}
+    runs = synthetic_runs(penalty)
+    bump = (runs["workers"] == 1) & (runs["planned_iterations"] == 2000)
+    runs.loc[bump, "ergodic_grad_norm_sq"] *= 1.6  # above the K = 1000 average 2 / sqrt(1000)
+    table = speedups(cells(runs))
+    serial = table[table["workers"] == 1]
+    for column in ("iteration_speedup", "time_speedup", "iteration_efficiency", "time_efficiency",
+                   "iteration_efficiency_low", "iteration_efficiency_high"):
+        assert (serial[column] == 1.0).all(), column
+    assert (serial["serial_gradients"] == serial["applied"]).all()
+    at_2000 = table[table["iterations"] == 2000].set_index("workers")["iteration_efficiency"]
+    assert (at_2000[[2, 4, 8]] >= 0.8).all()  # W = 2, 4, 8 are all near-linear at K = 2000 ...
+    limits = worker_limit(table, "iteration_efficiency", 0.8).set_index("iterations")
+    assert limits.loc[2000, "workers_limit"] == 8 and limits.loc[2000, "censored"]  # ... so W* >= 8 there
+
+
+def test_worker_limit_never_stops_at_the_serial_run():
+    table = pd.DataFrame({"iterations": 1000, "workers": [1, 2, 4], "iteration_efficiency": [0.5, 0.9, 0.6]})
+    limit = worker_limit(table, "iteration_efficiency", 0.8).iloc[0]
+    assert limit["workers_limit"] == pytest.approx(2 * 2 ** (1 / 3)) and not limit["censored"]
 
 
 def test_worker_limit_check_fits_alpha_and_rate_check_judges_the_slope():

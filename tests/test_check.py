@@ -94,6 +94,8 @@ def test_a_run_that_raises_is_a_failed_run_reported_with_exit_1(tmp_path, capsys
         return real(scenario, *args, **kwargs)
 
     monkeypatch.setattr(sim.executors, "simulate", simulate)
+    # a batch raising runs its seeds one by one: the failing runs fail alone
+    monkeypatch.setattr(sim.executors, "simulate_batch", lambda s, seeds: [simulate(s, seed) for seed in seeds])
     if jobs == "2":  # forked workers inherit the patched function
         monkeypatch.setattr(sim.executors, "_context", lambda: multiprocessing.get_context("fork"))
     out = tmp_path / "report"
@@ -113,6 +115,12 @@ def test_a_run_that_raises_is_a_failed_run_reported_with_exit_1(tmp_path, capsys
     (["--seeds", "0"], "--seeds = 0"),
     (["--threshold", "1.5"], "--threshold = 1.5"),
     (["--set", "cluster.workers=0"], "cluster.workers = 0"),
+    (["--set", 'cluster.read={dist="constant", value=0.5}'],
+     "cluster.read = {'dist': 'constant', 'value': 0.5}: only algorithm.name = 'asysg-incon' uses it"),
+    (["--set", "algorithm.name=asysg-incon", "--set", 'cluster.downlink={dist="constant", value=0.5}'],
+     "cluster.downlink = {'dist': 'constant', 'value': 0.5}: must be 0 for asysg-incon"),
+    (["--set", "algorithm.name=asysg-incon", "--set", "algorithm.block=101"],
+     "algorithm.block = 101: must be at most the objective's dimension, 100"),
 ])
 def test_bad_flags_exit_2_with_one_message_and_write_nothing(tmp_path, capsys, flags, message):
     out = tmp_path / "report"
@@ -130,6 +138,28 @@ def test_worker_groups_and_a_foreign_out_dir_are_bad_input(tmp_path, capsys):
     (foreign / "notes.txt").write_text("mine")
     assert main(["check", QUICKSTART, *TINY, "--out", str(foreign)]) == 2
     assert "not an asgd check report" in capsys.readouterr().err and (foreign / "notes.txt").exists()
+
+
+def test_staleness_plots_key_on_the_planned_k_so_diverged_runs_keep_their_grid_point():
+    from sim.check import GridRun
+    from sim.check_report import Report
+
+    grid_runs = []
+    for k in (100, 200):
+        for w in (1, 2):
+            for seed in (0, 1):
+                diverged = (k, w) == (200, 2)  # both seeds of W = 2 at the largest K stop short of it
+                summary = {"workers": w, "planned_iterations": k, "iterations": 57 + seed if diverged else k,
+                           "seed": seed, "status": "diverged" if diverged else "ok",
+                           "ergodic_grad_norm_sq": 1.0 / k, "gradients": k, "dropped": 0, "sim_time": k / w,
+                           "bound": 1.0, "bound_statement": "Corollary 2", "bound_preconditions_hold": True,
+                           "max_staleness": w - 1}
+                histogram = pd.DataFrame({"staleness": [0, 1], "count": [k, 10 * w + seed]})
+                grid_runs.append(GridRun(summary["status"], None, summary, pd.DataFrame(), histogram))
+    report = Report.build(load(QUICKSTART, {"cluster.workers": 2}), grid_runs, 0.8, 0.1, 1.0)
+    assert sorted(report.staleness) == ["W = 1", "W = 2"]
+    assert report.staleness["W = 2"]["count"].tolist() == [200, 20]  # the first seed of (W = 2, K = 200)
+    assert report.staleness["W = 1"]["count"].tolist() == [200, 10]
 
 
 def test_variant_sets_k_w_the_corollary_step_and_sync_batch():

@@ -116,9 +116,62 @@ def test_out_dir_that_is_not_a_run_directory_is_refused(tmp_path, capsys):
     assert [p.name for p in tmp_path.iterdir()] == ["keep.txt"]
 
 
+UNWRITABLE = ["file/x", "file/x/y", *(["/proc/forbidden/x"] if Path("/proc/self").is_dir() else [])]
+
+
+@pytest.mark.parametrize("out", UNWRITABLE)
+@pytest.mark.parametrize("command", ["run", "sweep", "check"])
+def test_an_out_dir_that_cannot_be_created_is_refused_before_anything_runs(command, out, tmp_path, capsys, monkeypatch):
+    import sim
+    import sim.executors
+
+    def simulate(*args, **kwargs):
+        raise AssertionError("simulated before checking --out")
+
+    monkeypatch.setattr(sim, "simulate", simulate)
+    monkeypatch.setattr(sim.executors, "simulate", simulate)
+    (tmp_path / "file").write_text("a regular file")
+    flags = {"run": [], "sweep": ["--jobs", "1"], "check": ["--k-grid", "100,200", "--workers", "1,2", "--jobs", "1"]}
+    assert main([command, QUICKSTART, *flags[command], "--out", str(tmp_path / out)]) == 2
+    captured = capsys.readouterr()
+    assert captured.err.count("\n") == 1 and f"--out = '{tmp_path / out}': cannot be" in captured.err
+    assert captured.out == "" and [p.name for p in tmp_path.iterdir()] == ["file"]
+
+
 def test_replay_of_a_folder_that_is_not_a_run_exits_2(tmp_path, capsys):
     assert main(["replay", str(tmp_path)]) == 2
     assert "RUN_DIR" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name", ["trace.parquet", "x_final.npy"])
+@pytest.mark.parametrize("corrupt", ["truncated", "random bytes", "empty"])
+def test_replay_of_a_corrupt_file_exits_2_naming_it(name, corrupt, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["run", QUICKSTART, "--set", "algorithm.iterations=30", "--out", str(out)]) == 0
+    data = (out / name).read_bytes()
+    rng = np.random.default_rng(0)
+    corrupted = {"truncated": data[:len(data) // 2], "random bytes": rng.bytes(len(data)), "empty": b""}
+    (out / name).write_bytes(corrupted[corrupt])
+    capsys.readouterr()
+    assert main(["replay", str(out)]) == 2
+    captured = capsys.readouterr()
+    assert captured.err.count("\n") == 1 and f"'{out / name}': is corrupt: " in captured.err and captured.out == ""
+
+
+def test_replay_of_a_trace_without_a_column_or_of_another_type_exits_2(tmp_path, capsys):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    out = tmp_path / "run"
+    assert main(["run", QUICKSTART, "--set", "algorithm.iterations=30", "--out", str(out)]) == 0
+    trace = pq.read_table(out / "trace.parquet")
+    pq.write_table(trace.drop(["samples"]), out / "trace.parquet")
+    assert main(["replay", str(out)]) == 2
+    assert "is corrupt: it has no column 'samples'" in capsys.readouterr().err
+    pq.write_table(trace.set_column(trace.schema.get_field_index("applied"), "applied",
+                                    pa.array(np.ones(len(trace), np.int8))), out / "trace.parquet")
+    assert main(["replay", str(out)]) == 2
+    assert "is corrupt: its column 'applied' is int8, not bool" in capsys.readouterr().err
 
 
 def test_a_diverging_run_is_reported_not_crashed(tmp_path, capsys):
@@ -132,10 +185,38 @@ def test_a_diverging_run_is_reported_not_crashed(tmp_path, capsys):
     assert main(["replay", str(out)]) == 0
 
 
+@pytest.mark.parametrize("step, status", [("1e150", "ok"), ("1e308", "diverged"), ("1e-300", "ok")])
+def test_extreme_steps_finish_with_a_summary(step, status, tmp_path, capsys):
+    out = tmp_path / "run"
+    code = main(["run", QUICKSTART, "--set", f"algorithm.step={step}", "--set", "algorithm.iterations=100",
+                 "--out", str(out)])
+    assert code == (0 if status == "ok" else 1)
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["status"] == status and summary["bound_statement"] == "Theorem 1"
+    # too large a step overflows the bound (inf, written as null) and fails its step condition
+    assert (summary["bound"] is None) is (step != "1e-300") and summary["bound_step_condition"] is (step == "1e-300")
+    captured = capsys.readouterr()
+    assert status.upper() in captured.out and captured.err == ""
+
+
 def test_a_zero_time_worker_cycle_with_a_busy_server_is_bad_input(tmp_path, capsys):
     _assert_bad_input(["run", QUICKSTART, "--set", 'cluster.compute={dist="constant", value=0.0}',
                        "--set", 'cluster.server={dist="constant", value=0.1}', "--set", "staleness.policy=drop"],
                       ["cluster.compute", "takes no time"], tmp_path, capsys)
+
+
+def test_keys_the_algorithm_does_not_read_and_asysg_incon_latencies_are_bad_input(tmp_path, capsys):
+    _assert_bad_input(["run", QUICKSTART, "--set", "algorithm.block=2"],
+                      ["algorithm.block = 2", "only algorithm.name = 'asysg-incon' uses it, not 'asysg-con'"],
+                      tmp_path, capsys)
+    _assert_bad_input(["run", str(SCENARIOS / "sync.toml"), "--set", "staleness.bound=4"],
+                      ["staleness.bound = 4", "not 'sync'"], tmp_path, capsys)
+    _assert_bad_input(["run", str(SCENARIOS / "incon.toml"), "--set", "algorithm.name=asysg-con"],
+                      ["algorithm.block", "remove it"], tmp_path, capsys)
+    _assert_bad_input(["run", str(SCENARIOS / "incon.toml"), "--set", 'cluster.uplink={dist="constant", value=0.5}'],
+                      ["cluster.uplink", "must be 0 for asysg-incon"], tmp_path, capsys)
+    _assert_bad_input(["run", str(SCENARIOS / "incon.toml"), "--set", "algorithm.block=101"],
+                      ["algorithm.block = 101", "must be at most the objective's dimension, 100"], tmp_path, capsys)
 
 
 def test_more_bad_input_without_tracebacks(tmp_path, capsys):

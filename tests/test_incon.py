@@ -230,8 +230,8 @@ def test_memory_keeps_a_window_of_iterates():
             super().advance(x_next)
             Measured.most = max(Measured.most, len(self))
 
-        def hold(self, count=1):
-            version = super().hold(count)
+        def hold(self, version, count=1):
+            version = super().hold(version, count)
             Measured.most = max(Measured.most, len(self))
             return version
 
@@ -249,9 +249,8 @@ def test_memory_keeps_a_window_of_iterates():
     ({}, SMALL_OBJECTIVE["dim"] + 1, "algorithm.block"),
 ])
 def test_bad_input_names_the_key(cluster, block, path):
-    s = scenario(algorithm="asysg-incon", workers=2, iterations=10, block=block, **cluster)
-    with pytest.raises(ScenarioError) as error:
-        simulate(s)
+    with pytest.raises(ScenarioError) as error:  # refused by the scenario's validation, before simulating
+        scenario(algorithm="asysg-incon", workers=2, iterations=10, block=block, **cluster)
     assert error.value.path == path
 
 

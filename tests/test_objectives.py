@@ -244,6 +244,28 @@ def test_stochastic_grad_is_deterministic_and_accepts_duplicates(case, seed):
     np.testing.assert_allclose(obj.stochastic_grad(x, np.array([i, j, i], dtype=np.int64)), (2 * gi + gj) / 3, **tol)
 
 
+@pytest.mark.parametrize("case", [*CASES, *(f"{name}-default" for name in SMALL)])
+@settings(max_examples=4, deadline=None)
+@given(seed=SEEDS, replicates=st.integers(1, 17), minibatch=st.sampled_from([1, 1, 2, 5]))
+def test_stochastic_grads_rows_equal_stochastic_grad_bitwise(case, seed, replicates, minibatch):
+    """The batched-replicates fast path: row r is stochastic_grad(points[r], samples[r]), bit for bit, at the small
+    sizes and at each objective's default size (where the BLAS calls are the bench's)."""
+    obj = build(case) if case in CASES else default(case.removesuffix("-default"))
+    rng = np.random.default_rng(seed)
+    points = np.stack([obj.random_point(rng) for _ in range(replicates)])
+    points[0] *= 1e3  # far from the region too: large margins, saturated sigmoids
+    samples = obj.sample(rng, replicates * minibatch).reshape(replicates, minibatch)
+    rows = obj.stochastic_grads(points, samples)
+    assert rows.shape == (replicates, obj.dim) and rows.dtype == np.float64
+    for r in range(replicates):
+        assert rows[r].tobytes() == obj.stochastic_grad(points[r], samples[r]).tobytes(), f"row {r} differs"
+
+
+@functools.cache
+def default(name: str) -> Objective:
+    return get_objective(name)
+
+
 # ---- stated constants ----------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("case", CASES)

@@ -8,6 +8,7 @@ import sys
 import tomllib
 from pathlib import Path
 
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -24,6 +25,7 @@ class Toy:
 
     def __init__(self, *, dim: int = 3, noise: float = 0.1, flag: bool = False, kind: str = "a", extra=None) -> None:
         self.dim = dim
+        self.x0 = np.zeros(dim)
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -74,9 +76,57 @@ def test_step_policies():
     assert (decay.policy, decay.c) == ("decay", 2.0)
 
 
-def test_sync_batch_defaults_to_workers_and_bound_is_ignored():
-    s = parse(BASE, {"algorithm.name": "sync", "cluster.workers": 6, "staleness.bound": 0})
-    assert s.algorithm.batch == 6 and s.resolved["staleness"]["bound"] == 0
+def test_sync_batch_defaults_to_workers():
+    s = parse(BASE, {"algorithm.name": "sync", "cluster.workers": 6})
+    assert s.algorithm.batch == 6 and "staleness" not in s.resolved
+
+
+ALGORITHM_ONLY = [  # (key, a value, the algorithms that do not read it)
+    ("algorithm.block", 1, ["asysg-con", "sync"]),
+    ("cluster.read", {"dist": "constant", "value": 0.5}, ["asysg-con", "sync"]),
+    ("staleness.bound", 0, ["sync"]),
+    ("staleness.policy", "wait", ["sync"]),
+]
+
+
+@pytest.mark.parametrize("key, value, algorithm",
+                         [(key, value, name) for key, value, names in ALGORITHM_ONLY for name in names])
+def test_a_key_the_algorithm_does_not_read_is_refused(key, value, algorithm):
+    error = error_of(BASE, {"algorithm.name": algorithm, key: value})
+    assert error.path == key and error.value == value
+    assert f"not {algorithm!r}: remove it" in str(error) and "only algorithm.name = 'asysg-" in str(error)
+    resolved = parse(BASE, {"algorithm.name": algorithm}).resolved  # and the resolved scenario leaves it out
+    section, name = key.split(".")
+    assert name not in resolved.get(section, {})
+
+
+def test_keys_of_asysg_incon_are_read_and_resolved():
+    s = parse(BASE, {"algorithm.name": "asysg-incon", "algorithm.block": 3, "staleness.bound": 2,
+                     "cluster.read": {"dist": "constant", "value": 0.5}})
+    assert (s.algorithm.block, s.cluster.read, s.staleness.bound) == (3, Constant(0.5), 2)
+    assert s.resolved["algorithm"]["block"] == 3 and s.resolved["cluster"]["read"] == {"dist": "constant", "value": 0.5}
+    assert parse(BASE).resolved["staleness"] == {"policy": "wait"}
+
+
+@pytest.mark.parametrize("overrides, path", [
+    ({"cluster.downlink": {"dist": "constant", "value": 0.1}}, "cluster.downlink"),
+    ({"cluster.server": {"dist": "exponential", "mean": 1.0}}, "cluster.server"),
+    ({"cluster.groups": [{"workers": [1], "uplink": {"dist": "exponential", "mean": 1.0}}]},
+     "cluster.groups[0].uplink"),
+    ({"algorithm.block": 4}, "algorithm.block"),  # the toy objective's dimension is 3
+])
+def test_asysg_incon_refuses_network_and_server_latencies_and_blocks_beyond_the_dimension(overrides, path):
+    error = error_of(BASE, {"algorithm.name": "asysg-incon", **overrides})
+    assert error.path == path
+    assert "must be at most the objective's dimension, 3" in str(error) if path == "algorithm.block" else \
+        "must be 0 for asysg-incon" in str(error)
+
+
+def test_zero_latencies_and_a_block_up_to_the_dimension_are_fine_for_asysg_incon():
+    zero = {"dist": "constant", "value": 0.0}
+    s = parse(BASE, {"algorithm.name": "asysg-incon", "algorithm.block": 3, "cluster.downlink": zero,
+                     "cluster.groups": [{"workers": [0], "uplink": zero}]})
+    assert s.algorithm.block == 3
 
 
 def test_groups_override_their_workers():
@@ -292,6 +342,7 @@ def scenarios(draw):
         optional(draw, objective, "kind", st.text(min_size=1, max_size=5))
         optional(draw, objective, "extra", st.lists(st.integers(0, 9), max_size=3))
     algorithm = {"name": draw(st.sampled_from(["asysg-con", "asysg-incon", "sync"]))}
+    incon = algorithm["name"] == "asysg-incon"
     if algorithm["name"] != "sync":
         optional(draw, algorithm, "batch", st.integers(1, 8))
     optional(draw, algorithm, "iterations", st.integers(1, 100_000))
@@ -299,12 +350,20 @@ def scenarios(draw):
         positive, st.just({"policy": "corollary"}), st.builds(lambda v: {"policy": "constant", "value": v}, positive),
         st.builds(lambda c: {"policy": "decay", "c": c}, positive)))
     optional(draw, algorithm, "minibatch", st.integers(1, 16))
-    optional(draw, algorithm, "block", st.integers(1, 16))
-    staleness = {"policy": draw(st.sampled_from(["wait", "drop"]))}
-    optional(draw, staleness, "bound", st.integers(0, 20))
+    if incon:  # keys only asysg-incon reads; a block > 1 must fit the objective's dimension, so parse builds the
+        # objective: only the toy's, and only with hashable parameters (the objective cache's key)
+        toy = objective["name"] == "toy" and "extra" not in objective
+        optional(draw, algorithm, "block", st.integers(1, objective.get("dim", 3) if toy else 1))
+    staleness = {}
+    if algorithm["name"] != "sync":
+        optional(draw, staleness, "policy", st.sampled_from(["wait", "drop"]))
+        optional(draw, staleness, "bound", st.integers(0, 20))
     cluster = {"workers": workers}
+    zero = st.just({"dist": "constant", "value": 0.0})
     for key in ("compute", "downlink", "uplink", "server", "read"):
-        optional(draw, cluster, key, distributions())
+        if key == "read" and not incon:
+            continue
+        optional(draw, cluster, key, zero if incon and key in ("downlink", "uplink", "server") else distributions())
     optional(draw, cluster, "stragglers", st.fixed_dictionaries({}, optional={
         "probability": st.floats(0.0, 1.0), "slowdown": st.floats(1.0, 100.0)}))
     members = draw(st.lists(st.integers(0, workers - 1), unique=True))
@@ -312,7 +371,7 @@ def scenarios(draw):
         split = draw(st.integers(1, len(members)))
         cluster["groups"] = [
             draw(st.fixed_dictionaries({"workers": st.just(part)}, optional={
-                "slowdown": positive, "compute": distributions(), "uplink": distributions(),
+                "slowdown": positive, "compute": distributions(), "uplink": zero if incon else distributions(),
                 "stragglers": st.fixed_dictionaries({"probability": st.floats(0.0, 1.0)})}))
             for part in (members[:split], members[split:]) if part]
     record = {}

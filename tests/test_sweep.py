@@ -93,6 +93,22 @@ def test_results_are_identical_in_process_in_two_processes_and_with_traces(tmp_p
         assert pq.read_table(path).equals(pq.read_table(tmp_path / "two" / "traces" / path.name))
 
 
+def test_a_grid_points_seeds_run_in_batches_with_the_results_of_single_runs(tmp_path, monkeypatch):
+    from sim import executors, simulate
+
+    sizes = []
+    batched = executors.simulate_batch
+    monkeypatch.setattr(executors, "simulate_batch", lambda s, seeds: sizes.append(len(seeds)) or batched(s, seeds))
+    flags = ["--grid", "cluster.workers=2,4", "--seeds", "4", *SMALL[:2], "--trace"]
+    assert sweep(tmp_path / "batched", *flags, "--jobs", "1") == 0
+    assert sizes and min(sizes) > 1 and sum(sizes) == 8
+    monkeypatch.setattr(executors, "simulate_batch", lambda s, seeds: [simulate(s, seed) for seed in seeds])
+    assert sweep(tmp_path / "single", *flags, "--jobs", "1") == 0
+    assert_same_results(tmp_path / "batched", tmp_path / "single")
+    for path in (tmp_path / "batched" / "traces").iterdir():
+        assert pq.read_table(path).equals(pq.read_table(tmp_path / "single" / "traces" / path.name))
+
+
 def test_a_dask_cluster_gives_the_local_results(tmp_path):
     distributed = pytest.importorskip("distributed")
     flags = ["--grid", "cluster.workers=2,4", "--seeds", "3", *SMALL[:2]]
@@ -184,12 +200,70 @@ def test_run_ids_follow_the_resolved_scenario_and_only_the_current_grid_is_conso
     assert set(pq.read_table(out / "curves.parquet").column("run_id").to_pylist()) == set(third["run_id"])
 
 
+def test_run_ids_hash_the_source_code_so_a_code_change_recomputes(tmp_path, capsys, monkeypatch):
+    from sim import store
+
+    calls = []
+    monkeypatch.setattr(store, "source_digest", lambda root: calls.append(root) or "digest of " + str(root))
+    store.code_digest.cache_clear()
+    try:
+        assert store.code_digest() == store.code_digest() == f"digest of {store.ROOT}" and calls == [store.ROOT]
+    finally:
+        store.code_digest.cache_clear()  # computed once per process: stable while it runs
+    monkeypatch.undo()
+    out = tmp_path / "sweep"
+    assert sweep(out, *SMALL, "--jobs", "1") == 0
+    manifest = json.loads((out / "sweep.json").read_text())
+    assert manifest["code"] == store.code_digest() and manifest["asgd"] == store.CODE_VERSION
+    first = pq.read_table(out / "runs.parquet").column("run_id")[0].as_py()
+    capsys.readouterr()
+    ids = {}
+    for digest in ("a" * 64, "b" * 64):
+        monkeypatch.setattr(store, "code_digest", lambda digest=digest: digest)
+        assert sweep(out, *SMALL, "--jobs", "1") == 0
+        assert "1 run now, 0 reused" in capsys.readouterr().out  # an earlier code's result is not reused
+        ids[digest] = pq.read_table(out / "runs.parquet").column("run_id")[0].as_py()
+        assert ids[digest] == store.run_id(_scenario_of(out, ids[digest]))  # keyed on the (patched) digest
+    assert len({first, *ids.values()}) == 3
+
+
+def _scenario_of(out: Path, run_id: str) -> str:
+    """The resolved scenario a sweep's run was keyed on (kept in its result file)."""
+    return json.loads(pq.read_schema(out / ".runs" / f"{run_id}.parquet").metadata[b"asgd"])["scenario"]
+
+
+def test_the_source_digest_changes_with_any_file_or_path_of_the_packages(tmp_path):
+    import shutil
+
+    from sim import store
+
+    for package in store.PACKAGES:
+        shutil.copytree(store.ROOT / package, tmp_path / package, ignore=shutil.ignore_patterns("__pycache__"))
+    copied = store.source_digest(tmp_path)
+    assert copied == store.source_digest(store.ROOT) and len(copied) == 64
+    (tmp_path / "README.md").write_text("not code")
+    (tmp_path / "models" / "notes.txt").write_text("not code")
+    assert store.source_digest(tmp_path) == copied
+    with (tmp_path / "analysis" / "stats.py").open("a") as file:
+        file.write("\n")
+    edited = store.source_digest(tmp_path)
+    assert edited != copied
+    (tmp_path / "analysis" / "stats.py").rename(tmp_path / "analysis" / "statistics.py")
+    assert store.source_digest(tmp_path) not in (copied, edited)
+
+
 @pytest.mark.parametrize("flags, message", [
     (["--grid", "cluster.workers=4,0"], "cluster.workers = 0: must be an integer >= 1 (grid point cluster.workers=0)"),
     (["--grid", "cluster.wrokers=4"], "cluster.wrokers"),
     (["--grid", "objective.n=100,-1"], "objective.n = -1"),
     (["--grid", "cluster.workers=[1,"], "--grid"),
     (["--grid", "cluster.workers=1,2", "--set", "cluster.workers=3"], "--set"),
+    (["--grid", "algorithm.block=1,2"], "algorithm.block = 1: only algorithm.name = 'asysg-incon' uses it"),
+    (["--grid", "algorithm.name=asysg-con,asysg-incon", "--set", "algorithm.block=101"],
+     "algorithm.block = 101: only algorithm.name = 'asysg-incon' uses it, not 'asysg-con': remove it (grid point "
+     "algorithm.name=asysg-con; 1 more of the 2 grid points are invalid)"),
+    (["--grid", "algorithm.name=asysg-con,asysg-incon", "--set", 'cluster.server={dist="constant", value=0.5}'],
+     "cluster.server = {'dist': 'constant', 'value': 0.5}: must be 0 for asysg-incon"),
 ])
 def test_bad_grids_are_rejected_before_anything_runs(tmp_path, capsys, flags, message):
     out = tmp_path / "never"
