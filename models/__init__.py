@@ -9,12 +9,13 @@ from models.base import BOUND, ESTIMATE, EXACT, LOCAL_BOUND, Objective, Paramete
 
 # name -> Objective subclass; filled in by models/registry.py
 from models.registry import OBJECTIVES
+from models.values import choice_rule
 
 
 def objective_params(name: str) -> dict[str, Any]:
     """The parameters of objective `name` with their defaults. Raises ParameterError("name", ...) if unknown."""
     if name not in OBJECTIVES:
-        raise ParameterError("name", name, f"must be one of: {', '.join(sorted(OBJECTIVES))}")
+        raise ParameterError("name", name, choice_rule(sorted(OBJECTIVES)))
     signature = inspect.signature(OBJECTIVES[name].__init__)
     return {p.name: p.default for p in signature.parameters.values() if p.kind is p.KEYWORD_ONLY}
 

@@ -3,13 +3,13 @@ shared finite sum of per-sample losses of a linear predictor a_i.x."""
 
 from __future__ import annotations
 
-import math
-import numbers
 from abc import ABC, abstractmethod
 from typing import Any, ClassVar
 
 import numpy as np
 from threadpoolctl import threadpool_limits
+
+from models.values import choice_rule, integer_rule, is_choice, is_integer, is_real, real_rule
 
 # How a stated constant is known: labels for Objective.constant_kinds.
 EXACT = "exact"
@@ -34,26 +34,23 @@ class ParameterError(ValueError):
 
 def check_int(param: str, value: Any, low: int) -> int:
     """`value` as an int >= low (bools refused); otherwise ParameterError."""
-    if isinstance(value, numbers.Integral) and not isinstance(value, bool) and value >= low:
+    if is_integer(value, low):
         return int(value)
-    raise ParameterError(param, value, f"must be an integer >= {low}")
+    raise ParameterError(param, value, integer_rule(low))
 
 
-def check_real(param: str, value: Any, low: float, high: float = math.inf, *, open_low: bool = False) -> float:
+def check_real(param: str, value: Any, low: float, high: float | None = None, *, open_low: bool = False) -> float:
     """`value` as a finite float in [low, high] ((low, high] if open_low; bools refused); otherwise ParameterError."""
-    if isinstance(value, numbers.Real) and not isinstance(value, bool):
-        v = float(value)
-        if math.isfinite(v) and (v > low if open_low else v >= low) and v <= high:
-            return v
-    interval = f"{'(' if open_low else '['}{low:g}, {high:g}{')' if math.isinf(high) else ']'}"
-    raise ParameterError(param, value, f"must be a finite real number in {interval}")
+    if is_real(value, low, high, open_low):
+        return float(value)
+    raise ParameterError(param, value, real_rule(low, high, open_low))
 
 
 def check_choice(param: str, value: Any, choices: tuple[str, ...]) -> str:
     """`value` if it is one of `choices`; otherwise ParameterError."""
-    if isinstance(value, str) and value in choices:
+    if is_choice(value, choices):
         return value
-    raise ParameterError(param, value, f"must be one of: {', '.join(choices)}")
+    raise ParameterError(param, value, choice_rule(choices))
 
 
 class Objective(ABC):

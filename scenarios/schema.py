@@ -8,10 +8,11 @@ from __future__ import annotations
 from typing import Any
 
 from models import ParameterError, objective_params
+from models.values import is_real
+from scenarios.distributions import Distribution, parse_distribution
 from scenarios.errors import MISSING, ScenarioError
 from scenarios.types import Algorithm, Cluster, Record, Scenario, Staleness, Step, WorkerTiming
-from scenarios.validate import Table, boolean, choice, integer, is_number, number, string
-from sim.distributions import Distribution, parse_distribution
+from scenarios.validate import Table, boolean, choice, integer, number, string
 
 ALGORITHMS = ("asysg-con", "asysg-incon", "sync")
 STEP_POLICIES = {"constant": ("value",), "corollary": (), "decay": ("c",)}  # policy -> its parameters (each > 0)
@@ -116,12 +117,14 @@ def _algorithm(table: Table, workers: int) -> tuple[Algorithm, dict[str, Any]]:
     block = table.integer("block", 1, low=1)
     out = {"name": name, "batch": batch, "iterations": iterations, "step": step_out,
            "minibatch": minibatch, "block": block}
+    if name == "sync":
+        del out["batch"]  # implied by cluster.workers: written out, it would refuse a later --set cluster.workers
     return Algorithm(name, batch, iterations, step, minibatch, block), out
 
 
 def _step(value: Any, path: str) -> tuple[Step, dict[str, Any]]:
     if not isinstance(value, dict):
-        if not (is_number(value) and value > 0):
+        if not is_real(value, low=0, open_low=True):
             raise ScenarioError(path, value, 'must be a number > 0 (a constant step) or a table: { policy = "constant", '
                                              'value = ... }, { policy = "corollary" } or { policy = "decay", c = ... }')
         value = {"policy": "constant", "value": value}

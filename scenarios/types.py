@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from sim.distributions import Distribution
+from scenarios.distributions import Distribution
 
 
 @dataclass(frozen=True)

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from typing import Any
 
+from models.values import choice_rule, integer_rule, is_choice, is_integer, is_real, real_rule
 from scenarios.errors import MISSING, ScenarioError
 
 
@@ -14,34 +14,17 @@ def join(path: str, key: str) -> str:
     return f"{path}.{key}" if path else key
 
 
-def is_number(value: Any) -> bool:
-    """A finite int or float; bool is not a number."""
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def _in_range(value: float, low: float | None, high: float | None, open_low: bool) -> bool:
-    return (low is None or (value > low if open_low else value >= low)) and (high is None or value <= high)
-
-
-def _bounds(low: float | None, high: float | None, open_low: bool) -> str:
-    if low is not None and high is not None:
-        return f" in {'(' if open_low else '['}{low}, {high}]"
-    if low is not None:
-        return f" {'>' if open_low else '>='} {low}"
-    return ""
-
-
 def integer(value: Any, path: str, low: int | None = None, high: int | None = None) -> int:
     """An int (not a bool, not a float) in [low, high]."""
-    if isinstance(value, bool) or not isinstance(value, int) or not _in_range(value, low, high, False):
-        raise ScenarioError(path, value, f"must be an integer{_bounds(low, high, False)}")
-    return value
+    if not is_integer(value, low, high):
+        raise ScenarioError(path, value, integer_rule(low, high))
+    return int(value)
 
 
 def number(value: Any, path: str, low: float | None = None, high: float | None = None, open_low: bool = False) -> float:
     """A finite int or float (not a bool) in [low, high], or (low, high] with `open_low`; returned as float."""
-    if not is_number(value) or not _in_range(value, low, high, open_low):
-        raise ScenarioError(path, value, f"must be a finite number{_bounds(low, high, open_low)}")
+    if not is_real(value, low, high, open_low):
+        raise ScenarioError(path, value, real_rule(low, high, open_low))
     return float(value)
 
 
@@ -61,8 +44,8 @@ def boolean(value: Any, path: str) -> bool:
 
 def choice(value: Any, path: str, options: Sequence[str]) -> str:
     """One of `options`."""
-    if not isinstance(value, str) or value not in options:
-        raise ScenarioError(path, value, f"must be one of: {', '.join(repr(o) for o in options)}")
+    if not is_choice(value, options):
+        raise ScenarioError(path, value, choice_rule(options))
     return value
 
 

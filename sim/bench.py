@@ -205,14 +205,14 @@ def measure(quick: bool = False) -> list[tuple[str, str, str, str]]:
 
 
 def format_table(rows: list[tuple[str, str, str, str]], quick: bool) -> str:
-    header = ("measure", "figure", "target", "verdict")
-    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(4)]
-    lines = [f"asgd bench{' --quick (K scaled down: figures not meaningful)' if quick else ''}: "
+    """A title line (machine, versions, repeats), then the rows in columns under their headers."""
+    from sim.tables import table
+
+    title = (f"asgd bench{' --quick (K scaled down: figures not meaningful)' if quick else ''}: "
              f"{os.cpu_count()} cores (os.cpu_count()), Python {sys.version.split()[0]}, numpy {np.__version__}; "
              f"timings best of {QUICK['repeats'] if quick else REPEATS}; "
-             "memory: peak RSS (VmHWM) of a subprocess during the run over its RSS before"]
-    lines += ["  ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip() for r in [header, *rows]]
-    return "\n".join(lines)
+             "memory: peak RSS (VmHWM) of a subprocess during the run over its RSS before")
+    return title + "\n" + table(("measure", "figure", "target", "verdict"), rows, markdown=False)
 
 
 def cmd_bench(args: argparse.Namespace) -> int:

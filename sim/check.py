@@ -45,12 +45,11 @@ def run_grid(points: list[tuple[Scenario, int]], jobs: int = 1, scheduler: str |
     """Simulate every (scenario, seed) with the executors of `asgd sweep` (sim.executors: in this process if
     jobs = 1, else in `jobs` local processes, or on the Dask cluster at `scheduler`), showing its progress display
     unless quiet; one GridRun per point, in order, whatever the executor. A run that raises is a failed GridRun."""
-    import numpy as np
-    import pandas as pd
-
     from sim.executors import executor
+    from sim.progress import Progress
+    from sim.recording import staleness_table
     from sim.store import Outcome, decode_record, run_id
-    from sim.sweep import Progress, run_tasks
+    from sim.sweep import run_tasks
 
     ids, tasks, records = [], {}, {}
     for scenario, seed in points:
@@ -62,9 +61,9 @@ def run_grid(points: list[tuple[Scenario, int]], jobs: int = 1, scheduler: str |
         records[outcome.run_id] = decode_record(outcome.result)
 
     with executor(jobs, scheduler) as execute:
-        run_tasks(execute, list(tasks.values()), keep, Progress(len(tasks), 0, quiet, label="asgd check"))
-    return [GridRun(r.status, r.error, r.summary, r.metrics.to_pandas(),
-                    pd.DataFrame({"staleness": np.arange(len(r.staleness)), "count": r.staleness}))
+        progress = Progress(len(tasks), label="asgd check", quiet=quiet, count_failures=True)
+        run_tasks(execute, list(tasks.values()), keep, progress)
+    return [GridRun(r.status, r.error, r.summary, r.metrics.to_pandas(), staleness_table(r.staleness).to_pandas())
             for r in map(records.__getitem__, ids)]
 
 
@@ -80,9 +79,7 @@ def variant(base: Scenario, iterations: int, workers: int) -> Scenario:
             raise ScenarioError("cluster.groups", "[...]", "asgd check varies cluster.workers, which worker groups "
                                                            "tie to fixed worker ids: drop them with "
                                                            "--set 'cluster.groups=[]'")
-        cluster["workers"] = workers
-        if algorithm["name"] == "sync":
-            algorithm["batch"] = workers
+        cluster["workers"] = workers  # sync: M = W follows (the resolved scenario leaves its batch implied)
     data["record"] = {"every": max(1, iterations // RECORD_POINTS), "trace": False}
     return parse(data)
 

@@ -3,10 +3,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -17,20 +15,12 @@ from analysis.checks import Check, bound_check, rate_check, speedup_check, worke
 from analysis.speedup import cells, speedups, worker_limit
 from scenarios import Scenario
 from sim.rundir import staged
+from sim.tables import table
 
 RUN_COLUMNS = ["workers", "iterations", "seed", "status", "step_value", "ergodic_grad_norm_sq",
                "weighted_ergodic_grad_norm_sq", "bound", "bound_statement", "bound_preconditions_hold",
                "bound_step_condition", "bound_k_condition", "theorem1_bound", "max_staleness", "mean_staleness",
                "gradients", "dropped", "sim_time", "final_loss", "wall_seconds"]
-
-
-def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
-    """A Markdown table with padded columns (readable as plain text too)."""
-    text = [[str(c) for c in headers]] + [[str(c) for c in row] for row in rows]
-    widths = [max(len(row[i]) for row in text) for i in range(len(headers))]
-    lines = ["| " + " | ".join(c.ljust(w) for c, w in zip(row, widths)) + " |" for row in text]
-    lines.insert(1, "|" + "|".join("-" * (w + 2) for w in widths) + "|")
-    return "\n".join(lines)
 
 
 @dataclass

@@ -11,6 +11,9 @@ from scenarios import load, parse_override
 from scenarios.errors import ScenarioError
 
 
+LONG_RUN = 20_000  # updates: `asgd run` shows its progress from this many on
+
+
 def _overrides(sets: list[str], seed: int | None) -> dict[str, Any]:
     overrides = dict(parse_override(text) for text in sets)
     if seed is not None:
@@ -18,28 +21,20 @@ def _overrides(sets: list[str], seed: int | None) -> dict[str, Any]:
     return overrides
 
 
-def _progress_bar(total: int):
-    """A tqdm bar on a terminal for runs long enough to want one; None otherwise."""
-    if not sys.stderr.isatty() or total < 20000:
-        return None
-    from tqdm import tqdm
-
-    return tqdm(total=total, unit="upd", mininterval=0.5, leave=False)
-
-
 def cmd_run(args: argparse.Namespace) -> int:
     from sim import simulate
+    from sim.progress import Progress
     from sim.rundir import check_out_dir, write_run
 
     scenario = load(args.scenario, _overrides(args.set, args.seed))
     out = Path(args.out) if args.out else Path("runs") / f"{scenario.name}-seed{scenario.seed}"
     check_out_dir(out)
-    bar = _progress_bar(scenario.algorithm.iterations)
+    iterations = scenario.algorithm.iterations
+    progress = Progress(iterations, label="asgd run", unit="update", quiet=iterations < LONG_RUN)
     try:
-        result = simulate(scenario, progress=(lambda k: bar.update(k - bar.n)) if bar else None)
+        result = simulate(scenario, progress=progress.advance_to)
     finally:
-        if bar is not None:
-            bar.close()
+        progress.close()
     write_run(out, result)
     print(format_summary(result.summary, out))
     return 0 if result.summary["status"] == "ok" else 1

@@ -46,7 +46,9 @@ class Result:
     @cached_property
     def staleness(self) -> pd.DataFrame:
         """Applied gradients by staleness: columns staleness, count."""
-        return pd.DataFrame({"staleness": np.arange(len(self.staleness_counts)), "count": self.staleness_counts})
+        from sim.recording import staleness_table
+
+        return staleness_table(self.staleness_counts).to_pandas()
 
 
 CHUNK = 256  # simulate_batch: updates a replicate's engine may form ahead of the math

@@ -35,6 +35,7 @@ Execute = Callable[[list[Task]], Iterator[Outcome]]
 MAX_CHUNK = 16          # runs per task at most
 CHUNKS_PER_SLOT = 4     # tasks per worker slot at least, when there are enough runs: balances uneven run times
 CONNECT_TIMEOUT = "10s"
+MIN_BATCH = 4           # replicates batched together at least: below, batching costs the cheapest objectives time
 
 
 def run_one(task: Task) -> Outcome:
@@ -48,11 +49,11 @@ def run_one(task: Task) -> Outcome:
 
 
 def run_chunk(tasks: list[Task]) -> list[Outcome]:
-    """Run a chunk's tasks; those differing only in their seed (a grid point's replicates, adjacent in a sweep's
-    plan) run as one batch (sim.simulate_batch: the same results, faster), each alone if the batch raises."""
+    """Run a chunk's tasks; MIN_BATCH or more that differ only in their seed (a grid point's replicates, adjacent
+    in a sweep's plan) run as one batch (sim.simulate_batch: the same results), each alone if the batch raises."""
     outcomes = []
     for group in _replicate_groups(tasks):
-        if len(group) > 1:
+        if len(group) >= MIN_BATCH:
             try:
                 scenarios = [parse(tomllib.loads(text)) for _, text in group]
                 results = simulate_batch(scenarios[0], [s.seed for s in scenarios])
@@ -61,7 +62,7 @@ def run_chunk(tasks: list[Task]) -> list[Outcome]:
             else:
                 outcomes += [_outcome(run_id, text, result) for (run_id, text), result in zip(group, results)]
         else:
-            outcomes.append(run_one(group[0]))
+            outcomes += [run_one(task) for task in group]
     return outcomes
 
 

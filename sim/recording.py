@@ -146,6 +146,11 @@ class StalenessCounter:
         return sum(s * c for s, c in enumerate(self.counts)) / total if total else 0.0
 
 
+def staleness_table(counts: list[int]) -> pa.Table:
+    """StalenessCounter.counts as a table: columns staleness (0, 1, ...) and count (int64 both)."""
+    return pa.table({"staleness": pa.array(np.arange(len(counts)), pa.int64()), "count": pa.array(counts, pa.int64())})
+
+
 class MetricsRecorder:
     """f(x_k), ||grad f(x_k)||^2 (exact) and the step gamma_k of the update from x_k, at k = 0, every, 2*every, ...
     and at the last update."""

@@ -23,7 +23,7 @@ from models.base import Objective
 from models.updates import corollary_step, step_schedule
 from scenarios.errors import ScenarioError
 from scenarios.types import Scenario, Step
-from sim.iterates import IterateStore, apply_con_update, apply_con_updates
+from sim.iterates import IterateStore, apply_con_updates
 from sim.recording import InconTraceRecorder, MetricsRecorder, StalenessCounter, TraceRecorder
 
 
@@ -92,9 +92,7 @@ class Run:
         self.scheduled += 1
         self.finished = self.finished or self.scheduled == self.iterations
         if not self.deferred:
-            k = self.store.version
-            apply_con_update(self.store, self.objective, [r.version for r in reads], [r.samples for r in reads], self.gamma(k))
-            self.applied(reads, now)
+            apply_updates([self], [(reads, now)])
             return
         self.pending.append((reads, now))
         self.pending_updates += 1
@@ -154,8 +152,8 @@ def apply_updates(runs: list[Run], updates: list[tuple[list[Read], float]]) -> N
     """Apply update k of each run (all at version k; updates[i] = (reads, now) of runs[i]), the gradient math of
     all runs as one batch (iterates.apply_con_updates), then record each."""
     first = runs[0]
-    reads = [read for batch, _ in updates for read in batch]
-    apply_con_updates([run.store for run in runs], first.objective, [r.version for r in reads], [r.samples for r in reads],
-                      first.gamma(first.store.version))
+    gradients = [read for reads, _ in updates for read in reads]
+    apply_con_updates([run.store for run in runs], first.objective, [r.version for r in gradients],
+                      [r.samples for r in gradients], first.gamma(first.store.version))
     for run, (reads, now) in zip(runs, updates):
         run.applied(reads, now)

@@ -37,6 +37,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from scenarios import ScenarioError
+from sim.recording import staleness_table
 from sim.rundir import check_out_dir, json_ready
 
 RESULT_FORMAT = 1
@@ -204,7 +205,7 @@ class Store:
         front = {key: pa.array(values) for key, values in cells.items()}
         front["run_id"] = pa.array([run for run, _ in runs], pa.string())
         front["seed"] = pa.array([seed for _, seed in runs], pa.int64())
-        rows, staleness, statuses = [], [_prefixed(_staleness([]), front, 0)], Counter()
+        rows, staleness, statuses = [], [_prefixed(staleness_table([]), front, 0)], Counter()
         keys_only = _prefixed(pa.table({}), front, 0)
         with _replacing(self.out / "curves.parquet") as path, _RowGroups(path, keys_only) as curves:
             for index, (run, _) in enumerate(runs):
@@ -213,7 +214,7 @@ class Store:
                 rows.append({"status": record.status, "error": record.error, **dict(_flatten(record.summary))})
                 if record.status != "failed":
                     curves.write(_prefixed(record.metrics, front, index))
-                    staleness.append(_prefixed(_staleness(record.staleness), front, index))
+                    staleness.append(_prefixed(staleness_table(record.staleness), front, index))
         self._write_table("staleness.parquet", pa.concat_tables(staleness))
         table = _runs_table(front, rows)
         self._write_table("runs.parquet", table)
@@ -265,10 +266,6 @@ def _flatten(summary: dict[str, Any], prefix: str = "") -> Iterator[tuple[str, A
             yield from _flatten(value, f"{prefix}{key}.")
         else:
             yield f"{prefix}{key}", value
-
-
-def _staleness(counts: list[int]) -> pa.Table:
-    return pa.table({"staleness": pa.array(np.arange(len(counts)), pa.int64()), "count": pa.array(counts, pa.int64())})
 
 
 def _prefixed(table: pa.Table, front: dict[str, pa.Array], index: int) -> pa.Table:

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import sys
 import time
@@ -34,6 +33,7 @@ import pyarrow as pa
 
 from scenarios import ScenarioError, build_objective, load, parse_override, to_toml
 from sim.grid import Axis, parse_grid, product
+from sim.progress import Progress
 from sim.store import Outcome, run_id
 
 if TYPE_CHECKING:
@@ -108,7 +108,8 @@ def run_sweep(scenario: str | Path, axes: list[Axis], overrides: dict[str, Any],
         if not quiet:
             print(f"asgd sweep: {total} runs, {total - len(todo)} done earlier, {len(todo)} to run "
                   f"{placement(jobs, scheduler)}", file=sys.stderr)
-        run_tasks(execute, todo, store.put, Progress(total, total - len(todo), quiet))
+        progress = Progress(total, total - len(todo), label="asgd sweep", quiet=quiet, count_failures=True)
+        run_tasks(execute, todo, store.put, progress)
         columns = [axis.cells() for axis in axes]
         cells = {axis.key: [columns[j][run.point[j]] for run in runs] for j, axis in enumerate(axes)}
         manifest = {"scenario": str(scenario), "grid": {axis.key: list(axis.labels) for axis in axes},
@@ -125,7 +126,7 @@ def run_tasks(execute: Execute, tasks: list[Task], keep: Callable[[Outcome], Non
         with closing(execute(tasks)) as outcomes:
             for outcome in outcomes:
                 keep(outcome)
-                progress.update(outcome.status)
+                progress.advance(failed=outcome.status == "failed")
     except KeyboardInterrupt:
         raise Interrupted(progress.done, progress.total) from None
     finally:
@@ -135,38 +136,6 @@ def run_tasks(execute: Execute, tasks: list[Task], keep: Callable[[Outcome], Non
 def placement(jobs: int, scheduler: str | None) -> str:
     """Where the runs go, for the first line a command prints."""
     return f"on {scheduler}" if scheduler else f"in {jobs} process{'es' if jobs > 1 else ''}"
-
-
-class Progress:
-    """Runs finished of `total`: a tqdm bar on a terminal, else a line every tenth of the runs (nothing if quiet),
-    each headed by `label`."""
-
-    def __init__(self, total: int, done: int, quiet: bool = False, label: str = "asgd sweep") -> None:
-        self.total, self.done, self.first, self.failed = total, done, done, 0
-        self.quiet, self.started, self.label = quiet, time.perf_counter(), label
-        self.every = max(1, math.ceil(total / 10))
-        self.bar = None
-        if not quiet and sys.stderr.isatty():
-            from tqdm import tqdm
-
-            self.bar = tqdm(total=total, initial=done, unit="run", desc=label, file=sys.stderr)
-
-    def update(self, status: str) -> None:
-        self.done += 1
-        self.failed += status == "failed"
-        if self.bar is not None:
-            self.bar.update()
-            if self.failed:
-                self.bar.set_postfix(failed=self.failed, refresh=False)
-        elif not self.quiet and (self.done % self.every == 0 or self.done == self.total):
-            elapsed = time.perf_counter() - self.started
-            left = elapsed / (self.done - self.first) * (self.total - self.done)
-            print(f"{self.label}: {self.done}/{self.total} runs ({100 * self.done // self.total}%), "
-                  f"{self.failed} failed, {elapsed:.0f} s elapsed, about {left:.0f} s left", file=sys.stderr, flush=True)
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
 
 
 def format_report(report: SweepReport, out: Path, shown: int = 5) -> str:

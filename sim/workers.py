@@ -7,7 +7,7 @@ import numpy as np
 
 from models.base import Objective
 from scenarios.types import WorkerTiming
-from sim.distributions import Distribution
+from scenarios.distributions import Distribution
 from sim.streams import Draws, Purpose, stream
 
 

@@ -226,6 +226,27 @@ def test_more_bad_input_without_tracebacks(tmp_path, capsys):
                       ["algorithm.step", "corollary"], tmp_path, capsys)
 
 
+def test_a_written_sync_scenario_runs_again_with_other_workers(tmp_path, capsys):
+    first, second = tmp_path / "w4", tmp_path / "w16"
+    assert main(["run", str(SCENARIOS / "sync.toml"), "--set", "cluster.workers=4", "--set", "algorithm.iterations=30",
+                 "--out", str(first)]) == 0
+    assert main(["run", str(first / "scenario.toml"), "--set", "cluster.workers=16", "--out", str(second)]) == 0
+    summary = json.loads((second / "summary.json").read_text())
+    assert (summary["workers"], summary["batch"], summary["gradients"]) == (16, 16, 16 * 30)
+
+
+def test_a_long_run_shows_progress_lines_off_a_terminal(tmp_path, capsys):
+    from sim.cli import LONG_RUN
+
+    out = tmp_path / "run"
+    assert main(["run", QUICKSTART, "--set", f"algorithm.iterations={LONG_RUN}", "--set", "record.trace=false",
+                 "--out", str(out)]) == 0
+    lines = capsys.readouterr().err.splitlines()  # captured stderr is not a terminal: plain lines, one per tenth
+    assert [line.split(" (")[0] for line in lines] == [f"asgd run: {LONG_RUN * i // 10}/{LONG_RUN} updates"
+                                                       for i in range(1, 11)]
+    assert lines[-1].startswith(f"asgd run: {LONG_RUN}/{LONG_RUN} updates (100%), ") and "failed" not in lines[-1]
+
+
 def test_simulate_with_a_seed_returns_the_scenario_it_ran():
     from scenarios import load
     from sim import simulate

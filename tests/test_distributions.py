@@ -7,8 +7,8 @@ import math
 import numpy as np
 import pytest
 
+from scenarios.distributions import DISTRIBUTIONS, parse_distribution
 from scenarios.errors import ScenarioError
-from sim.distributions import DISTRIBUTIONS, parse_distribution
 from sim.streams import Draws, Purpose, stream
 
 # Valid parameters for every distribution (pareto with shape > 2, so its variance is finite).

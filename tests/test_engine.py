@@ -49,6 +49,17 @@ def test_equal_constant_compute_is_round_robin_with_staleness_w_minus_1(workers)
     assert result.summary["sim_time"] == 20.0
 
 
+def test_the_staleness_table_counts_the_applied_gradients_of_the_trace():
+    s = scenario(workers=4, iterations=500, step=0.01, bound=3, policy="drop")
+    result = simulate(s)
+    applied = result.trace.loc[result.trace["applied"], "staleness"]
+    table = result.staleness
+    assert list(table.columns) == ["staleness", "count"] and list(table.dtypes) == [np.int64, np.int64]
+    assert table["staleness"].tolist() == list(range(applied.max() + 1))
+    assert table["count"].tolist() == [int((applied == value).sum()) for value in table["staleness"]]
+    assert table["count"].sum() + result.summary["dropped"] == len(result.trace)
+
+
 def test_exponential_compute_staleness_is_geometric_with_mean_w_minus_1():
     workers, iterations = 4, 40000
     s = scenario(workers=workers, iterations=iterations, step=0.01)

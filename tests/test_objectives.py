@@ -122,6 +122,7 @@ BAD_PARAMS = [
     ("noisy-rosenbrock", "curvature", 0.0),
     ("noisy-rosenbrock", "radius", 0.5),
     ("noisy-rosenbrock", "radius", float("inf")),
+    ("noisy-rosenbrock", "radius", 10**400),
     ("mlp", "hidden", 0),
     ("mlp", "hidden", 3.0),
     ("mlp", "reg", -1.0),
@@ -378,3 +379,20 @@ def test_value_and_grad_is_loss_and_grad_bitwise(name):
     value, gradient = objective.value_and_grad(x)
     assert value == objective.loss(x)
     assert gradient.tobytes() == objective.grad(x).tobytes()
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=SEEDS, gamma=st.floats(-1e300, 1e300, allow_nan=False, allow_infinity=False))
+def test_sgd_step_in_place_is_x_minus_gamma_direction_bitwise(seed, gamma):
+    """The fast in-place update x + (-gamma) d has the bits of the textbook x - gamma d (huge values and infs too)."""
+    from models.updates import sgd_step
+
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal(50) * 10.0 ** rng.integers(-300, 300, size=50)
+    d = rng.standard_normal(50) * 10.0 ** rng.integers(-300, 300, size=50)
+    d[::7] = np.inf
+    x_before = x.copy()
+    with np.errstate(all="ignore"):
+        expected = x - gamma * d
+        assert sgd_step(x, d.copy(), gamma).tobytes() == expected.tobytes()
+    assert x.tobytes() == x_before.tobytes()

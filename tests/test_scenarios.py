@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 import models
 from scenarios import MISSING, ScenarioError, build_objective, load, parse, parse_override, to_toml
-from sim.distributions import Constant, Exponential
+from scenarios.distributions import Constant, Exponential
 
 EXAMPLES = sorted((Path(__file__).resolve().parents[1] / "scenarios").glob("*.toml"))
 
@@ -79,6 +79,14 @@ def test_step_policies():
 def test_sync_batch_defaults_to_workers():
     s = parse(BASE, {"algorithm.name": "sync", "cluster.workers": 6})
     assert s.algorithm.batch == 6 and "staleness" not in s.resolved
+
+
+def test_the_resolved_sync_scenario_leaves_its_batch_implied_so_workers_can_change():
+    s = parse(BASE, {"algorithm.name": "sync", "cluster.workers": 6, "algorithm.batch": 6})
+    assert s.algorithm.batch == 6 and "batch" not in s.resolved["algorithm"]
+    again = parse(tomllib.loads(to_toml(s)), {"cluster.workers": 16})
+    assert (again.cluster.workers, again.algorithm.batch) == (16, 16)
+    assert parse(BASE, {"algorithm.batch": 3}).resolved["algorithm"]["batch"] == 3  # asysg-con: written out
 
 
 ALGORITHM_ONLY = [  # (key, a value, the algorithms that do not read it)
@@ -201,6 +209,14 @@ def test_invalid_values_name_path_and_value(overrides, path, value):
     assert error.path == path and f"{path} = {value!r}: " in str(error) and error.allowed
 
 
+@pytest.mark.parametrize("path", ["algorithm.step", "cluster.stragglers.slowdown", "cluster.compute.value"])
+def test_an_integer_beyond_the_float_range_is_bad_input(path):
+    huge = 10**400  # valid TOML
+    overrides = {"cluster.compute": {"dist": "constant", "value": huge}} if path == "cluster.compute.value" else {path: huge}
+    error = error_of(BASE, overrides)
+    assert error.path == path and error.value == huge and "number" in error.allowed
+
+
 @pytest.mark.parametrize("key", UNKNOWN_KEYS)
 def test_unknown_keys_are_rejected(key):
     data = {**BASE, "algorithm": {"step": {"policy": "corollary"}}, "cluster": {"compute": {"dist": "constant", "value": 1}}}
@@ -300,9 +316,11 @@ def test_build_objective_maps_parameter_errors(monkeypatch):
         build_objective(parse({"objective": {"name": "picky"}}))
 
 
-def test_importing_distributions_first_has_no_import_cycle():
-    subprocess.run([sys.executable, "-c", "import sim.distributions, scenarios; scenarios.load"],
-                   cwd=Path(__file__).resolve().parents[1], check=True)
+def test_the_scenario_language_imports_neither_sim_nor_simpy():
+    """No import cycle: distributions are part of scenarios/, and sim/ reads scenarios, never the other way round."""
+    code = ("import sys, scenarios.distributions, scenarios; scenarios.load('scenarios/quickstart.toml'); "
+            "assert not [m for m in sys.modules if m.split('.')[0] in ('sim', 'simpy')], sorted(sys.modules)")
+    subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).resolve().parents[1], check=True)
 
 
 # ---- round trip of the resolved TOML over random valid scenarios ----

@@ -99,9 +99,9 @@ def test_a_grid_points_seeds_run_in_batches_with_the_results_of_single_runs(tmp_
     sizes = []
     batched = executors.simulate_batch
     monkeypatch.setattr(executors, "simulate_batch", lambda s, seeds: sizes.append(len(seeds)) or batched(s, seeds))
-    flags = ["--grid", "cluster.workers=2,4", "--seeds", "4", *SMALL[:2], "--trace"]
+    flags = ["--grid", "cluster.workers=2,4", "--seeds", "8", *SMALL[:2], "--trace"]
     assert sweep(tmp_path / "batched", *flags, "--jobs", "1") == 0
-    assert sizes and min(sizes) > 1 and sum(sizes) == 8
+    assert sizes and min(sizes) >= executors.MIN_BATCH and sum(sizes) == 16  # chunks of 4 replicates
     monkeypatch.setattr(executors, "simulate_batch", lambda s, seeds: [simulate(s, seed) for seed in seeds])
     assert sweep(tmp_path / "single", *flags, "--jobs", "1") == 0
     assert_same_results(tmp_path / "batched", tmp_path / "single")

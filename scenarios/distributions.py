@@ -1,4 +1,4 @@
-"""Latency distributions for compute, network and service times. Pure numpy: no SimPy here.
+"""Latency distributions for compute, network and service times: part of the scenario language. Pure numpy.
 
 Every distribution is parameterised so that `mean` is its exact expected value (infinite for a Pareto with
 shape <= 1), and `draw(rng, size)` returns non-negative float64 values from the given Generator.
@@ -13,6 +13,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from scenarios.errors import MISSING, ScenarioError
+from scenarios.validate import number
 
 
 @dataclass(frozen=True)
@@ -62,7 +63,7 @@ class Constant(Distribution):
         return np.full(size, self.value)
 
     def _check(self, path):
-        _nonneg(path, "value", self.value)
+        number(self.value, f"{path}.value", low=0)
 
 
 @dataclass(frozen=True)
@@ -83,7 +84,7 @@ class Exponential(Distribution):
         return {"dist": self.name, "mean": self.mean_}
 
     def _check(self, path):
-        _positive(path, "mean", self.mean_)
+        number(self.mean_, f"{path}.mean", low=0, open_low=True)
 
 
 @dataclass(frozen=True)
@@ -105,9 +106,9 @@ class ShiftedExponential(Distribution):
         return {"dist": self.name, "shift": self.shift, "mean": self.mean_}
 
     def _check(self, path):
-        _nonneg(path, "shift", self.shift)
-        if not (_is_real(self.mean_) and self.mean_ >= self.shift):
-            raise ScenarioError(f"{path}.mean", self.mean_, f"must be a number >= shift ({self.shift}): mean is the total mean")
+        number(self.shift, f"{path}.shift", low=0)
+        if not self.mean_ >= self.shift:
+            raise ScenarioError(f"{path}.mean", self.mean_, f"must be >= shift ({self.shift}): mean is the total mean")
 
 
 @dataclass(frozen=True)
@@ -129,8 +130,8 @@ class LogNormal(Distribution):
         return {"dist": self.name, "mean": self.mean_, "sigma": self.sigma}
 
     def _check(self, path):
-        _positive(path, "mean", self.mean_)
-        _nonneg(path, "sigma", self.sigma)
+        number(self.mean_, f"{path}.mean", low=0, open_low=True)
+        number(self.sigma, f"{path}.sigma", low=0)
 
 
 @dataclass(frozen=True)
@@ -152,8 +153,8 @@ class Gamma(Distribution):
         return {"dist": self.name, "shape": self.shape, "mean": self.mean_}
 
     def _check(self, path):
-        _positive(path, "shape", self.shape)
-        _positive(path, "mean", self.mean_)
+        number(self.shape, f"{path}.shape", low=0, open_low=True)
+        number(self.mean_, f"{path}.mean", low=0, open_low=True)
 
 
 @dataclass(frozen=True)
@@ -172,9 +173,9 @@ class Uniform(Distribution):
         return rng.uniform(self.low, self.high, size)
 
     def _check(self, path):
-        _nonneg(path, "low", self.low)
-        if not (_is_real(self.high) and self.high >= self.low):
-            raise ScenarioError(f"{path}.high", self.high, f"must be a number >= low ({self.low})")
+        number(self.low, f"{path}.low", low=0)
+        if not self.high >= self.low:
+            raise ScenarioError(f"{path}.high", self.high, f"must be >= low ({self.low})")
 
 
 @dataclass(frozen=True)
@@ -193,8 +194,8 @@ class Pareto(Distribution):
         return self.scale * (1.0 + rng.pareto(self.shape, size))
 
     def _check(self, path):
-        _positive(path, "shape", self.shape)
-        _positive(path, "scale", self.scale)
+        number(self.shape, f"{path}.shape", low=0, open_low=True)
+        number(self.scale, f"{path}.scale", low=0, open_low=True)
 
 
 @dataclass(frozen=True)
@@ -250,23 +251,8 @@ def parse_distribution(spec: Any, path: str) -> Distribution:
         value = spec.get(param, MISSING)
         if value is MISSING:
             raise ScenarioError(f"{path}.{param}", value, f"{name} needs {', '.join(params)}")
-        if not _is_real(value):
-            raise ScenarioError(f"{path}.{param}", value, "must be a finite number")
-        values.append(float(value))
+        values.append(number(value, f"{path}.{param}"))
     dist = cls(*values)
     dist._check(path)
     return dist
 
-
-def _is_real(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def _nonneg(path: str, key: str, value: float) -> None:
-    if not value >= 0:
-        raise ScenarioError(f"{path}.{key}", value, "must be >= 0")
-
-
-def _positive(path: str, key: str, value: float) -> None:
-    if not value > 0:
-        raise ScenarioError(f"{path}.{key}", value, "must be > 0")
