@@ -39,39 +39,45 @@ class TraceRecorder:
     """One row per stochastic gradient that reached the server, in the order the server handled them.
 
     Rows of one update appear in the order their gradients were summed, so the trace replays the run exactly.
+    `applied` (update >= 0) and an applied row's `staleness` (update - read_version) are derived when the table is
+    built; only a dropped row's staleness is kept apart.
     """
 
     def __init__(self, enabled: bool) -> None:
         self.enabled = enabled
         self._update, self._worker, self._read = array("q"), array("i"), array("q")
-        self._staleness, self._t_read, self._t_apply = array("i"), array("d"), array("d")
-        self._applied, self._samples, self._offsets = array("b"), array("q"), array("i", [0])
+        self._t_read, self._t_apply = array("d"), array("d")
+        self._samples, self._offsets = array("q"), array("i", [0])
+        self._dropped_rows, self._dropped_staleness = array("q"), array("i")
 
     def add(self, update: int, worker: int, read_version: int, staleness: int, t_read: float, t_apply: float,
             applied: bool, samples: np.ndarray) -> None:
         if not self.enabled:
             return
+        if not applied:
+            self._dropped_rows.append(len(self._update))
+            self._dropped_staleness.append(staleness)
         self._update.append(update)
         self._worker.append(worker)
         self._read.append(read_version)
-        self._staleness.append(staleness)
         self._t_read.append(t_read)
         self._t_apply.append(t_apply)
-        self._applied.append(applied)
         self._samples.frombytes(samples.tobytes())
         self._offsets.append(len(self._samples))
 
     def table(self) -> pa.Table:
-        samples = _lists(self._offsets, self._samples, np.int64)
+        update, read = _column(self._update, np.int64), _column(self._read, np.int64)
+        staleness = (update - read).astype(np.int32)
+        staleness[_column(self._dropped_rows, np.int64)] = _column(self._dropped_staleness, np.int32)
         return pa.Table.from_arrays([
-            pa.array(_column(self._update, np.int64)),
+            pa.array(update),
             pa.array(_column(self._worker, np.int32)),
-            pa.array(_column(self._read, np.int64)),
-            pa.array(_column(self._staleness, np.int32)),
+            pa.array(read),
+            pa.array(staleness),
             pa.array(_column(self._t_read, np.float64)),
             pa.array(_column(self._t_apply, np.float64)),
-            pa.array(_column(self._applied, np.int8).astype(bool)),
-            samples,
+            pa.array(update >= 0),
+            _lists(self._offsets, self._samples, np.int64),
         ], schema=TRACE_SCHEMA)
 
 

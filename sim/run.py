@@ -23,7 +23,7 @@ from models.base import Objective
 from models.updates import corollary_step, step_schedule
 from scenarios.errors import ScenarioError
 from scenarios.types import Scenario, Step
-from sim.iterates import IterateStore, apply_con_updates
+from sim.iterates import IterateStore, apply_con_update, apply_con_updates
 from sim.recording import InconTraceRecorder, MetricsRecorder, StalenessCounter, TraceRecorder
 
 
@@ -91,8 +91,10 @@ class Run:
         """The engine forms update k = scheduled at `now`: the sum of the gradients of `reads`, in this order."""
         self.scheduled += 1
         self.finished = self.finished or self.scheduled == self.iterations
-        if not self.deferred:
-            apply_updates([self], [(reads, now)])
+        if not self.deferred:  # apply_updates([self], ...) without its batching overhead: the single-run hot path
+            k = self.store.version
+            apply_con_update(self.store, self.objective, [r.version for r in reads], [r.samples for r in reads], self.gamma(k))
+            self.applied(reads, now)
             return
         self.pending.append((reads, now))
         self.pending_updates += 1

@@ -28,8 +28,11 @@ class WorkerClock:
                            if timing.straggler_probability > 0 else None)
         self._probability = timing.straggler_probability
         self._slowdown = timing.straggler_slowdown
+        if self._straggles is None:  # the hot path: one call per computation
+            self.compute = self._compute if self._compute is not None else (lambda: 0.0)
 
     def compute(self) -> float:
+        """The next computation's time."""
         t = self._compute() if self._compute is not None else 0.0
         if self._straggles is not None and self._straggles() < self._probability:
             t *= self._slowdown
