@@ -93,9 +93,13 @@ class MLP(Objective):
 
     def _summed_grad(self, U: np.ndarray, H: np.ndarray, D1: np.ndarray, D2: np.ndarray) -> np.ndarray:
         """sum_i of the per-sample cross-entropy gradients, packed: (D1^T U, sum D1, D2^T H, sum D2) (per point)."""
-        lead = D1.shape[:-2]
-        return np.concatenate([(np.swapaxes(D1, -1, -2) @ U).reshape(*lead, -1), D1.sum(axis=-2),
-                               (np.swapaxes(D2, -1, -2) @ H).reshape(*lead, -1), D2.sum(axis=-2)], axis=-1)
+        g = np.empty((*D1.shape[:-2], self.dim))
+        gW1, gb1, gW2, gb2 = self._split(g)
+        np.matmul(np.swapaxes(D1, -1, -2), U, out=gW1)
+        D1.sum(axis=-2, out=gb1)
+        np.matmul(np.swapaxes(D2, -1, -2), H, out=gW2)
+        D2.sum(axis=-2, out=gb2)
+        return g
 
     def _mean_grad(self, x: np.ndarray, rows: np.ndarray | slice, count: int, deltas: tuple | None = None) -> np.ndarray:
         """The mean gradient over `rows` (`count` of them), from their `deltas` when already computed."""
