@@ -392,6 +392,10 @@ def scenarios(draw):
                 "slowdown": positive, "compute": distributions(), "uplink": zero if incon else distributions(),
                 "stragglers": st.fixed_dictionaries({"probability": st.floats(0.0, 1.0)})}))
             for part in (members[:split], members[split:]) if part]
+    if algorithm["name"] == "asysg-con" and "server" in cluster:
+        # a busy server needs every worker's cycle to take time (zero-time cycles are bad input): give compute a mean
+        for table in (cluster, *cluster.get("groups", [])):
+            table["compute"] = {"dist": "exponential", "mean": 1.0}
     record = {}
     optional(draw, record, "every", st.one_of(st.just("auto"), st.integers(1, 1000)))
     optional(draw, record, "trace", st.booleans())
