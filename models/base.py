@@ -87,12 +87,13 @@ class Objective(ABC):
 
     @abstractmethod
     def stochastic_grad(self, x: np.ndarray, samples: np.ndarray) -> np.ndarray:
-        """G(x; xi) = mean over the int64 indices in `samples` of the per-sample gradients; deterministic in (x, samples)."""
+        """G(x; xi) = mean over the int64 indices in `samples` of the per-sample gradients; deterministic in (x, samples).
+        Returns a new array, sharing no memory with x or the objective: the engine updates it in place (sgd_step)."""
 
     def stochastic_grads(self, points: np.ndarray, samples: np.ndarray) -> np.ndarray:
         """Row r = stochastic_grad(points[r], samples[r]) bitwise, for points (R, dim) and samples (R, b): the gradients
-        of R independent replicates evaluated together. Objectives override this with one vectorized evaluation whose
-        every row runs the same floating-point operations as stochastic_grad (tests/test_objectives.py checks it)."""
+        of R independent replicates evaluated together, in a new array. Objectives override this with one vectorized
+        evaluation whose every row runs the same floating-point operations as stochastic_grad (tests/test_objectives.py checks it)."""
         return np.stack([self.stochastic_grad(x, xi) for x, xi in zip(points, samples)])
 
     def sample(self, rng: np.random.Generator, size: int) -> np.ndarray:

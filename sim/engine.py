@@ -20,6 +20,7 @@ from models import one_blas_thread
 from scenarios import build_objective, parse
 from scenarios.types import Scenario
 from sim import con, incon, sync
+from sim.recording import staleness_table
 from sim.run import Run, apply_updates
 from sim.workers import SampleStream, WorkerClock, service_clock
 
@@ -46,8 +47,6 @@ class Result:
     @cached_property
     def staleness(self) -> pd.DataFrame:
         """Applied gradients by staleness: columns staleness, count."""
-        from sim.recording import staleness_table
-
         return staleness_table(self.staleness_counts).to_pandas()
 
 
@@ -85,6 +84,7 @@ def simulate_batch(scenario: Scenario, seeds: list[int]) -> list[Result]:
     runs, envs = [Run(s, objective, deferred=True) for s in scenarios], [simpy.Environment() for _ in scenarios]
     for env, run, replicate in zip(envs, runs, scenarios):
         _start(env, run, replicate, objective)
+    results: dict[int, Result] = {}
     with np.errstate(all="ignore"), one_blas_thread():
         active = list(range(len(runs)))
         while active:
@@ -92,9 +92,14 @@ def simulate_batch(scenario: Scenario, seeds: list[int]) -> list[Result]:
                 if runs[i].pending_updates == 0:
                     _run_ahead(envs[i], runs[i])
             apply_updates([runs[i] for i in active], [runs[i].next_update() for i in active])
-            active = [i for i in active if not runs[i].done]
+            for i in [i for i in active if runs[i].done]:  # a finished replicate's engine and iterates go now
+                results[i] = _result(scenarios[i], runs[i], 0.0)
+                runs[i] = envs[i] = None
+            active = [i for i in active if i not in results]
     wall = (time.perf_counter() - started) / len(runs)
-    return [_result(replicate, run, wall) for replicate, run in zip(scenarios, runs)]
+    for result in results.values():
+        result.summary["wall_seconds"] = wall
+    return [results[i] for i in range(len(runs))]
 
 
 def _with_seed(scenario: Scenario, seed: int | None) -> Scenario:

@@ -49,21 +49,23 @@ def run_one(task: Task) -> Outcome:
 
 
 def run_chunk(tasks: list[Task]) -> list[Outcome]:
-    """Run a chunk's tasks; MIN_BATCH or more that differ only in their seed (a grid point's replicates, adjacent
-    in a sweep's plan) run as one batch (sim.simulate_batch: the same results), each alone if the batch raises."""
-    outcomes = []
-    for group in _replicate_groups(tasks):
-        if len(group) >= MIN_BATCH:
-            try:
-                scenarios = [parse(tomllib.loads(text)) for _, text in group]
-                results = simulate_batch(scenarios[0], [s.seed for s in scenarios])
-            except Exception:
-                outcomes += [run_one(task) for task in group]
-            else:
-                outcomes += [_outcome(run_id, text, result) for (run_id, text), result in zip(group, results)]
+    """Run a chunk's tasks, a grid point's replicates together (run_group)."""
+    return [outcome for group in _replicate_groups(tasks) for outcome in run_group(group)]
+
+
+def run_group(group: list[Task]) -> Iterator[Outcome]:
+    """Runs that differ only in their seed: MIN_BATCH or more run as one batch (sim.simulate_batch: the same
+    results), each alone if the batch raises; fewer run one by one."""
+    if len(group) >= MIN_BATCH:
+        try:
+            scenarios = [parse(tomllib.loads(text)) for _, text in group]
+            results = simulate_batch(scenarios[0], [s.seed for s in scenarios])
+        except Exception:
+            pass
         else:
-            outcomes += [run_one(task) for task in group]
-    return outcomes
+            yield from (_outcome(run_id, text, result) for (run_id, text), result in zip(group, results))
+            return
+    yield from (run_one(task) for task in group)
 
 
 def _replicate_groups(tasks: list[Task]) -> list[list[Task]]:
@@ -90,9 +92,20 @@ def _outcome(run_id: str, text: str, result) -> Outcome:
 
 
 def chunked(tasks: list[Task], slots: int) -> list[list[Task]]:
-    """`tasks` in chunks of at most MAX_CHUNK runs, at least CHUNKS_PER_SLOT chunks per slot while runs suffice."""
+    """`tasks` in chunks of about `size` runs (at most MAX_CHUNK, at least CHUNKS_PER_SLOT chunks per slot while runs
+    suffice). A grid point's replicates stay together so that they can run as a batch: MIN_BATCH or more of them
+    make chunks of their own, of at least max(size, MIN_BATCH) each; the other runs are packed in plan order."""
     size = max(1, min(MAX_CHUNK, len(tasks) // (CHUNKS_PER_SLOT * slots)))
-    return [tasks[i:i + size] for i in range(0, len(tasks), size)]
+    chunks: list[list[Task]] = []
+    loose: list[Task] = []
+    for group in _replicate_groups(tasks):
+        if len(group) < MIN_BATCH:
+            loose += group
+            continue
+        pieces = max(len(group) // max(size, MIN_BATCH), -(-len(group) // MAX_CHUNK))
+        bounds = [len(group) * i // pieces for i in range(pieces + 1)]
+        chunks += [group[lo:hi] for lo, hi in zip(bounds, bounds[1:])]
+    return chunks + [loose[i:i + size] for i in range(0, len(loose), size)]
 
 
 @contextmanager
@@ -115,8 +128,10 @@ def executor(jobs: int, scheduler: str | None = None) -> Iterator[Execute]:
 
 
 def _in_process(tasks: list[Task]) -> Iterator[Outcome]:
+    """Each outcome as soon as its run (or its batch) is done."""
     for chunk in chunked(tasks, 1):
-        yield from run_chunk(chunk)
+        for group in _replicate_groups(chunk):
+            yield from run_group(group)
 
 
 def _local(tasks: list[Task], jobs: int) -> Iterator[Outcome]:

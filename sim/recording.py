@@ -1,6 +1,6 @@
 """What a run records: the per-gradient trace, staleness counts and the metrics of recorded iterates (no SimPy here).
 
-The trace is kept in typed arrays (about 53 bytes per single-sample gradient), never as Python objects.
+The trace is kept in typed arrays (48 bytes per single-sample gradient), never as Python objects.
 """
 
 from __future__ import annotations

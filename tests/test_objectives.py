@@ -235,7 +235,8 @@ def test_stochastic_grad_is_deterministic_and_accepts_duplicates(case, seed):
     g2 = obj.stochastic_grad(x.copy(), samples.copy())
     assert g1.shape == (obj.dim,) and g1.dtype == np.float64
     assert np.array_equal(g1, g2) and np.array_equal(x, x_before)
-    g1[:] = np.nan  # the result is a fresh array: changing it changes nothing else
+    assert not np.shares_memory(g1, x) and not np.shares_memory(g1, g2)
+    g1[:] = np.nan  # a fresh array (the engine updates it in place): changing it changes nothing else
     assert np.array_equal(obj.stochastic_grad(x, samples), g2)
     i, j = samples[0], samples[1]
     gi, gj = obj.stochastic_grad(x, one(i)), obj.stochastic_grad(x, one(j))
@@ -258,6 +259,7 @@ def test_stochastic_grads_rows_equal_stochastic_grad_bitwise(case, seed, replica
     samples = obj.sample(rng, replicates * minibatch).reshape(replicates, minibatch)
     rows = obj.stochastic_grads(points, samples)
     assert rows.shape == (replicates, obj.dim) and rows.dtype == np.float64
+    assert not np.shares_memory(rows, points)
     for r in range(replicates):
         assert rows[r].tobytes() == obj.stochastic_grad(points[r], samples[r]).tobytes(), f"row {r} differs"
 

@@ -109,6 +109,42 @@ def test_a_grid_points_seeds_run_in_batches_with_the_results_of_single_runs(tmp_
         assert pq.read_table(path).equals(pq.read_table(tmp_path / "single" / "traces" / path.name))
 
 
+@pytest.mark.parametrize("points, seeds, slots", [(10, 4, 2), (1, 20, 2), (6, 3, 2), (2, 40, 1), (3, 5, 8)])
+def test_chunks_keep_a_grid_points_replicates_together(points, seeds, slots):
+    from sim.executors import MAX_CHUNK, MIN_BATCH, chunked
+
+    tasks = [(f"{p}-{s}", f"seed = {s}\npoint = {p}\n") for p in range(points) for s in range(seeds)]
+    chunks = chunked(tasks, slots)
+    assert sorted(task for chunk in chunks for task in chunk) == sorted(tasks)
+    for chunk in chunks:
+        chunk_points = {task[0].split("-")[0] for task in chunk}
+        if seeds >= MIN_BATCH:  # every chunk is one point's batch
+            assert len(chunk_points) == 1 and MIN_BATCH <= len(chunk) <= max(MAX_CHUNK, MIN_BATCH)
+    if points * seeds >= 2 * slots * MIN_BATCH:
+        assert len(chunks) >= slots  # every slot has work
+
+
+def test_a_batch_that_raises_runs_its_seeds_alone_and_only_the_failing_one_fails(tmp_path, monkeypatch, capsys):
+    from sim import executors
+
+    real = executors.simulate
+
+    def simulate(scenario, *args, **kwargs):
+        if scenario.seed == 2:
+            raise RuntimeError("boom")
+        return real(scenario, *args, **kwargs)
+
+    def simulate_batch(scenario, seeds):
+        raise RuntimeError("the batch failed")
+
+    monkeypatch.setattr(executors, "simulate", simulate)
+    monkeypatch.setattr(executors, "simulate_batch", simulate_batch)
+    assert sweep(tmp_path / "out", "--seeds", "4", *SMALL, "--jobs", "1") == 1
+    runs = pq.read_table(tmp_path / "out" / "runs.parquet").to_pandas()
+    assert dict(zip(runs["seed"], runs["status"])) == {0: "ok", 1: "ok", 2: "failed", 3: "ok"}
+    assert "RuntimeError: boom" in runs.loc[runs["seed"] == 2, "error"].item()
+
+
 def test_a_dask_cluster_gives_the_local_results(tmp_path):
     distributed = pytest.importorskip("distributed")
     flags = ["--grid", "cluster.workers=2,4", "--seeds", "3", *SMALL[:2]]
