@@ -43,12 +43,25 @@ def parse(data: dict[str, Any], overrides: dict[str, Any] | None = None) -> Scen
     return _with_objective_checks(build(apply_overrides(data, overrides), "scenario"))
 
 
+MAX_NOISE_MINIBATCH = 10**6  # algorithm.minibatch of an objective without a finite sample count (a noise model)
+
+
 def _with_objective_checks(scenario: Scenario) -> Scenario:
-    """`scenario`, once the checks that need its objective pass: algorithm.block <= the objective's dimension (the
-    objective is built only for a block > 1, which only asysg-incon allows)."""
-    block = scenario.algorithm.block
+    """`scenario`, once the checks that need its objective pass: algorithm.block <= the objective's dimension and
+    algorithm.minibatch <= its number of samples (MAX_NOISE_MINIBATCH for a noise model). The objective is built only
+    for a block or minibatch > 1 (a block > 1 only asysg-incon allows)."""
+    block, minibatch = scenario.algorithm.block, scenario.algorithm.minibatch
     if block > 1 and block > (dim := build_objective(scenario).dim):
         raise ScenarioError("algorithm.block", block, f"must be at most the objective's dimension, {dim}")
+    if minibatch > 1:
+        n_samples = getattr(build_objective(scenario), "n_samples", None)
+        if n_samples is not None and minibatch > n_samples:
+            raise ScenarioError("algorithm.minibatch", minibatch,
+                                f"must be at most the objective's number of samples, {n_samples}")
+        if n_samples is None and minibatch > MAX_NOISE_MINIBATCH:
+            raise ScenarioError("algorithm.minibatch", minibatch,
+                                f"must be an integer in [1, {MAX_NOISE_MINIBATCH}]: samples per stochastic gradient "
+                                "(this objective is a noise model, with no finite number of samples)")
     return scenario
 
 
@@ -58,7 +71,8 @@ def to_toml(scenario: Scenario) -> str:
 
 
 def build_objective(scenario: Scenario) -> Objective:
-    """The scenario's objective; an invalid parameter raises ScenarioError("objective.<param>", ...).
+    """The scenario's objective; an invalid parameter raises ScenarioError("objective.<param>", ...), parameters it
+    cannot be built with (too large for memory, ...) ScenarioError("objective", ...).
 
     Objectives are immutable, so one per distinct [objective] table is built per process and shared
     (sweeps and checks run many scenarios on the same objective).
@@ -72,5 +86,8 @@ def _objective(name: str, params: tuple[tuple[str, Any], ...]) -> Objective:
         objective = get_objective(name, **dict(params))
     except ParameterError as error:
         raise ScenarioError(f"objective.{error.param}", error.value, error.allowed) from None
+    except (ValueError, OverflowError, MemoryError) as error:  # e.g. numpy: sizes beyond the address space or memory
+        detail = (str(error) or type(error).__name__).splitlines()[0]
+        raise ScenarioError("objective", {"name": name, **dict(params)}, f"could not be built: {detail}") from None
     objective.x0.flags.writeable = False
     return objective

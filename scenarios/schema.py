@@ -8,8 +8,8 @@ from __future__ import annotations
 from typing import Any
 
 from models import ParameterError, objective_params
-from models.values import is_real
-from scenarios.distributions import Distribution, parse_distribution
+from models.values import is_integer, is_real
+from scenarios.distributions import Constant, Distribution, parse_distribution
 from scenarios.errors import MISSING, ScenarioError
 from scenarios.types import Algorithm, Cluster, Record, Scenario, Staleness, Step, WorkerTiming
 from scenarios.validate import Table, boolean, choice, integer, number, string
@@ -36,38 +36,60 @@ STRAGGLER_KEYS = ("probability", "slowdown")
 GROUP_KEYS = ("workers", "slowdown", *WORKER_DISTRIBUTIONS, "stragglers")
 RECORD_KEYS = ("every", "trace")
 
-# Keys only some algorithms read: given under another one they would be silently ignored, so they are bad input
-# (and left out of the resolved scenario of the others).
+# Keys only some algorithms read: given under another one with a value other than their default they would be
+# silently ignored, so they are bad input. At its default (compared parsed: block = 1, read = constant 0, policy
+# "wait"; staleness.bound has none) such a key is accepted, since run directories written before this rule hold
+# them for every algorithm. Either way it is left out of the resolved scenario of the others.
 USED_BY = {"algorithm.block": ("asysg-incon",), "cluster.read": ("asysg-incon",),
            "staleness.bound": ("asysg-con", "asysg-incon"), "staleness.policy": ("asysg-con", "asysg-incon")}
+UNUSED_DEFAULTS = {"algorithm.block": 1, "cluster.read": Constant(0.0), "staleness.policy": "wait"}
 SHARED_MEMORY_ZERO = ("downlink", "uplink", "server")  # asysg-incon: no network, no server
+
+# Upper limits of integer keys. Sweeps record the scenario's integers (seed, K, M, T, grid values) in int64 columns.
+INT64_MAX = 2**63 - 1
+RECORDED_AS_INT64 = "sweep results record it as a 64-bit integer"
+MAX_WORKERS = 10**6
+WORKERS_LIMIT = ("each worker is a simulated process with its own random streams, and 10^6 of them already need "
+                 "about 4 GB and minutes to start")
 
 
 def build(data: Any, default_name: str) -> Scenario:
     """Validate `data` (a parsed scenario document) and return the fully resolved Scenario."""
     top = Table(data, "", TOP_KEYS)
     name = top.string("name", default_name)
-    seed = top.integer("seed", 0, low=0)
+    seed = capped(top, "seed", 0, 0, INT64_MAX, RECORDED_AS_INT64)
     objective, objective_out = _objective(top.get("objective"))
-    cluster, cluster_out = _cluster(top.table("cluster", CLUSTER_KEYS))
+    cluster, cluster_out, parsed = _cluster(top.table("cluster", CLUSTER_KEYS))
     algorithm, algorithm_out = _algorithm(top.table("algorithm", ALGORITHM_KEYS), cluster.workers)
     staleness, staleness_out = _staleness(top.table("staleness", STALENESS_KEYS))
     _check_cycles(algorithm, cluster, cluster_out)
-    _check_shared_memory(algorithm, cluster_out)
+    _check_shared_memory(algorithm, parsed)
     record, record_out = _record(top.table("record", RECORD_KEYS), algorithm.iterations)
     resolved = {"name": name, "seed": seed, "objective": objective_out, "algorithm": algorithm_out,
                 "staleness": staleness_out, "cluster": cluster_out, "record": record_out}
-    _check_used(top.data, resolved, algorithm.name)
+    _check_used(top.data, resolved, algorithm.name, {"algorithm.block": algorithm.block, "cluster.read": cluster.read,
+                                                     "staleness.bound": staleness.bound,
+                                                     "staleness.policy": staleness.policy})
     return Scenario(name, seed, objective, algorithm, staleness, cluster, record, resolved)
 
 
-def _check_used(data: dict[str, Any], resolved: dict[str, Any], algorithm: str) -> None:
-    """A key of USED_BY given for an algorithm that does not read it is bad input; it is left out of `resolved`."""
+def capped(table: Table, key: str, default: Any, low: int, high: int, why: str) -> int:
+    """An integer key in [low, high]; a value above `high` is refused saying `why` (a value below `low` with the
+    usual "must be an integer >= low")."""
+    value = table.get(key, default)
+    if is_integer(value) and value > high:
+        raise ScenarioError(table.key(key), value, f"must be an integer in [{low}, {high}]: {why}")
+    return integer(value, table.key(key), low=low)
+
+
+def _check_used(data: dict[str, Any], resolved: dict[str, Any], algorithm: str, parsed: dict[str, Any]) -> None:
+    """A key of USED_BY given for an algorithm that does not read it is bad input unless its parsed value (in
+    `parsed`) is its default (UNUSED_DEFAULTS); it is left out of `resolved`."""
     for key, users in USED_BY.items():
         if algorithm in users:
             continue
         section, name = key.split(".")
-        if name in data.get(section, {}):
+        if name in data.get(section, {}) and (key not in UNUSED_DEFAULTS or parsed[key] != UNUSED_DEFAULTS[key]):
             raise ScenarioError(key, data[section][name], f"only algorithm.name = {' or '.join(map(repr, users))} "
                                                           f"uses it, not {algorithm!r}: remove it")
         resolved[section].pop(name, None)
@@ -92,10 +114,13 @@ def _objective(value: Any) -> tuple[dict[str, Any], dict[str, Any]]:
 
 
 def _objective_param(value: Any, path: str, default: Any) -> Any:
-    """Check an objective parameter against the type of its default; the objective itself checks the range."""
+    """Check an objective parameter against the type of its default; the objective itself checks the range (an
+    integer beyond int64 is refused here)."""
     if isinstance(default, bool):
         return boolean(value, path)
     if isinstance(default, int):
+        if is_integer(value) and value > INT64_MAX:
+            raise ScenarioError(path, value, f"must be an integer <= {INT64_MAX}: {RECORDED_AS_INT64}")
         return integer(value, path)
     if isinstance(default, float):
         return number(value, path)
@@ -106,15 +131,15 @@ def _objective_param(value: Any, path: str, default: Any) -> Any:
 
 def _algorithm(table: Table, workers: int) -> tuple[Algorithm, dict[str, Any]]:
     name = table.choice("name", ALGORITHMS, "asysg-con")
-    batch = table.integer("batch", workers if name == "sync" else 1, low=1)
+    batch = capped(table, "batch", workers if name == "sync" else 1, 1, INT64_MAX, RECORDED_AS_INT64)
     if name == "sync" and batch != workers:
         raise ScenarioError(table.key("batch"), batch,
                             f'"sync" sums one gradient from each worker per update: batch must equal '
                             f"cluster.workers ({workers}) or be omitted")
-    iterations = table.integer("iterations", 1000, low=1)
+    iterations = capped(table, "iterations", 1000, 1, INT64_MAX, "update numbers are recorded as 64-bit integers")
     step, step_out = _step(table.get("step", {"policy": "corollary"}), table.key("step"))
-    minibatch = table.integer("minibatch", 1, low=1)
-    block = table.integer("block", 1, low=1)
+    minibatch = table.integer("minibatch", 1, low=1)  # its upper limit depends on the objective: scenarios.loader
+    block = capped(table, "block", 1, 1, INT64_MAX, RECORDED_AS_INT64)  # <= the objective's dim: scenarios.loader
     out = {"name": name, "batch": batch, "iterations": iterations, "step": step_out,
            "minibatch": minibatch, "block": block}
     if name == "sync":
@@ -137,7 +162,7 @@ def _step(value: Any, path: str) -> tuple[Step, dict[str, Any]]:
 def _staleness(table: Table) -> tuple[Staleness, dict[str, Any]]:
     bound = table.get("bound", None)  # None (or absent): unbounded
     if bound is not None:
-        bound = integer(bound, table.key("bound"), low=0)
+        bound = capped(table, "bound", None, 0, INT64_MAX, RECORDED_AS_INT64)
     policy = table.choice("policy", STALENESS_POLICIES, "wait")
     out = {"policy": policy} if bound is None else {"bound": bound, "policy": policy}
     return Staleness(bound, policy), out
@@ -155,18 +180,17 @@ def _check_cycles(algorithm: Algorithm, cluster: Cluster, cluster_out: dict[str,
                                 "time is not 0: give compute, downlink or uplink a positive mean")
 
 
-def _check_shared_memory(algorithm: Algorithm, cluster_out: dict[str, Any]) -> None:
-    """AsySG-incon threads share one machine's memory: network and server latencies (groups' too) must be 0."""
+def _check_shared_memory(algorithm: Algorithm, parsed: dict[str, Distribution]) -> None:
+    """AsySG-incon threads share one machine's memory: network and server latencies (groups' too) must be 0.
+    `parsed`: every distribution _cluster parsed, by key path (a base latency that every worker's group replaces is
+    in no worker's timing, yet still refused)."""
     if algorithm.name != "asysg-incon":
         return
-    groups = cluster_out.get("groups", [])
-    tables = [("cluster", cluster_out), *((f"cluster.groups[{i}]", group) for i, group in enumerate(groups))]
-    for path, table in tables:
-        for key in SHARED_MEMORY_ZERO:
-            if key in table and not parse_distribution(table[key], f"{path}.{key}").is_zero:
-                raise ScenarioError(f"{path}.{key}", table[key],
-                                    "must be 0 for asysg-incon: its threads share one machine's memory, with no network "
-                                    "and no server (the time a read takes is cluster.read)")
+    for path, dist in parsed.items():
+        if path.rsplit(".", 1)[1] in SHARED_MEMORY_ZERO and not dist.is_zero:
+            raise ScenarioError(path, dist.spec(),
+                                "must be 0 for asysg-incon: its threads share one machine's memory, with no network "
+                                "and no server (the time a read takes is cluster.read)")
 
 
 def _distribution(table: Table, key: str, default: Any = MISSING) -> tuple[Distribution, dict[str, Any]]:
@@ -180,12 +204,15 @@ def _stragglers(table: Table) -> tuple[tuple[float, float], dict[str, Any]]:
     return (probability, slowdown), {"probability": probability, "slowdown": slowdown}
 
 
-def _cluster(table: Table) -> tuple[Cluster, dict[str, Any]]:
-    workers = table.integer("workers", 4, low=1)
+def _cluster(table: Table) -> tuple[Cluster, dict[str, Any], dict[str, Distribution]]:
+    """The Cluster, its resolved table and every distribution parsed, by key path (cluster.uplink,
+    cluster.groups[0].uplink, ...)."""
+    workers = capped(table, "workers", 4, 1, MAX_WORKERS, WORKERS_LIMIT)
     out: dict[str, Any] = {"workers": workers}
     dists = {}
     for key, default in DISTRIBUTION_DEFAULTS.items():
         dists[key], out[key] = _distribution(table, key, default)
+    parsed = {table.key(key): dist for key, dist in dists.items()}
     stragglers, out["stragglers"] = _stragglers(table.table("stragglers", STRAGGLER_KEYS))
     base = {key: dists[key] for key in WORKER_DISTRIBUTIONS} | {"stragglers": stragglers, "slowdown": 1.0}
     settings = [base] * workers
@@ -197,6 +224,7 @@ def _cluster(table: Table) -> tuple[Cluster, dict[str, Any]]:
     for index, group in enumerate(groups):
         group_table = Table(group, f"{table.key('groups')}[{index}]", GROUP_KEYS)
         members, setting, resolved = _group(group_table, workers, base, member_of, index)
+        parsed |= {group_table.key(key): setting[key] for key in WORKER_DISTRIBUTIONS if key in group_table.data}
         for worker in members:
             settings[worker] = setting
         group_out.append(resolved)
@@ -204,7 +232,7 @@ def _cluster(table: Table) -> tuple[Cluster, dict[str, Any]]:
         out["groups"] = group_out
     timings = tuple(WorkerTiming(s["compute"].scaled(s["slowdown"]), s["downlink"], s["uplink"], *s["stragglers"])
                     for s in settings)
-    return Cluster(workers, timings, dists["server"], dists["read"]), out
+    return Cluster(workers, timings, dists["server"], dists["read"]), out, parsed
 
 
 def _group(table: Table, workers: int, base: dict[str, Any], member_of: dict[int, int],
@@ -233,10 +261,11 @@ def _group(table: Table, workers: int, base: dict[str, Any], member_of: dict[int
 def _record(table: Table, iterations: int) -> tuple[Record, dict[str, Any]]:
     every = table.get("every", "auto")
     if every != "auto":
-        try:
-            integer(every, table.key("every"), low=1)
-        except ScenarioError:
-            raise ScenarioError(table.key("every"), every, 'must be "auto" or an integer >= 1') from None
+        if not is_integer(every, low=1):
+            raise ScenarioError(table.key("every"), every, 'must be "auto" or an integer >= 1')
+        if every > INT64_MAX:
+            raise ScenarioError(table.key("every"), every, f'must be "auto" or an integer in [1, {INT64_MAX}]: '
+                                                           f"{RECORDED_AS_INT64}")
     trace = table.boolean("trace", True)
     resolved_every = max(1, iterations // 1000) if every == "auto" else every
     return Record(resolved_every, trace), {"every": every, "trace": trace}

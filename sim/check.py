@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from scenarios import Scenario, build_objective, load, parse, parse_override, to_toml
 from scenarios.errors import ScenarioError
-from sim.sweep import add_executor_flags, jobs_of, placement
+from sim.sweep import add_executor_flags, check_seeds, jobs_of, placement
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -117,13 +117,15 @@ def _validate(args: argparse.Namespace, base: Scenario) -> tuple[list[int], list
                             "must include 1: the serial run every speedup is measured against")
     if args.seeds < 1:
         raise ScenarioError("--seeds", args.seeds, "must be an integer >= 1 (2 or more for confidence intervals)")
+    check_seeds(base.seed, args.seeds)
     if not 0 < args.threshold <= 1:
         raise ScenarioError("--threshold", args.threshold, "must be an efficiency in (0, 1]")
     if not 0 <= args.tolerance < 0.5:
         raise ScenarioError("--tolerance", args.tolerance, "must be in [0, 0.5)")
     algorithm = base.algorithm
+    objective = build_objective(base)  # outside the try: its ScenarioError (a ValueError) names its own key
     try:
-        corollary_step(build_objective(base), algorithm.batch, ks[0], algorithm.minibatch)
+        corollary_step(objective, algorithm.batch, ks[0], algorithm.minibatch)
     except ValueError as error:
         raise ScenarioError("objective", base.objective["name"],
                             f"asgd check runs the corollary step: {error}") from None
@@ -133,11 +135,12 @@ def _validate(args: argparse.Namespace, base: Scenario) -> tuple[list[int], list
 def cmd_check(args: argparse.Namespace) -> int:
     from analysis.checks import FAIL
     from sim.check_report import Report
-    from sim.rundir import check_out_dir
+    from sim.rundir import check_out_dir, out_path
 
+    out = out_path(args.out, "runs/check-NAME")
     base = load(args.scenario, dict(parse_override(text) for text in args.set))
     ks, workers = _validate(args, base)
-    out = Path(args.out) if args.out else Path("runs") / f"check-{base.name}"
+    out = out or Path("runs") / f"check-{base.name}"
     check_out_dir(out, "report.md", "an asgd check report")
     points = [(variant(base, k, w), base.seed + i) for k in ks for w in workers for i in range(args.seeds)]
     jobs = jobs_of(args)

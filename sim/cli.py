@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from scenarios import load, parse_override
+from scenarios import build_objective, load, parse_override
 from scenarios.errors import ScenarioError
 
 
@@ -24,10 +24,12 @@ def _overrides(sets: list[str], seed: int | None) -> dict[str, Any]:
 def cmd_run(args: argparse.Namespace) -> int:
     from sim import simulate
     from sim.progress import Progress
-    from sim.rundir import check_out_dir, write_run
+    from sim.rundir import check_out_dir, out_path, write_run
 
+    out = out_path(args.out, "runs/NAME-seedN")
     scenario = load(args.scenario, _overrides(args.set, args.seed))
-    out = Path(args.out) if args.out else Path("runs") / f"{scenario.name}-seed{scenario.seed}"
+    build_objective(scenario)  # parameters it cannot be built with are bad input, before anything is shown or written
+    out = out or Path("runs") / f"{scenario.name}-seed{scenario.seed}"
     check_out_dir(out)
     iterations = scenario.algorithm.iterations
     progress = Progress(iterations, label="asgd run", unit="update", quiet=iterations < LONG_RUN)

@@ -50,10 +50,16 @@ def replay(run_dir: Path | str) -> Replay:
     incon = algorithm.name == "asysg-incon"
     read_columns = ["start_version", "landed_at", "coordinates"] if incon else ["read_version"]
     expected = _read_array(run_dir / "x_final.npy")
-    table = _read_trace(run_dir / "trace.parquet", ["update", "applied", "samples", *read_columns])
+    path = run_dir / "trace.parquet"
+    table = _read_trace(path, ["update", "applied", "samples", *read_columns])
     applied = table.filter(table["applied"])
     updates = applied["update"].to_numpy()
     values, offsets = _lists(applied, "samples")
+    _check_rows(path, updates, values, offsets, algorithm.minibatch, getattr(objective, "n_samples", None))
+    if incon:
+        _check_incon(path, applied, updates, algorithm.block, objective.dim)
+    else:
+        _check_con(path, applied, updates)
     starts = np.flatnonzero(np.diff(updates, prepend=-1)) if len(updates) else np.empty(0, dtype=np.int64)
     ends = np.append(starts[1:], len(updates))
     size = int(updates[-1]) + 2 if len(updates) else 1
@@ -61,13 +67,20 @@ def replay(run_dir: Path | str) -> Replay:
 
     store = IterateStore(objective.x0)
     store.hold(0, int(holds[0]))
-    with np.errstate(all="ignore"), one_blas_thread():
-        for start, end in zip(starts, ends):
-            k = int(updates[start])
-            if k != store.version:
-                raise ScenarioError("trace.parquet", k, f"updates must run 0, 1, 2, ...; expected {store.version}")
-            apply_update(store, objective, start, end, [values[offsets[i]:offsets[i + 1]] for i in range(start, end)], gamma(k))
-            store.hold(store.version, int(holds[store.version]))
+    try:
+        with np.errstate(all="ignore"), one_blas_thread():
+            for start, end in zip(starts, ends):
+                k = int(updates[start])
+                if k != store.version:
+                    raise _inconsistent(path, f"its updates must run 0, 1, 2, ...: update {k} where {store.version} "
+                                              "was expected")
+                apply_update(store, objective, start, end, [values[offsets[i]:offsets[i + 1]] for i in range(start, end)],
+                             gamma(k))
+                store.hold(store.version, int(holds[store.version]))
+    except ScenarioError:
+        raise
+    except (KeyError, IndexError, ValueError) as error:  # a contradiction the checks above did not catch
+        raise _inconsistent(path, f"re-applying update {store.version} fails", error) from None
     return Replay(store.current, expected, store.version)
 
 
@@ -75,6 +88,72 @@ def _corrupt(path: Path, problem: str, error: BaseException | None = None) -> Sc
     """Bad input naming the file and what is wrong with it (and the first line of the reader's `error`)."""
     detail = f" ({(str(error) or type(error).__name__).splitlines()[0]})" if error is not None else ""
     return ScenarioError("", str(path), f"is corrupt: {problem}{detail}")
+
+
+def _inconsistent(path: Path, problem: str, error: BaseException | None = None) -> ScenarioError:
+    """Bad input: a trace whose columns read fine but contradict each other or the scenario."""
+    detail = f" ({type(error).__name__}: {(str(error) or '-').splitlines()[0]})" if error is not None else ""
+    return ScenarioError("", str(path), f"is inconsistent: {problem}{detail}")
+
+
+def _check_rows(path: Path, updates: np.ndarray, samples: np.ndarray, offsets: np.ndarray, minibatch: int,
+                n_samples: int | None) -> None:
+    """The applied rows' update numbers run 0, 1, 2, ... (each repeated for its gradients), every gradient has
+    algorithm.minibatch samples, and (finite sums) every sample index is one of the objective's 0..n_samples-1."""
+    if len(updates) and updates[0] != 0:
+        raise _inconsistent(path, f"its first applied row is of update {updates[0]}, not 0")
+    steps = np.diff(updates)
+    jumps = np.flatnonzero((steps != 0) & (steps != 1))
+    if len(jumps):
+        before, after = updates[jumps[0]], updates[jumps[0] + 1]
+        raise _inconsistent(path, f"its updates must run 0, 1, 2, ...: update {after} follows update {before}")
+    counts = np.diff(offsets)
+    if len(wrong := np.flatnonzero(counts != minibatch)):
+        raise _inconsistent(path, f"a gradient of update {updates[wrong[0]]} has {counts[wrong[0]]} samples, not "
+                                  f"algorithm.minibatch = {minibatch}")
+    samples = samples[offsets[0]:offsets[-1]] if len(offsets) else samples[:0]
+    if n_samples is not None and len(outside := samples[(samples < 0) | (samples >= n_samples)]):
+        raise _inconsistent(path, f"sample index {outside[0]} is not one of the objective's samples "
+                                  f"0..{n_samples - 1}")
+
+
+def _check_con(path: Path, applied: pa.Table, updates: np.ndarray) -> None:
+    """AsySG-con and sync: a gradient of update k read x_v with 0 <= v <= k."""
+    versions = applied["read_version"].to_numpy()
+    if len(wrong := np.flatnonzero((versions < 0) | (versions > updates))):
+        row = wrong[0]
+        raise _inconsistent(path, f"a gradient of update {updates[row]} has read_version {versions[row]}, not in "
+                                  f"0..{updates[row]}")
+
+
+def _check_incon(path: Path, applied: pa.Table, updates: np.ndarray, block: int, dim: int) -> None:
+    """AsySG-incon: the read of update k spans x_first .. x_{first + len(landed_at)}, 0 <= first and
+    first + len(landed_at) <= k, its landed_at counts coordinates read (0..dim, non-decreasing), and the update
+    writes algorithm.block coordinates in 0..dim-1."""
+    firsts = applied["start_version"].to_numpy()
+    landed, landed_offsets = _lists(applied, "landed_at")
+    spans = np.diff(landed_offsets)
+    if len(wrong := np.flatnonzero((firsts < 0) | (firsts + spans > updates))):
+        row = wrong[0]
+        raise _inconsistent(path, f"the read of update {updates[row]} spans versions {firsts[row]}.."
+                                  f"{firsts[row] + spans[row]} (start_version .. start_version + len(landed_at)), "
+                                  f"not within 0..{updates[row]}")
+    landed = landed[landed_offsets[0]:landed_offsets[-1]] if len(landed_offsets) else landed[:0]
+    if len(outside := landed[(landed < 0) | (landed > dim)]):
+        raise _inconsistent(path, f"landed_at holds {outside[0]}, not a number of coordinates read (0..{dim})")
+    falls = np.diff(landed) < 0
+    boundaries = landed_offsets[1:-1] - landed_offsets[0] - 1  # falls[j] compares landed[j], landed[j + 1]: not
+    falls[boundaries[(boundaries >= 0) & (boundaries < len(falls))]] = False  # across two rows' lists
+    if falls.any():
+        raise _inconsistent(path, "a landed_at list decreases: coordinates read can only grow while a read goes on")
+    coordinates, coordinate_offsets = _lists(applied, "coordinates")
+    counts = np.diff(coordinate_offsets)
+    if len(wrong := np.flatnonzero(counts != block)):
+        raise _inconsistent(path, f"update {updates[wrong[0]]} writes {counts[wrong[0]]} coordinates, not "
+                                  f"algorithm.block = {block}")
+    coordinates = coordinates[coordinate_offsets[0]:coordinate_offsets[-1]] if len(coordinate_offsets) else coordinates[:0]
+    if len(outside := coordinates[(coordinates < 0) | (coordinates >= dim)]):
+        raise _inconsistent(path, f"coordinate {outside[0]} is not one of the objective's 0..{dim - 1}")
 
 
 def _read_array(path: Path) -> np.ndarray:
@@ -100,9 +179,15 @@ def _read_trace(path: Path, columns: list[str]) -> pa.Table:
                 if schema.field(name).type != _RECORDED.field(name).type:
                     raise _corrupt(path, f"its column {name!r} is {schema.field(name).type}, not "
                                          f"{_RECORDED.field(name).type}")
-            return file.read(columns=columns)
+            table = file.read(columns=columns)
     except (pa.ArrowException, OSError) as error:
         raise _corrupt(path, "not a readable Parquet file", error) from None
+    for name in columns:
+        column = table[name]
+        if column.null_count or (pa.types.is_list(column.type) and
+                                 any(chunk.flatten().null_count for chunk in column.chunks)):
+            raise _corrupt(path, f"its column {name!r} has missing values")
+    return table
 
 
 _RECORDED = pa.unify_schemas([TRACE_SCHEMA, INCON_SCHEMA])

@@ -24,6 +24,17 @@ from scenarios.errors import ScenarioError
 FILES = ("scenario.toml", "summary.json", "metrics.parquet", "trace.parquet", "x_final.npy")
 
 
+def out_path(text: str | None, default: str | None = None) -> Path | None:
+    """The --out flag as a Path (None if it was not given); an empty one is bad input, not the current folder or the
+    default (`default`: how the command names its default folder, for the message)."""
+    if text is None:
+        return None
+    if not text.strip():
+        instead = f", or omit --out for the default ({default})" if default else ""
+        raise ScenarioError("--out", text, f"must name a folder{instead}")
+    return Path(text)
+
+
 def check_out_dir(out: Path, marker: str = "summary.json", kind: str = "an asgd run directory") -> None:
     """`out` may be new, empty, or an earlier output holding `marker` (which is replaced), and must be creatable and
     writable (checked before anything runs, leaving nothing behind); anything else is bad input."""

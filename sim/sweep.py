@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 
 from scenarios import ScenarioError, build_objective, load, parse_override, to_toml
+from scenarios.schema import INT64_MAX
 from sim.grid import Axis, parse_grid, product
 from sim.progress import Progress
 from sim.store import Outcome, run_id
@@ -82,6 +83,7 @@ def plan(scenario: str | Path, axes: list[Axis], overrides: dict[str, Any], seed
         except ScenarioError as error:
             invalid.append((point, error))
             continue
+        check_seeds(base.seed, seeds)
         for seed in range(base.seed, base.seed + seeds):
             text = to_toml(load(scenario, {**fixed, "seed": seed}))
             runs.append(PlannedRun(point, seed, run_id(text), text))
@@ -92,6 +94,13 @@ def plan(scenario: str | Path, axes: list[Axis], overrides: dict[str, Any], seed
         allowed = f"{error.allowed} (grid point {where}{more})" if axes else error.allowed
         raise ScenarioError(error.path, error.value, allowed)
     return runs
+
+
+def check_seeds(first: int, seeds: int) -> None:
+    """The seeds first .. first + seeds - 1 of --seeds must all be valid seeds (at most INT64_MAX)."""
+    if first + seeds - 1 > INT64_MAX:
+        raise ScenarioError("--seeds", seeds, f"seeds {first}..{first + seeds - 1} go beyond the largest seed, "
+                                              f"{INT64_MAX}: lower --seeds or the scenario's seed")
 
 
 def run_sweep(scenario: str | Path, axes: list[Axis], overrides: dict[str, Any], out: str | Path, seeds: int = 1,
@@ -152,9 +161,11 @@ def format_report(report: SweepReport, out: Path, shown: int = 5) -> str:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
+    from sim.rundir import out_path
+
+    out = out_path(args.out)
     axes = parse_grid(args.grid)
     overrides = dict(parse_override(text) for text in args.set)
-    out = Path(args.out)
     try:
         report = run_sweep(args.scenario, axes, overrides, out, args.seeds, args.trace, jobs_of(args), args.scheduler)
     except Interrupted as stop:

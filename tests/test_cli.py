@@ -211,8 +211,8 @@ def test_keys_the_algorithm_does_not_read_and_asysg_incon_latencies_are_bad_inpu
                       tmp_path, capsys)
     _assert_bad_input(["run", str(SCENARIOS / "sync.toml"), "--set", "staleness.bound=4"],
                       ["staleness.bound = 4", "not 'sync'"], tmp_path, capsys)
-    _assert_bad_input(["run", str(SCENARIOS / "incon.toml"), "--set", "algorithm.name=asysg-con"],
-                      ["algorithm.block", "remove it"], tmp_path, capsys)
+    _assert_bad_input(["run", str(SCENARIOS / "incon.toml"), "--set", "algorithm.name=asysg-con"],  # its block = 1 is
+                      ["cluster.read", "remove it"], tmp_path, capsys)  # the default, its uniform read time is not
     _assert_bad_input(["run", str(SCENARIOS / "incon.toml"), "--set", 'cluster.uplink={dist="constant", value=0.5}'],
                       ["cluster.uplink", "must be 0 for asysg-incon"], tmp_path, capsys)
     _assert_bad_input(["run", str(SCENARIOS / "incon.toml"), "--set", "algorithm.block=101"],
@@ -254,3 +254,202 @@ def test_simulate_with_a_seed_returns_the_scenario_it_ran():
     result = simulate(load(QUICKSTART, {"algorithm.iterations": 20}), seed=3)
     assert result.scenario.seed == 3 and result.summary["seed"] == 3
     assert result.x_final.tobytes() == simulate(load(QUICKSTART, {"algorithm.iterations": 20, "seed": 3})).x_final.tobytes()
+
+
+# ---- run directories written before keys only another algorithm reads became bad input ----
+
+OLD_DEFAULTS = {  # what such run directories' scenario.toml holds beyond today's resolved scenario
+    "quickstart": {"algorithm": {"block": 1}, "cluster": {"read": {"dist": "constant", "value": 0.0}}},
+    "sync": {"algorithm": {"block": 1}, "cluster": {"read": {"dist": "constant", "value": 0.0}},
+             "staleness": {"policy": "wait"}},
+}
+
+
+@pytest.mark.parametrize("name", sorted(OLD_DEFAULTS))
+def test_an_older_run_directory_holding_default_keys_of_other_algorithms_replays_and_runs(name, tmp_path, capsys):
+    import tomllib
+
+    import tomli_w
+
+    old, again = tmp_path / "old", tmp_path / "again"
+    assert main(["run", str(SCENARIOS / f"{name}.toml"), "--set", "algorithm.iterations=30", "--out", str(old)]) == 0
+    data = tomllib.loads((old / "scenario.toml").read_text())
+    for section, keys in OLD_DEFAULTS[name].items():
+        data.setdefault(section, {}).update(keys)
+    (old / "scenario.toml").write_text(tomli_w.dumps(data))
+    assert main(["replay", str(old)]) == 0
+    assert main(["run", str(old / "scenario.toml"), "--out", str(again)]) == 0
+    assert (again / "x_final.npy").read_bytes() == (old / "x_final.npy").read_bytes()
+    assert "block" not in (again / "scenario.toml").read_text() and "read" not in (again / "scenario.toml").read_text()
+    capsys.readouterr()
+    data["algorithm"]["block"] = 2  # a value other than the default is still refused, as before
+    (old / "scenario.toml").write_text(tomli_w.dumps(data))
+    assert main(["replay", str(old)]) == 2
+    algorithm = data["algorithm"]["name"]
+    assert capsys.readouterr().err == (f"asgd replay: error: algorithm.block = 2: only algorithm.name = 'asysg-incon' "
+                                       f"uses it, not {algorithm!r}: remove it\n")
+
+
+# ---- replay of a trace whose columns read fine but contradict each other or the scenario ----
+
+def _edit_trace(out: Path, column: str, edit) -> None:
+    """Rewrite trace.parquet with `edit(values)` (a list, changed in place) as `column`."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    trace = pq.read_table(out / "trace.parquet")
+    index = trace.schema.get_field_index(column)
+    values = trace.column(column).to_pylist()
+    edit(values, trace.column("update").to_pylist())
+    field = trace.schema.field(index)
+    pq.write_table(trace.set_column(index, field, pa.array(values, field.type)), out / "trace.parquet")
+
+
+def _set_row(row: int, value):
+    def edit(values, updates):
+        values[row] = value
+    return edit
+
+
+def _at_update(k: int, value):
+    """Every row of update k gets `value`."""
+    def edit(values, updates):
+        for i, update in enumerate(updates):
+            if update == k:
+                values[i] = value
+    return edit
+
+
+INCONSISTENT_CON = [  # (column, edit, the message's words); quickstart: one gradient per update, none dropped
+    ("read_version", _at_update(5, 10**6), "a gradient of update 5 has read_version 1000000, not in 0..5"),
+    ("read_version", _at_update(5, -3), "a gradient of update 5 has read_version -3, not in 0..5"),
+    ("read_version", _at_update(5, 2**62), f"a gradient of update 5 has read_version {2**62}, not in 0..5"),
+    ("read_version", _at_update(5, 6), "a gradient of update 5 has read_version 6, not in 0..5"),  # a later iterate
+    ("samples", _at_update(3, [2000]), "sample index 2000 is not one of the objective's samples 0..1999"),
+    ("samples", _at_update(3, [-1]), "sample index -1 is not one of the objective's samples 0..1999"),
+    ("samples", _at_update(3, []), "a gradient of update 3 has 0 samples, not algorithm.minibatch = 1"),
+    ("update", _at_update(3, 7), "its updates must run 0, 1, 2, ...: update 7 follows update 2"),
+    ("update", _at_update(29, 10**12), f"its updates must run 0, 1, 2, ...: update {10**12} follows update 28"),
+    ("update", _at_update(0, 1), "its first applied row is of update 1, not 0"),
+    ("read_version", _set_row(4, None), "is corrupt: its column 'read_version' has missing values"),
+    ("samples", _set_row(4, [None]), "is corrupt: its column 'samples' has missing values"),
+    ("update", _set_row(4, None), "is corrupt: its column 'update' has missing values"),
+]
+
+
+def _assert_replay_refuses(out: Path, words: str, capsys) -> None:
+    capsys.readouterr()
+    assert main(["replay", str(out)]) == 2
+    captured = capsys.readouterr()
+    assert captured.err.count("\n") == 1 and f"'{out / 'trace.parquet'}': " in captured.err, captured.err
+    assert words in captured.err and captured.out == "", captured.err
+
+
+@pytest.mark.parametrize("column, edit, words", INCONSISTENT_CON, ids=[case[2] for case in INCONSISTENT_CON])
+def test_replay_of_an_inconsistent_trace_exits_2_naming_it(column, edit, words, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["run", QUICKSTART, "--set", "algorithm.iterations=30", "--out", str(out)]) == 0
+    _edit_trace(out, column, edit)
+    _assert_replay_refuses(out, words if "corrupt" in words else f"is inconsistent: {words}", capsys)
+
+
+def _landed_late(values, updates):
+    """The last update's read starts at 0 and sees two updates land, after 5 and then 3 coordinates were read."""
+    for i, update in enumerate(updates):
+        if update == max(updates):
+            values[i] = [5, 3]
+
+
+def _start_at_zero_of_the_last_update(values, updates):
+    for i, update in enumerate(updates):
+        if update == max(updates):
+            values[i] = 0
+
+
+INCONSISTENT_INCON = [  # ([(column, edit)], the message's words); incon.toml: dim 100, block 1
+    ([("start_version", _at_update(10, -1)), ("landed_at", _at_update(10, []))],
+     "the read of update 10 spans versions -1..-1 (start_version .. start_version + len(landed_at)), not within 0..10"),
+    ([("start_version", _at_update(10, 10**6)), ("landed_at", _at_update(10, []))],
+     "the read of update 10 spans versions 1000000..1000000"),
+    ([("start_version", _at_update(10, 10)), ("landed_at", _at_update(10, [50]))],
+     "the read of update 10 spans versions 10..11 (start_version .. start_version + len(landed_at)), not within 0..10"),
+    ([("start_version", _at_update(10, 0)), ("landed_at", _at_update(10, [101]))],
+     "landed_at holds 101, not a number of coordinates read (0..100)"),
+    ([("start_version", _start_at_zero_of_the_last_update), ("landed_at", _landed_late)],
+     "a landed_at list decreases"),
+    ([("coordinates", _at_update(10, [100]))], "coordinate 100 is not one of the objective's 0..99"),
+    ([("coordinates", _at_update(10, [-1]))], "coordinate -1 is not one of the objective's 0..99"),
+    ([("coordinates", _at_update(10, [1, 2]))], "update 10 writes 2 coordinates, not algorithm.block = 1"),
+]
+
+
+@pytest.mark.parametrize("edits, words", INCONSISTENT_INCON, ids=[case[1] for case in INCONSISTENT_INCON])
+def test_replay_of_an_inconsistent_incon_trace_exits_2_naming_it(edits, words, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["run", str(SCENARIOS / "incon.toml"), "--set", "algorithm.iterations=40", "--out", str(out)]) == 0
+    for column, edit in edits:
+        _edit_trace(out, column, edit)
+    _assert_replay_refuses(out, f"is inconsistent: {words}", capsys)
+
+
+def test_an_error_while_re_applying_the_trace_is_reported_as_an_inconsistent_trace(tmp_path, capsys, monkeypatch):
+    import sim.replay
+
+    out = tmp_path / "run"
+    assert main(["run", QUICKSTART, "--set", "algorithm.iterations=30", "--out", str(out)]) == 0
+    for error in (KeyError(12), IndexError("index 7 is out of bounds"), ValueError("shapes (3,) and (4,) not aligned")):
+        def fail(*args, error=error, **kwargs):
+            raise error
+
+        monkeypatch.setattr(sim.replay, "apply_con_update", fail)
+        _assert_replay_refuses(out, f"is inconsistent: re-applying update 0 fails ({type(error).__name__}: ", capsys)
+
+
+# ---- integers beyond what can be simulated or recorded, and an empty --out ----
+
+@pytest.mark.parametrize("key, words", [
+    ("cluster.workers", "cluster.workers = 99999999999999999999: must be an integer in [1, 1000000]: each worker"),
+    ("algorithm.minibatch", "algorithm.minibatch = 99999999999999999999: must be at most the objective's number of "
+                            "samples, 2000"),
+    ("objective.n", "objective.n = 99999999999999999999: must be an integer <= 9223372036854775807"),
+    ("algorithm.iterations", "algorithm.iterations = 99999999999999999999: must be an integer in [1, "),
+    ("objective.dim", "objective.dim = 99999999999999999999: must be an integer <= "),
+    ("record.every", "record.every = 99999999999999999999: must be \"auto\" or an integer in [1, "),
+    ("staleness.bound", "staleness.bound = 99999999999999999999: must be an integer in [0, "),
+    ("seed", "seed = 99999999999999999999: must be an integer in [0, 9223372036854775807]"),
+])
+def test_huge_integers_are_bad_input(key, words, tmp_path, capsys):
+    _assert_bad_input(["run", QUICKSTART, "--set", f"{key}=99999999999999999999"], [words], tmp_path, capsys)
+
+
+@pytest.mark.parametrize("setting, words", [
+    ("objective.n=4611686018427387904", ["objective = {'name': 'nonconvex-logistic'", "'n': 4611686018427387904",
+                                         "could not be built: "]),
+    ('objective.name="noisy-rosenbrock"', ["algorithm.minibatch = 1000001: must be an integer in [1, 1000000]"]),
+])
+def test_objectives_that_cannot_be_built_or_sampled_are_bad_input(setting, words, tmp_path, capsys):
+    extra = ["--set", "algorithm.minibatch=1000001"] if "rosenbrock" in setting else []
+    _assert_bad_input(["run", QUICKSTART, "--set", setting, *extra], words, tmp_path, capsys)
+    _assert_bad_input(["run", QUICKSTART, "--set", setting, *extra, "--set", "algorithm.iterations=100000"], words,
+                      tmp_path, capsys)  # a long run shows progress: nothing is shown before the objective is built
+
+
+@pytest.mark.parametrize("command", ["run", "sweep", "check"])
+@pytest.mark.parametrize("out", ["", "  "])
+def test_an_empty_out_is_refused(command, out, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    flags = {"run": [], "sweep": ["--jobs", "1"], "check": ["--k-grid", "100,200", "--workers", "1,2", "--jobs", "1"]}
+    assert main([command, QUICKSTART, "--set", "algorithm.iterations=10", *flags[command], "--out", out]) == 2
+    captured = capsys.readouterr()
+    assert captured.err == f"asgd {command}: error: --out = {out!r}: must name a folder" + \
+        {"run": ", or omit --out for the default (runs/NAME-seedN)\n", "sweep": "\n",
+         "check": ", or omit --out for the default (runs/check-NAME)\n"}[command]
+    assert captured.out == "" and list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("command", ["sweep", "check"])
+def test_seeds_beyond_the_largest_seed_are_refused(command, tmp_path, capsys):
+    flags = {"sweep": ["--jobs", "1"], "check": ["--k-grid", "100,200", "--workers", "1,2", "--jobs", "1"]}
+    last = 2**63 - 1
+    _assert_bad_input([command, QUICKSTART, "--set", f"seed={last}", "--seeds", "2", *flags[command]],
+                      [f"--seeds = 2: seeds {last}..{last + 1} go beyond the largest seed, {last}"], tmp_path, capsys)

@@ -89,11 +89,12 @@ def test_the_resolved_sync_scenario_leaves_its_batch_implied_so_workers_can_chan
     assert parse(BASE, {"algorithm.batch": 3}).resolved["algorithm"]["batch"] == 3  # asysg-con: written out
 
 
-ALGORITHM_ONLY = [  # (key, a value, the algorithms that do not read it)
-    ("algorithm.block", 1, ["asysg-con", "sync"]),
+ALGORITHM_ONLY = [  # (key, a value other than its default, the algorithms that do not read it)
+    ("algorithm.block", 2, ["asysg-con", "sync"]),
     ("cluster.read", {"dist": "constant", "value": 0.5}, ["asysg-con", "sync"]),
-    ("staleness.bound", 0, ["sync"]),
-    ("staleness.policy", "wait", ["sync"]),
+    ("cluster.read", {"dist": "uniform", "low": 0, "high": 0}, ["asysg-con", "sync"]),  # always 0, but not constant 0
+    ("staleness.bound", 0, ["sync"]),  # no default: any bound
+    ("staleness.policy", "drop", ["sync"]),
 ]
 
 
@@ -106,6 +107,22 @@ def test_a_key_the_algorithm_does_not_read_is_refused(key, value, algorithm):
     resolved = parse(BASE, {"algorithm.name": algorithm}).resolved  # and the resolved scenario leaves it out
     section, name = key.split(".")
     assert name not in resolved.get(section, {})
+
+
+OLD_DEFAULTS = {  # what run directories written before the rule above hold, by algorithm
+    "asysg-con": {"algorithm": {"name": "asysg-con", "block": 1}, "cluster": {"read": {"dist": "constant", "value": 0.0}}},
+    "sync": {"algorithm": {"name": "sync", "block": 1}, "cluster": {"read": {"dist": "constant", "value": 0}},
+             "staleness": {"policy": "wait"}},
+}
+
+
+@pytest.mark.parametrize("algorithm", sorted(OLD_DEFAULTS))
+def test_a_key_the_algorithm_does_not_read_is_accepted_at_its_default_and_left_out(algorithm):
+    s = parse({**BASE, **OLD_DEFAULTS[algorithm]})
+    assert s == parse(BASE, {"algorithm.name": algorithm})
+    assert s.resolved == parse(BASE, {"algorithm.name": algorithm}).resolved
+    assert "block" not in s.resolved["algorithm"] and "read" not in s.resolved["cluster"]
+    assert "staleness" not in s.resolved if algorithm == "sync" else s.resolved["staleness"] == {"policy": "wait"}
 
 
 def test_keys_of_asysg_incon_are_read_and_resolved():
@@ -122,6 +139,12 @@ def test_keys_of_asysg_incon_are_read_and_resolved():
     ({"cluster.groups": [{"workers": [1], "uplink": {"dist": "exponential", "mean": 1.0}}]},
      "cluster.groups[0].uplink"),
     ({"algorithm.block": 4}, "algorithm.block"),  # the toy objective's dimension is 3
+    ({"cluster.groups": [{"workers": [0], "downlink": {"dist": "constant", "value": 0.0}},
+                         {"workers": [1], "uplink": {"dist": "uniform", "low": 0.0, "high": 1.0}}]},
+     "cluster.groups[1].uplink"),
+    # a base latency that every worker's group replaces is in no worker's timing, yet refused
+    ({"cluster.workers": 2, "cluster.uplink": {"dist": "constant", "value": 0.5},
+      "cluster.groups": [{"workers": [0, 1], "uplink": {"dist": "constant", "value": 0.0}}]}, "cluster.uplink"),
 ])
 def test_asysg_incon_refuses_network_and_server_latencies_and_blocks_beyond_the_dimension(overrides, path):
     error = error_of(BASE, {"algorithm.name": "asysg-incon", **overrides})
@@ -316,6 +339,67 @@ def test_build_objective_maps_parameter_errors(monkeypatch):
         build_objective(parse({"objective": {"name": "picky"}}))
 
 
+@pytest.mark.parametrize("error", [ValueError("Maximum allowed dimension exceeded"),
+                                   OverflowError("cannot fit 'int' into an index-sized integer"),
+                                   MemoryError("Unable to allocate 745. GiB")])
+def test_build_objective_maps_errors_building_it_to_bad_input(error, monkeypatch):
+    class Failing:
+        def __init__(self, *, n: int = 3) -> None:
+            raise error
+
+    monkeypatch.setitem(models.OBJECTIVES, "failing", Failing)
+    with pytest.raises(ScenarioError) as raised:
+        build_objective(parse({"objective": {"name": "failing", "n": 7}}))
+    assert raised.value.path == "objective" and raised.value.value == {"name": "failing", "n": 7}
+    assert str(raised.value).endswith(f": could not be built: {error}")
+
+
+def test_a_real_objective_too_large_to_build_is_bad_input():
+    """numpy refuses shapes beyond the address space with a ValueError (nothing is allocated)."""
+    data = {"objective": {"name": "nonconvex-logistic", "n": 2**62}}
+    with pytest.raises(ScenarioError, match=r"^objective = .*'n': 4611686018427387904.*: could not be built: "):
+        build_objective(parse(data))
+    with pytest.raises(ScenarioError, match=r"^objective = .*: could not be built: "):  # parse builds it for a minibatch
+        parse(data, {"algorithm.minibatch": 2})
+
+
+INT64_MAX = 2**63 - 1
+TOO_LARGE = [  # (key path, the smallest value refused, the words of the message)
+    ("cluster.workers", 10**6 + 1, "must be an integer in [1, 1000000]: each worker is a simulated process"),
+    ("seed", INT64_MAX + 1, f"must be an integer in [0, {INT64_MAX}]: sweep results record it as a 64-bit integer"),
+    ("algorithm.iterations", INT64_MAX + 1, f"in [1, {INT64_MAX}]: update numbers are recorded as 64-bit integers"),
+    ("algorithm.batch", INT64_MAX + 1, f"must be an integer in [1, {INT64_MAX}]"),
+    ("algorithm.block", INT64_MAX + 1, f"must be an integer in [1, {INT64_MAX}]"),
+    ("staleness.bound", INT64_MAX + 1, f"must be an integer in [0, {INT64_MAX}]"),
+    ("record.every", INT64_MAX + 1, f'must be "auto" or an integer in [1, {INT64_MAX}]'),
+    ("objective.dim", INT64_MAX + 1, f"must be an integer <= {INT64_MAX}"),
+    ("algorithm.minibatch", 10**6 + 1, "must be an integer in [1, 1000000]: samples per stochastic gradient"),
+]
+
+
+@pytest.mark.parametrize("path, value, words", TOO_LARGE, ids=[case[0] for case in TOO_LARGE])
+def test_integers_above_their_limit_are_bad_input(path, value, words):
+    error = error_of(BASE, {path: value, **({"algorithm.name": "asysg-incon"} if path == "algorithm.block" else {})})
+    assert error.path == path and error.value == value and words in str(error)
+    assert error_of(BASE, {path: 10**20}).path == path  # far beyond too
+
+
+def test_the_largest_allowed_integers_are_fine():
+    s = parse(BASE, {"seed": INT64_MAX, "algorithm.iterations": INT64_MAX, "algorithm.batch": INT64_MAX,
+                     "staleness.bound": INT64_MAX, "record.every": INT64_MAX, "algorithm.minibatch": 10**6})
+    assert (s.seed, s.algorithm.iterations, s.algorithm.batch, s.staleness.bound, s.record.every) == (INT64_MAX,) * 5
+
+
+def test_a_minibatch_is_at_most_the_objectives_number_of_samples(monkeypatch):
+    class Finite(Toy):
+        n_samples = 40
+
+    monkeypatch.setitem(models.OBJECTIVES, "finite", Finite)
+    assert parse({"objective": {"name": "finite"}}, {"algorithm.minibatch": 40}).algorithm.minibatch == 40
+    error = error_of({"objective": {"name": "finite"}}, {"algorithm.minibatch": 41})
+    assert error.path == "algorithm.minibatch" and "must be at most the objective's number of samples, 40" in str(error)
+
+
 def test_the_scenario_language_imports_neither_sim_nor_simpy():
     """No import cycle: distributions are part of scenarios/, and sim/ reads scenarios, never the other way round."""
     code = ("import sys, scenarios.distributions, scenarios; scenarios.load('scenarios/quickstart.toml'); "
@@ -367,19 +451,25 @@ def scenarios(draw):
     optional(draw, algorithm, "step", st.one_of(
         positive, st.just({"policy": "corollary"}), st.builds(lambda v: {"policy": "constant", "value": v}, positive),
         st.builds(lambda c: {"policy": "decay", "c": c}, positive)))
-    optional(draw, algorithm, "minibatch", st.integers(1, 16))
-    if incon:  # keys only asysg-incon reads; a block > 1 must fit the objective's dimension, so parse builds the
-        # objective: only the toy's, and only with hashable parameters (the objective cache's key)
-        toy = objective["name"] == "toy" and "extra" not in objective
+    # a block or minibatch > 1 must fit the objective's dimension or samples, so parse builds the objective: only the
+    # toy's, and only with hashable parameters (the objective cache's key)
+    toy = objective["name"] == "toy" and "extra" not in objective
+    optional(draw, algorithm, "minibatch", st.integers(1, 16 if toy else 1))
+    if incon:  # keys only asysg-incon reads
         optional(draw, algorithm, "block", st.integers(1, objective.get("dim", 3) if toy else 1))
+    else:  # ... which the others accept at their defaults (older run directories hold them)
+        optional(draw, algorithm, "block", st.just(1))
     staleness = {}
     if algorithm["name"] != "sync":
         optional(draw, staleness, "policy", st.sampled_from(["wait", "drop"]))
         optional(draw, staleness, "bound", st.integers(0, 20))
+    else:
+        optional(draw, staleness, "policy", st.just("wait"))
     cluster = {"workers": workers}
     zero = st.just({"dist": "constant", "value": 0.0})
     for key in ("compute", "downlink", "uplink", "server", "read"):
         if key == "read" and not incon:
+            optional(draw, cluster, key, st.sampled_from([{"dist": "constant", "value": 0.0}, {"dist": "constant", "value": 0}]))
             continue
         optional(draw, cluster, key, zero if incon and key in ("downlink", "uplink", "server") else distributions())
     optional(draw, cluster, "stragglers", st.fixed_dictionaries({}, optional={

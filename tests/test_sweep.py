@@ -294,7 +294,8 @@ def test_the_source_digest_changes_with_any_file_or_path_of_the_packages(tmp_pat
     (["--grid", "objective.n=100,-1"], "objective.n = -1"),
     (["--grid", "cluster.workers=[1,"], "--grid"),
     (["--grid", "cluster.workers=1,2", "--set", "cluster.workers=3"], "--set"),
-    (["--grid", "algorithm.block=1,2"], "algorithm.block = 1: only algorithm.name = 'asysg-incon' uses it"),
+    (["--grid", "algorithm.block=1,2"], "algorithm.block = 2: only algorithm.name = 'asysg-incon' uses it, not "
+     "'asysg-con': remove it (grid point algorithm.block=2)"),
     (["--grid", "algorithm.name=asysg-con,asysg-incon", "--set", "algorithm.block=101"],
      "algorithm.block = 101: only algorithm.name = 'asysg-incon' uses it, not 'asysg-con': remove it (grid point "
      "algorithm.name=asysg-con; 1 more of the 2 grid points are invalid)"),
