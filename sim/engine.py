@@ -136,17 +136,17 @@ def _run_ahead(env: simpy.Environment, run: Run) -> None:
 
 
 def _result(scenario: Scenario, run: Run, wall_seconds: float) -> Result:
-    summary = _summary(scenario, scenario.seed, run, wall_seconds)
+    summary = _summary(scenario, run, wall_seconds)
     return Result(scenario, summary, run.store.current, run.metrics.table(), run.trace.table(), run.staleness.counts)
 
 
-def _summary(scenario: Scenario, seed: int, run: Run, wall_seconds: float) -> dict[str, Any]:
+def _summary(scenario: Scenario, run: Run, wall_seconds: float) -> dict[str, Any]:
     algorithm, objective = scenario.algorithm, run.objective
     last = run.metrics.rows[-1]
     iterations = run.store.version
     return {
         "scenario": scenario.name,
-        "seed": seed,
+        "seed": scenario.seed,
         "status": "diverged" if run.diverged else "ok",
         "algorithm": algorithm.name,
         "objective": scenario.objective["name"],

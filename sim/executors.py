@@ -58,8 +58,8 @@ def run_group(group: list[Task]) -> Iterator[Outcome]:
     results), each alone if the batch raises; fewer run one by one."""
     if len(group) >= MIN_BATCH:
         try:
-            scenarios = [parse(tomllib.loads(text)) for _, text in group]
-            results = simulate_batch(scenarios[0], [s.seed for s in scenarios])
+            first = parse(tomllib.loads(group[0][1]))
+            results = simulate_batch(first, [tomllib.loads(text)["seed"] for _, text in group])
         except Exception:
             pass
         else:
@@ -72,13 +72,10 @@ def _replicate_groups(tasks: list[Task]) -> list[list[Task]]:
     """`tasks` cut into runs of consecutive tasks whose scenarios are equal but for the seed."""
     groups: list[list[Task]] = []
     previous = None
-    for task in tasks:
-        try:
-            resolved = tomllib.loads(task[1])
-            resolved.pop("seed", None)
-        except tomllib.TOMLDecodeError:
-            resolved = None
-        if groups and resolved is not None and resolved == previous:
+    for task in tasks:  # the texts are the sweep's own to_toml output
+        resolved = tomllib.loads(task[1])
+        resolved.pop("seed", None)
+        if groups and resolved == previous:
             groups[-1].append(task)
         else:
             groups.append([task])

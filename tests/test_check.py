@@ -94,8 +94,6 @@ def test_a_run_that_raises_is_a_failed_run_reported_with_exit_1(tmp_path, capsys
         return real(scenario, *args, **kwargs)
 
     monkeypatch.setattr(sim.executors, "simulate", simulate)
-    # a batch raising runs its seeds one by one: the failing runs fail alone
-    monkeypatch.setattr(sim.executors, "simulate_batch", lambda s, seeds: [simulate(s, seed) for seed in seeds])
     if jobs == "2":  # forked workers inherit the patched function
         monkeypatch.setattr(sim.executors, "_context", lambda: multiprocessing.get_context("fork"))
     out = tmp_path / "report"
