@@ -23,12 +23,21 @@ def summed_gradient(objective: Objective, points: Sequence[np.ndarray], samples:
     return total
 
 
-def sgd_step(x: np.ndarray, direction: np.ndarray, gamma: float) -> np.ndarray:
-    """x - gamma * direction, computed in place in `direction` as x + (-gamma) * direction (the same bits: IEEE
-    negation is exact); x is left untouched."""
+def summed_gradients(objective: Objective, points: np.ndarray, samples: np.ndarray, batch: int) -> np.ndarray:
+    """summed_gradient for R groups of `batch` consecutive rows of points (R * batch, d) and samples, as one
+    objective.stochastic_grads call: row r of the (R, d) result is group r's sum, bit for bit."""
+    gradients = objective.stochastic_grads(points, samples).reshape(len(points) // batch, batch, -1)
+    total = gradients[:, 0]
+    for m in range(1, batch):
+        total = total + gradients[:, m]
+    return total
+
+
+def sgd_step(x: np.ndarray, direction: np.ndarray, gamma: float, out: np.ndarray | None = None) -> np.ndarray:
+    """x - gamma * direction, computed as x + (-gamma) * direction (the same bits: IEEE negation is exact), in
+    `direction` (scaled in place) or in `out`; x is left untouched unless it is `out`."""
     direction *= -gamma
-    direction += x
-    return direction
+    return np.add(direction, x, out=direction if out is None else out)
 
 
 def coordinate_step(x: np.ndarray, direction: np.ndarray, gamma: float, coordinates: np.ndarray) -> np.ndarray:

@@ -4,7 +4,7 @@ simulate_batch(scenario, seeds) -> [Result]: the same runs for several seeds, th
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -21,7 +21,8 @@ from scenarios import build_objective, parse
 from scenarios.types import Scenario
 from sim import con, incon, sync
 from sim.recording import staleness_table
-from sim.run import Run, apply_updates
+from sim.run import Run, apply_schedules, apply_updates
+from sim.schedule import Block, ConSchedule, closed_form
 from sim.workers import SampleStream, WorkerClock, service_clock
 
 
@@ -50,14 +51,28 @@ class Result:
         return staleness_table(self.staleness_counts).to_pandas()
 
 
+TIMINGS = ("auto", "simpy")
 CHUNK = 256  # simulate_batch: updates a replicate's engine may form ahead of the math
 
 
-def simulate(scenario: Scenario, seed: int | None = None, progress: Callable[[int], None] | None = None) -> Result:
-    """Simulate `scenario` with `seed` (default: the scenario's); `progress(k)` is called as updates complete."""
+def simulate(scenario: Scenario, seed: int | None = None, progress: Callable[[int], None] | None = None,
+             timing: str = "auto") -> Result:
+    """Simulate `scenario` with `seed` (default: the scenario's); `progress(k)` is called as updates complete.
+
+    timing "auto" takes the schedule in closed form where it has one (sim/schedule.py: AsySG-con without a bound or
+    server time, no two events at one instant), else runs the SimPy engine; "simpy" always runs the engine. Both
+    give the same run, bit for bit.
+    """
+    _check_timing(timing)
     scenario = _with_seed(scenario, seed)
     objective = build_objective(scenario)
     started = time.perf_counter()
+    if timing == "auto" and closed_form(scenario):
+        run = Run(scenario, objective, progress)
+        with np.errstate(all="ignore"), one_blas_thread():
+            tied = apply_schedules([run], [_schedule(scenario, objective)])
+        if not tied:
+            return _result(scenario, run, time.perf_counter() - started)
     run = Run(scenario, objective, progress)
     env = simpy.Environment()
     finished = env.event()
@@ -68,19 +83,30 @@ def simulate(scenario: Scenario, seed: int | None = None, progress: Callable[[in
     return _result(scenario, run, time.perf_counter() - started)
 
 
-def simulate_batch(scenario: Scenario, seeds: list[int]) -> list[Result]:
-    """[simulate(scenario, seed) for seed in seeds], bit for bit, with the replicates' gradient math vectorized.
+def simulate_batch(scenario: Scenario, seeds: list[int], timing: str = "auto") -> list[Result]:
+    """[simulate(scenario, seed, timing=timing) for seed in seeds], bit for bit, with the replicates' gradient math
+    vectorized. Closed-form schedules (see `simulate`) run in lockstep (run.apply_schedules); otherwise:
 
     Each replicate has its own SimPy environment and streams, and runs ahead of the math by up to CHUNK updates
     (deferred Run); then update k of every replicate still running is applied at once (run.apply_updates). Timing
     does not depend on the iterate's values, so this changes nothing but speed. AsySG-incon seeds run one by one.
     `wall_seconds` of each result is the batch's wall time over its size.
     """
+    _check_timing(timing)
     if scenario.algorithm.name == "asysg-incon" or len(seeds) < 2:
-        return [simulate(scenario, seed) for seed in seeds]
+        return [simulate(scenario, seed, timing=timing) for seed in seeds]
     scenarios = [_with_seed(scenario, seed) for seed in seeds]
     objective = build_objective(scenario)
     started = time.perf_counter()
+    if timing == "auto" and closed_form(scenario):
+        runs = [Run(s, objective) for s in scenarios]
+        with np.errstate(all="ignore"), one_blas_thread():
+            tied = apply_schedules(runs, [_schedule(s, objective) for s in scenarios])
+        wall = (time.perf_counter() - started) / len(runs)
+        results = [_result(s, run, wall) for s, run in zip(scenarios, runs)]
+        for i in tied:
+            results[i] = simulate(scenarios[i], timing="simpy")
+        return results
     runs, envs = [Run(s, objective, deferred=True) for s in scenarios], [simpy.Environment() for _ in scenarios]
     for env, run, replicate in zip(envs, runs, scenarios):
         _start(env, run, replicate, objective)
@@ -102,6 +128,11 @@ def simulate_batch(scenario: Scenario, seeds: list[int]) -> list[Result]:
     return [results[i] for i in range(len(runs))]
 
 
+def _check_timing(timing: str) -> None:
+    if timing not in TIMINGS:
+        raise ValueError(f"timing must be one of {TIMINGS}, not {timing!r}")
+
+
 def _with_seed(scenario: Scenario, seed: int | None) -> Scenario:
     """The scenario with `seed` (the result's scenario is the one that ran)."""
     return scenario if seed is None or seed == scenario.seed else parse({**scenario.resolved, "seed": seed})
@@ -110,8 +141,7 @@ def _with_seed(scenario: Scenario, seed: int | None) -> Scenario:
 def _start(env: simpy.Environment, run: Run, scenario: Scenario, objective) -> None:
     """Start the processes of the scenario's algorithm on `run`, each worker with its own streams."""
     seed, cluster, algorithm = scenario.seed, scenario.cluster, scenario.algorithm
-    clocks = [WorkerClock(timing, seed, i) for i, timing in enumerate(cluster.timings)]
-    samples = [SampleStream(objective, algorithm.minibatch, seed, i) for i in range(cluster.workers)]
+    clocks, samples = _worker_streams(scenario, objective)
     service = service_clock(cluster.server, seed)
     if algorithm.name == "sync":
         sync.start(env, run, clocks, samples, service)
@@ -121,6 +151,21 @@ def _start(env: simpy.Environment, run: Run, scenario: Scenario, objective) -> N
         incon.start(env, run, scenario, clocks, samples, seed)
     else:
         raise NotImplementedError(f"algorithm {algorithm.name!r} is not implemented yet")
+
+
+def _schedule(scenario: Scenario, objective) -> Iterator[Block]:
+    """The closed-form schedule of an AsySG-con scenario (sim/schedule.py), from the same streams as the engine's."""
+    algorithm = scenario.algorithm
+    return iter(ConSchedule(*_worker_streams(scenario, objective), algorithm.batch, algorithm.iterations,
+                            algorithm.minibatch))
+
+
+def _worker_streams(scenario: Scenario, objective) -> tuple[list[WorkerClock], list[SampleStream]]:
+    """Each worker's clock and sample stream (sim/workers.py)."""
+    seed, cluster, algorithm = scenario.seed, scenario.cluster, scenario.algorithm
+    clocks = [WorkerClock(timing, seed, i) for i, timing in enumerate(cluster.timings)]
+    samples = [SampleStream(objective, algorithm.minibatch, seed, i) for i in range(cluster.workers)]
+    return clocks, samples
 
 
 def _run_ahead(env: simpy.Environment, run: Run) -> None:

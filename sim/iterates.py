@@ -11,17 +11,18 @@ from __future__ import annotations
 
 import numpy as np
 
-from models.updates import coordinate_step, sgd_step, summed_gradient
+from models.updates import coordinate_step, sgd_step, summed_gradient, summed_gradients
 
 
 class IterateStore:
     """x_k plus every older x_v with holds > 0; a reference-counted window over the iterate history."""
 
-    def __init__(self, x0: np.ndarray) -> None:
-        self.version = 0
+    def __init__(self, x0: np.ndarray, version: int = 0) -> None:
+        """A store whose current iterate is x_version = x0."""
+        self.version = version
         self.current = np.array(x0, dtype=np.float64)
-        self._kept: dict[int, np.ndarray] = {0: self.current}
-        self._holds: dict[int, int] = {0: 0}
+        self._kept: dict[int, np.ndarray] = {version: self.current}
+        self._holds: dict[int, int] = {version: 0}
 
     def hold(self, version: int, count: int = 1) -> int:
         """Keep x_version for `count` more reads; returns `version`. A version not computed yet may be held (batched
@@ -71,15 +72,59 @@ def apply_con_updates(stores: list[IterateStore], objective, versions: list[int]
         apply_con_update(stores[0], objective, versions, samples, gamma)
         return
     points = np.array([stores[i // batch].get(v) for i, v in enumerate(versions)], dtype=np.float64)
-    gradients = objective.stochastic_grads(points, np.array(samples, dtype=np.int64)).reshape(len(stores), batch, -1)
-    direction = gradients[:, 0]
-    for m in range(1, batch):
-        direction = direction + gradients[:, m]
+    direction = summed_gradients(objective, points, np.array(samples, dtype=np.int64), batch)
     x_next = sgd_step(np.array([store.current for store in stores], dtype=np.float64), direction, gamma)
     for i, (store, x) in enumerate(zip(stores, x_next)):
         for v in versions[i * batch:(i + 1) * batch]:
             store.release(v)
         store.advance(x)
+
+
+class Ring:
+    """x_{k-S+1} .. x_k of R replicates at one version k, in an (R, S, d) array, x_v in slot v % S: the iterates that
+    the reads of closed-form schedules (sim/schedule.py) need, S fitted to their blocks' reach."""
+
+    def __init__(self, x0: np.ndarray, replicates: int) -> None:
+        self.version = 0
+        self._x = np.empty((replicates, 1, len(x0)))
+        self._x[:, 0] = x0
+
+    @property
+    def current(self) -> np.ndarray:
+        """x_k of each replicate, (R, d) (a view)."""
+        return self._x[:, self.version % self._x.shape[1]]
+
+    def fit(self, reach: int) -> None:
+        """Keep x_{k-reach} .. x_k from now on: grow S (at least doubling) past reach, carrying the iterates over."""
+        size = self._x.shape[1]
+        if reach < size:
+            return
+        grown = np.empty((len(self._x), max(reach + 1, 2 * size), self._x.shape[2]))
+        versions = np.arange(max(0, self.version - size + 1), self.version + 1)
+        grown[:, versions % grown.shape[1]] = self._x[:, versions % size]
+        self._x = grown
+
+    def keep(self, replicates: list[int]) -> None:
+        """Keep only these replicates, in this order."""
+        self._x = self._x[replicates]
+
+    def locate(self, versions: np.ndarray) -> np.ndarray:
+        """For versions (n, R, M), the rows of the x_v in the ring flattened to (R * S, d), shape (n, R * M); valid
+        until the next fit or keep."""
+        replicates, size = self._x.shape[:2]
+        return (np.arange(replicates)[:, None] * size + versions % size).reshape(len(versions), -1)
+
+    def step(self, objective, rows: np.ndarray, samples: np.ndarray, gamma: float) -> None:
+        """AsySG-con update k of each replicate r: x_{k+1} = x_k - gamma * sum_m G(x_{v_{r,m}}; samples[r * M + m]),
+        the x_v at rows (R * M,) from `locate`: apply_con_update's x_{k+1}, bit for bit."""
+        replicates, size, dim = self._x.shape
+        points = self._x.reshape(replicates * size, dim)[rows]
+        if replicates == 1:
+            direction = summed_gradient(objective, points, samples)[None]
+        else:
+            direction = summed_gradients(objective, points, samples, len(rows) // replicates)
+        k, self.version = self.version, self.version + 1
+        sgd_step(self._x[:, k % size], direction, gamma, out=self._x[:, self.version % size])
 
 
 def torn_read(store: IterateStore, first: int, landed_at) -> np.ndarray:

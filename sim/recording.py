@@ -65,6 +65,22 @@ class TraceRecorder:
         self._samples.frombytes(samples.tobytes())
         self._offsets.append(len(self._samples))
 
+    def add_updates(self, first: int, workers: np.ndarray, versions: np.ndarray, t_read: np.ndarray,
+                    t_apply: np.ndarray, samples: np.ndarray) -> None:
+        """The applied rows of updates first, first + 1, ...: (n, M) workers, versions and t_read, (n,) t_apply and
+        (n, M, minibatch) samples, row j being update first + j (sim/schedule.Block)."""
+        if not self.enabled:
+            return
+        n, M = versions.shape
+        self._update.frombytes(np.repeat(np.arange(first, first + n, dtype=np.int64), M).tobytes())
+        self._worker.frombytes(workers.astype(np.int32).tobytes())
+        self._read.frombytes(versions.astype(np.int64).tobytes())
+        self._t_read.frombytes(t_read.astype(np.float64).tobytes())
+        self._t_apply.frombytes(np.repeat(t_apply, M).astype(np.float64).tobytes())
+        self._samples.frombytes(samples.astype(np.int64).tobytes())
+        ends = self._offsets[-1] + samples.shape[2] * np.arange(1, n * M + 1, dtype=np.int32)
+        self._offsets.frombytes(ends.astype(np.int32).tobytes())
+
     def table(self) -> pa.Table:
         update, read = _column(self._update, np.int64), _column(self._read, np.int64)
         staleness = np.subtract(update, read, out=np.empty(len(update), np.int32), casting="unsafe")  # no int64 copy
@@ -137,6 +153,14 @@ class StalenessCounter:
         except IndexError:
             self.counts.extend([0] * (staleness + 1 - len(self.counts)))
             self.counts[staleness] += 1
+
+    def add_all(self, staleness: np.ndarray) -> None:
+        """add() each of an array of stalenesses."""
+        counts = np.bincount(staleness.ravel())
+        if len(counts) > len(self.counts):
+            self.counts.extend([0] * (len(counts) - len(self.counts)))
+        for s in np.flatnonzero(counts).tolist():
+            self.counts[s] += int(counts[s])
 
     @property
     def applied(self) -> int:

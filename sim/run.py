@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -23,7 +23,8 @@ from models.base import Objective
 from models.updates import corollary_step, step_schedule
 from scenarios.errors import ScenarioError
 from scenarios.types import Scenario, Step
-from sim.iterates import IterateStore, apply_con_update, apply_con_updates
+from sim.iterates import IterateStore, Ring, apply_con_update, apply_con_updates
+from sim.schedule import Block, Tie
 from sim.recording import InconTraceRecorder, MetricsRecorder, StalenessCounter, TraceRecorder
 
 
@@ -118,6 +119,22 @@ class Run:
                 return item
             self._dropped(*item)
 
+    def record_updates(self, block: Block) -> None:
+        """Record the updates of a closed-form schedule's block (sim/schedule.py), applied elsewhere (apply_schedules)."""
+        n = len(block)
+        if n == 0:
+            return
+        self.trace.add_updates(block.first, block.workers, block.versions, block.t_read, block.t_apply, block.samples)
+        self.staleness.add_all(np.arange(block.first, block.first + n)[:, None] - block.versions)
+        self.scheduled = block.first + n
+        self.gradients = self.scheduled * block.versions.shape[1]
+        self.sim_time = float(block.t_apply[-1])
+
+    def settle(self, x: np.ndarray, version: int) -> None:
+        """The run ended at x = x_version, its iterates having been kept elsewhere (apply_schedules' Ring)."""
+        self.store = IterateStore(x, version)
+        self.finished = True
+
     def _dropped(self, read: Read, staleness: int, now: float) -> None:
         self.store.release(read.version)
         self.trace.add(-1, read.worker, read.version, staleness, read.t_read, now, False, read.samples)
@@ -133,21 +150,78 @@ class Run:
         for r in reads:
             self.staleness.add(k - r.version)
         self.gradients += len(reads)
-        self.updated(now)
+        self.updated(self.store.version, self.store.current, now)
 
-    def updated(self, now: float) -> None:
-        """An update was applied at `now`: record the new iterate's metrics if due, report progress, finish after K
-        updates or on divergence."""
-        k = self.store.version
+    def updated(self, k: int, x: np.ndarray, now: float) -> None:
+        """Update k - 1 was applied at `now`, giving x = x_k: record its metrics if due, report progress, finish after
+        K updates or on divergence."""
         self.sim_time = now
         if k % self.metrics.every == 0 or k == self.iterations:
-            loss = self.metrics.record(k, now, self.gradients, self.store.current)
+            loss = self.metrics.record(k, now, self.gradients, x)
             self.diverged = not (math.isfinite(loss) and math.isfinite(self.metrics.rows[-1][4]))
             if self.on_progress is not None:
                 self.on_progress(k)
         if k == self.iterations or self.diverged:
             self.done = self.finished = True
             self.on_finish()
+
+
+def apply_schedules(runs: list[Run], schedules: list[Iterator[Block]]) -> list[int]:
+    """Run replicates of one scenario, all at update 0, on their closed-form schedules (sim/schedule.py): update k
+    of every run still going is one Ring.step, recorded as Run.applied would record it. Returns the indices of the
+    runs whose schedule met a Tie: unfinished, for the SimPy engine to run."""
+    first = runs[0]
+    every, K = first.metrics.every, first.iterations
+    ring = Ring(first.objective.x0, len(runs))
+    active, tied = list(range(len(runs))), []
+    blocks: dict[int, tuple[Block, int]] = {}  # run -> (its current block, updates of it applied)
+    while active:
+        tying = []
+        for i in [i for i in active if i not in blocks or blocks[i][1] == len(blocks[i][0])]:
+            try:
+                blocks[i] = (next(schedules[i]), 0)
+            except Tie:
+                tying.append(i)
+        if tying:
+            tied += tying
+            ring.keep([r for r, i in enumerate(active) if i not in tying])
+            active = [i for i in active if i not in tying]
+            if not active:
+                break
+        ring.fit(max(blocks[i][0].reach for i in active))
+        n = min(len(blocks[i][0]) - blocks[i][1] for i in active)
+        parts = [_rows(*blocks[i], n) for i in active]
+        rows = ring.locate(np.stack([p.versions for p in parts], 1))
+        samples = np.stack([p.samples for p in parts], 1).reshape(n, rows.shape[1], -1)
+        t_apply = np.stack([p.t_apply for p in parts], 1)
+        for j in range(n):
+            ring.step(first.objective, rows[j], samples[j], first.gamma(ring.version))
+            k = ring.version
+            if k % every == 0 or k == K:
+                x = ring.current
+                for r, i in enumerate(active):
+                    runs[i].gradients = k * parts[0].versions.shape[1]
+                    runs[i].updated(k, x[r], float(t_apply[j, r]))
+                if any(runs[i].done for i in active):
+                    n = j + 1
+                    break
+        for i, part in zip(active, parts):
+            runs[i].record_updates(_rows(part, 0, n))
+            blocks[i] = (blocks[i][0], blocks[i][1] + n)
+        done = [r for r, i in enumerate(active) if runs[i].done]
+        for r in done:
+            runs[active[r]].settle(ring.current[r].copy(), ring.version)
+        if done:
+            ring.keep([r for r in range(len(active)) if r not in done])
+            active = [i for r, i in enumerate(active) if r not in done]
+    return tied
+
+
+def _rows(block: Block, start: int, count: int) -> Block:
+    """Updates block.first + start .. + count - 1 of a block."""
+    end = start + count
+    return Block(block.first + start, block.workers[start:end], block.versions[start:end], block.t_read[start:end],
+                 block.t_apply[start:end], block.samples[start:end], block.reach)
 
 
 def apply_updates(runs: list[Run], updates: list[tuple[list[Read], float]]) -> None:

@@ -132,7 +132,7 @@ class SharedMemory:
             run.staleness.add(k - read.version)
         run.gradients += len(read.samples)
         read.done = True
-        run.updated(now)
+        run.updated(self.store.version, self.store.current, now)
 
     def drop(self, read: InconRead, staleness: int, now: float) -> None:
         """Discard the read's M gradients: entering update version + staleness, they would exceed the bound (none

@@ -38,13 +38,30 @@ class Draws:
     def __init__(self, draw_block, rng: np.random.Generator) -> None:
         self._draw_block = draw_block
         self._rng = rng
+        self._block = np.empty(0)
         self._values: list = []
         self._next = 0
 
     def __call__(self):
         if self._next == len(self._values):
-            self._values = self._draw_block(self._rng, self.BLOCK).tolist()
-            self._next = 0
+            self._refill()
         value = self._values[self._next]
         self._next += 1
         return value
+
+    def take(self, count: int) -> np.ndarray:
+        """The next `count` values as an array: the values `count` calls would return."""
+        parts = []
+        while count > 0:
+            if self._next == len(self._values):
+                self._refill()
+            part = self._block[self._next:self._next + count]
+            parts.append(part)
+            self._next += len(part)
+            count -= len(part)
+        return np.concatenate(parts) if parts else np.empty(0)
+
+    def _refill(self) -> None:
+        self._block = np.asarray(self._draw_block(self._rng, self.BLOCK), dtype=np.float64)
+        self._values = self._block.tolist()
+        self._next = 0

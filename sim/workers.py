@@ -38,6 +38,13 @@ class WorkerClock:
             t *= self._slowdown
         return t
 
+    def computes(self, count: int) -> np.ndarray:
+        """The next `count` computation times as an array: the values `count` calls of `compute` would return."""
+        t = self._compute.take(count) if self._compute is not None else np.zeros(count)
+        if self._straggles is not None:
+            t = np.where(self._straggles.take(count) < self._probability, t * self._slowdown, t)
+        return t
+
 
 def read_clock(read: Distribution, seed: int, index: int) -> Draws | None:
     """Durations of asysg-incon thread `index`'s reads of the shared vector; None when they are all 0."""
@@ -63,11 +70,26 @@ class SampleStream:
 
     def __call__(self) -> np.ndarray:
         if self._next == len(self._block):
-            self._block = self._objective.sample(self._rng, self.BLOCK * self._minibatch)
-            self._next = 0
+            self._refill()
         samples = self._block[self._next:self._next + self._minibatch]
         self._next += self._minibatch
         return samples
+
+    def take(self, count: int) -> np.ndarray:
+        """The samples of the next `count` gradients, shape (count, minibatch): what `count` calls would return."""
+        parts, needed = [], count * self._minibatch
+        while needed > 0:
+            if self._next == len(self._block):
+                self._refill()
+            part = self._block[self._next:self._next + needed]
+            parts.append(part)
+            self._next += len(part)
+            needed -= len(part)
+        return (np.concatenate(parts) if parts else np.empty(0, dtype=np.int64)).reshape(count, self._minibatch)
+
+    def _refill(self) -> None:
+        self._block = self._objective.sample(self._rng, self.BLOCK * self._minibatch)
+        self._next = 0
 
 
 class CoordinateStream:

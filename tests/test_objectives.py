@@ -386,7 +386,8 @@ def test_value_and_grad_is_loss_and_grad_bitwise(name):
 @settings(max_examples=30, deadline=None)
 @given(seed=SEEDS, gamma=st.floats(-1e300, 1e300, allow_nan=False, allow_infinity=False))
 def test_sgd_step_in_place_is_x_minus_gamma_direction_bitwise(seed, gamma):
-    """The fast in-place update x + (-gamma) d has the bits of the textbook x - gamma d (huge values and infs too)."""
+    """The fast in-place update x + (-gamma) d has the bits of the textbook x - gamma d (huge values and infs too),
+    in d or in a given output array."""
     from models.updates import sgd_step
 
     rng = np.random.default_rng(seed)
@@ -397,4 +398,6 @@ def test_sgd_step_in_place_is_x_minus_gamma_direction_bitwise(seed, gamma):
     with np.errstate(all="ignore"):
         expected = x - gamma * d
         assert sgd_step(x, d.copy(), gamma).tobytes() == expected.tobytes()
+        out = np.empty_like(x)
+        assert sgd_step(x, d.copy(), gamma, out=out) is out and out.tobytes() == expected.tobytes()
     assert x.tobytes() == x_before.tobytes()

@@ -1,0 +1,162 @@
+"""AsySG-con's schedule in closed form where no worker ever waits: the SimPy engine's order of events, without SimPy.
+
+Without a staleness bound and without server service time, the parameter server (sim/con.py) never delays a worker.
+Worker w's n-th gradient is read at r_n = a_{n-1} + downlink_n (a_{-1} = 0) and arrives at a_n = r_n + compute_n +
+uplink_n, each sum taken one delay at a time as SimPy's clock takes it, from the worker's own streams
+(sim/workers.py). The server sums the arrivals M at a time in arrival order, and a read sees the updates the
+arrivals up to its time formed: version = #{arrivals <= r} // M (a read at its worker's own arrival, when the
+downlink takes no time, comes after it, as in the engine's worker loop).
+
+Two events at one instant may go either way, and SimPy's event queue decides which comes first: the schedule raises
+Tie and the caller runs the SimPy engine instead. tests/test_schedule.py checks the schedule against the engine,
+bit for bit. The schedule is generated in rounds of `cycles` gradients per worker, so its memory does not grow
+with K.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+
+from scenarios.types import Scenario
+from sim.workers import SampleStream, WorkerClock
+
+ROUND_GRADIENTS = 4096  # gradients generated per round, over all workers (at least 16 per worker)
+
+
+class Tie(Exception):
+    """Two events at one instant: their order is the SimPy engine's to decide."""
+
+
+def closed_form(scenario: Scenario) -> bool:
+    """The scenario's schedule has a closed form: AsySG-con without a staleness bound and without server time."""
+    return (scenario.algorithm.name == "asysg-con" and scenario.staleness.bound is None
+            and scenario.cluster.server.is_zero)
+
+
+@dataclass
+class Block:
+    """Updates first .. first + n - 1: row j of each (n, M, ...) array is update first + j's gradients, in the order
+    they are summed."""
+
+    first: int
+    workers: np.ndarray    # (n, M)
+    versions: np.ndarray   # (n, M) the version each gradient read
+    t_read: np.ndarray     # (n, M)
+    t_apply: np.ndarray    # (n,) when the update was formed: its last gradient's arrival
+    samples: np.ndarray    # (n, M, minibatch)
+    reach: int             # updates back from an update, or from first + n, to the oldest version a read still needs
+
+    def __len__(self) -> int:
+        return len(self.t_apply)
+
+
+@dataclass
+class _Gradients:
+    """Gradients generated but not yet summed into an update (version -1: not read yet by the horizon)."""
+
+    worker: np.ndarray
+    read: np.ndarray
+    arrive: np.ndarray
+    version: np.ndarray
+    samples: np.ndarray
+
+    def __getitem__(self, index) -> "_Gradients":
+        return _Gradients(self.worker[index], self.read[index], self.arrive[index], self.version[index],
+                          self.samples[index])
+
+    def __len__(self) -> int:
+        return len(self.worker)
+
+    @staticmethod
+    def concat(parts: list["_Gradients"]) -> "_Gradients":
+        return _Gradients(*(np.concatenate([getattr(p, name) for p in parts])
+                            for name in ("worker", "read", "arrive", "version", "samples")))
+
+
+class ConSchedule:
+    """The blocks of updates 0 .. K-1 of an AsySG-con run whose scenario has a closed form (`closed_form`)."""
+
+    def __init__(self, clocks: list[WorkerClock], samples: list[SampleStream], batch: int, iterations: int,
+                 minibatch: int) -> None:
+        self._clocks, self._samples = clocks, samples
+        self._batch, self._iterations = batch, iterations
+        self._cycles = max(16, -(-ROUND_GRADIENTS // len(clocks)))
+        self._downlink = np.array([clock.downlink is not None for clock in clocks])
+        self._last = np.zeros(len(clocks))  # each worker's last generated arrival
+        empty = np.empty(0)
+        self._pending = _Gradients(np.empty(0, np.int64), empty, empty, np.empty(0, np.int64),
+                                   np.empty((0, minibatch), np.int64))
+        self._carry = self._pending  # arrived, but fewer than M: the next update's first gradients
+        self._horizon = 0.0          # every arrival up to here has been taken in arrival order
+        self._arrived = 0
+        self._formed = 0
+
+    def __iter__(self) -> Iterator[Block]:
+        while self._formed < self._iterations:
+            block = self._round()
+            if len(block):
+                yield block
+
+    def _round(self) -> Block:
+        """Generate the workers short of `cycles` gradients, then take every arrival up to the new horizon (the
+        earliest of the workers' last generated arrivals): no arrival before it is still to be generated."""
+        pending = self._pending
+        short = np.flatnonzero(np.bincount(pending.worker, minlength=len(self._clocks)) < self._cycles)
+        pending = _Gradients.concat([pending, *(self._generate(int(w)) for w in short)])
+        horizon = self._last.min()
+        arriving = pending.arrive <= horizon
+        order = np.argsort(pending.arrive[arriving], kind="stable")
+        arrivals = pending.arrive[arriving][order]
+        if (np.diff(arrivals) == 0).any():
+            raise Tie("two gradients arrive at one instant")
+        reading = (pending.version < 0) & (pending.read <= horizon)
+        pending.version[reading] = (self._arrived + self._seen(pending[reading], arrivals)) // self._batch
+        gradients = _Gradients.concat([self._carry, pending[arriving][order]])
+        self._pending = pending[~arriving]
+        self._arrived += len(arrivals)
+        self._horizon = horizon
+        return self._block(gradients)
+
+    def _seen(self, reads: _Gradients, arrivals: np.ndarray) -> np.ndarray:
+        """How many of this round's `arrivals` each read comes after. A read without downlink happens at its
+        worker's previous arrival (this round's if it is later than the last horizon): it sees that arrival and
+        must see no other at its instant; any other read must share its instant with no arrival."""
+        after = np.searchsorted(arrivals, reads.read, side="right")
+        at = after - np.searchsorted(arrivals, reads.read, side="left")
+        downlink = self._downlink[reads.worker]
+        own = ~downlink & (reads.read > self._horizon)
+        if (at != own).any() or (downlink & (reads.read == self._horizon)).any():
+            raise Tie("a read and an arrival at one instant")
+        return after
+
+    def _block(self, gradients: _Gradients) -> Block:
+        """The complete updates among `gradients` (the carry, then this round's arrivals), up to K; the rest carries."""
+        M = self._batch
+        n = min(len(gradients) // M, self._iterations - self._formed)
+        used, self._carry = gradients[:n * M], gradients[n * M:]
+        first, self._formed = self._formed, self._formed + n
+        updates = np.repeat(np.arange(first, first + n), M)
+        waiting = np.concatenate([self._carry.version, self._pending.version[self._pending.version >= 0]])
+        reach = max(int((updates - used.version).max(initial=0)), self._formed - int(waiting.min(initial=self._formed)))
+        return Block(first, used.worker.reshape(n, M), used.version.reshape(n, M), used.read.reshape(n, M),
+                     used.arrive[M - 1::M].copy(), used.samples.reshape(n, M, -1), reach)
+
+    def _generate(self, w: int) -> _Gradients:
+        """Worker w's next `cycles` gradients: read and arrival times, accumulated delay by delay from its last
+        arrival (downlink, compute, uplink: the events the engine's worker loop waits for), and samples."""
+        clock, count = self._clocks[w], self._cycles
+        delays = [clock.downlink.take(count)] if clock.downlink is not None else []
+        delays.append(clock.computes(count))
+        if clock.uplink is not None:
+            delays.append(clock.uplink.take(count))
+        times = np.cumsum(np.concatenate(([self._last[w]], np.column_stack(delays).ravel())))[1:]
+        times = times.reshape(count, len(delays))
+        arrive = times[:, -1]
+        read = times[:, 0] if clock.downlink is not None else np.concatenate(([self._last[w]], arrive[:-1]))
+        if (arrive == read).any():
+            raise Tie("a gradient computed and pushed in no time arrives at its read's instant")
+        self._last[w] = arrive[-1]
+        return _Gradients(np.full(count, w), read, arrive, np.full(count, -1), self._samples[w].take(count))
