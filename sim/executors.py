@@ -28,6 +28,7 @@ from functools import partial
 
 from scenarios import ScenarioError, parse
 from sim import simulate, simulate_batch
+from sim.schedule import closed_form
 from sim.store import Outcome, encode_failure, encode_result, parquet_bytes
 
 Task = tuple[str, str]  # run id, resolved scenario (TOML)
@@ -35,7 +36,8 @@ Execute = Callable[[list[Task]], Iterator[Outcome]]
 MAX_CHUNK = 16          # runs per task at most
 CHUNKS_PER_SLOT = 4     # tasks per worker slot at least, when there are enough runs: balances uneven run times
 CONNECT_TIMEOUT = "10s"
-MIN_BATCH = 4           # replicates batched together at least: below, batching costs the cheapest objectives time
+MIN_BATCH = 4           # replicates batched together at least on the SimPy engine: below, batching costs the
+                        # cheapest objectives time; closed-form schedules (sim/schedule.py) batch from 2 on
 
 
 def run_one(task: Task) -> Outcome:
@@ -54,9 +56,9 @@ def run_chunk(tasks: list[Task]) -> list[Outcome]:
 
 
 def run_group(group: list[Task]) -> Iterator[Outcome]:
-    """Runs that differ only in their seed: MIN_BATCH or more run as one batch (sim.simulate_batch: the same
+    """Runs that differ only in their seed: min_batch or more run as one batch (sim.simulate_batch: the same
     results), each alone if the batch raises; fewer run one by one."""
-    if len(group) >= MIN_BATCH:
+    if len(group) >= min_batch(group):
         try:
             first = parse(tomllib.loads(group[0][1]))
             results = simulate_batch(first, [tomllib.loads(text)["seed"] for _, text in group])
@@ -66,6 +68,14 @@ def run_group(group: list[Task]) -> Iterator[Outcome]:
             yield from (_outcome(run_id, text, result) for (run_id, text), result in zip(group, results))
             return
     yield from (run_one(task) for task in group)
+
+
+def min_batch(group: list[Task]) -> int:
+    """The fewest replicates worth a batch: 2 when their scenario has a closed-form schedule, else MIN_BATCH."""
+    try:
+        return 2 if closed_form(parse(tomllib.loads(group[0][1]))) else MIN_BATCH
+    except (ScenarioError, tomllib.TOMLDecodeError):  # a bad text fails in run_one, with its message
+        return MIN_BATCH
 
 
 def _replicate_groups(tasks: list[Task]) -> list[list[Task]]:
@@ -90,16 +100,17 @@ def _outcome(run_id: str, text: str, result) -> Outcome:
 
 def chunked(tasks: list[Task], slots: int) -> list[list[Task]]:
     """`tasks` in chunks of about `size` runs (at most MAX_CHUNK, at least CHUNKS_PER_SLOT chunks per slot while runs
-    suffice). A grid point's replicates stay together so that they can run as a batch: MIN_BATCH or more of them
-    make chunks of their own, of at least max(size, MIN_BATCH) each; the other runs are packed in plan order."""
+    suffice). A grid point's replicates stay together so that they can run as a batch: min_batch or more of them
+    make chunks of their own, of at least max(size, min_batch) each; the other runs are packed in plan order."""
     size = max(1, min(MAX_CHUNK, len(tasks) // (CHUNKS_PER_SLOT * slots)))
     chunks: list[list[Task]] = []
     loose: list[Task] = []
     for group in _replicate_groups(tasks):
-        if len(group) < MIN_BATCH:
+        least = min_batch(group)
+        if len(group) < least:
             loose += group
             continue
-        pieces = max(len(group) // max(size, MIN_BATCH), -(-len(group) // MAX_CHUNK))
+        pieces = max(len(group) // max(size, least), -(-len(group) // MAX_CHUNK))
         bounds = [len(group) * i // pieces for i in range(pieces + 1)]
         chunks += [group[lo:hi] for lo, hi in zip(bounds, bounds[1:])]
     return chunks + [loose[i:i + size] for i in range(0, len(loose), size)]

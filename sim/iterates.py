@@ -81,50 +81,50 @@ def apply_con_updates(stores: list[IterateStore], objective, versions: list[int]
 
 
 class Ring:
-    """x_{k-S+1} .. x_k of R replicates at one version k, in an (R, S, d) array, x_v in slot v % S: the iterates that
-    the reads of closed-form schedules (sim/schedule.py) need, S fitted to their blocks' reach."""
+    """x_{k-S+1} .. x_k of R replicates at one version k, in an (S, R, d) array, x_v of replicate r at [v % S, r]: the
+    iterates that the reads of closed-form schedules (sim/schedule.py) need, S fitted to their blocks' reach."""
 
     def __init__(self, x0: np.ndarray, replicates: int) -> None:
         self.version = 0
-        self._x = np.empty((replicates, 1, len(x0)))
-        self._x[:, 0] = x0
+        self._x = np.empty((1, replicates, len(x0)))
+        self._x[0] = x0
 
     @property
     def current(self) -> np.ndarray:
         """x_k of each replicate, (R, d) (a view)."""
-        return self._x[:, self.version % self._x.shape[1]]
+        return self._x[self.version % len(self._x)]
 
     def fit(self, reach: int) -> None:
         """Keep x_{k-reach} .. x_k from now on: grow S (at least doubling) past reach, carrying the iterates over."""
-        size = self._x.shape[1]
+        size = len(self._x)
         if reach < size:
             return
-        grown = np.empty((len(self._x), max(reach + 1, 2 * size), self._x.shape[2]))
+        grown = np.empty((max(reach + 1, 2 * size), *self._x.shape[1:]))
         versions = np.arange(max(0, self.version - size + 1), self.version + 1)
-        grown[:, versions % grown.shape[1]] = self._x[:, versions % size]
+        grown[versions % len(grown)] = self._x[versions % size]
         self._x = grown
 
     def keep(self, replicates: list[int]) -> None:
         """Keep only these replicates, in this order."""
-        self._x = self._x[replicates]
+        self._x = np.ascontiguousarray(self._x[:, replicates])
 
     def locate(self, versions: np.ndarray) -> np.ndarray:
-        """For versions (n, R, M), the rows of the x_v in the ring flattened to (R * S, d), shape (n, R * M); valid
+        """For versions (n, R, M), the rows of the x_v in the ring flattened to (S * R, d), shape (n, R * M); valid
         until the next fit or keep."""
-        replicates, size = self._x.shape[:2]
-        return (np.arange(replicates)[:, None] * size + versions % size).reshape(len(versions), -1)
+        replicates = self._x.shape[1]
+        return (versions % len(self._x) * replicates + np.arange(replicates)[:, None]).reshape(len(versions), -1)
 
     def step(self, objective, rows: np.ndarray, samples: np.ndarray, gamma: float) -> None:
         """AsySG-con update k of each replicate r: x_{k+1} = x_k - gamma * sum_m G(x_{v_{r,m}}; samples[r * M + m]),
         the x_v at rows (R * M,) from `locate`: apply_con_update's x_{k+1}, bit for bit."""
-        replicates, size, dim = self._x.shape
-        points = self._x.reshape(replicates * size, dim)[rows]
+        size, replicates, dim = self._x.shape
+        points = self._x.reshape(size * replicates, dim)[rows]
         if replicates == 1:
             direction = summed_gradient(objective, points, samples)[None]
         else:
             direction = summed_gradients(objective, points, samples, len(rows) // replicates)
         k, self.version = self.version, self.version + 1
-        sgd_step(self._x[:, k % size], direction, gamma, out=self._x[:, self.version % size])
+        sgd_step(self._x[k % size], direction, gamma, out=self._x[self.version % size])
 
 
 def torn_read(store: IterateStore, first: int, landed_at) -> np.ndarray:

@@ -105,30 +105,34 @@ class ConSchedule:
         earliest of the workers' last generated arrivals): no arrival before it is still to be generated."""
         pending = self._pending
         short = np.flatnonzero(np.bincount(pending.worker, minlength=len(self._clocks)) < self._cycles)
-        pending = _Gradients.concat([pending, *(self._generate(int(w)) for w in short)])
+        if len(short):
+            pending = _Gradients.concat([pending, self._generate(short)])
         horizon = self._last.min()
-        arriving = pending.arrive <= horizon
-        order = np.argsort(pending.arrive[arriving], kind="stable")
-        arrivals = pending.arrive[arriving][order]
-        if (np.diff(arrivals) == 0).any():
+        arriving = np.flatnonzero(pending.arrive <= horizon)
+        arriving = arriving[np.argsort(pending.arrive[arriving], kind="stable")]
+        arrivals = pending.arrive[arriving]
+        if (arrivals[1:] == arrivals[:-1]).any():
             raise Tie("two gradients arrive at one instant")
-        reading = (pending.version < 0) & (pending.read <= horizon)
-        pending.version[reading] = (self._arrived + self._seen(pending[reading], arrivals)) // self._batch
-        gradients = _Gradients.concat([self._carry, pending[arriving][order]])
-        self._pending = pending[~arriving]
+        reading = np.flatnonzero((pending.version < 0) & (pending.read <= horizon))
+        seen = self._seen(pending.worker[reading], pending.read[reading], arrivals)
+        pending.version[reading] = (self._arrived + seen) // self._batch
+        gradients = _Gradients.concat([self._carry, pending[arriving]])
+        self._pending = pending[pending.arrive > horizon]
         self._arrived += len(arrivals)
         self._horizon = horizon
         return self._block(gradients)
 
-    def _seen(self, reads: _Gradients, arrivals: np.ndarray) -> np.ndarray:
-        """How many of this round's `arrivals` each read comes after. A read without downlink happens at its
-        worker's previous arrival (this round's if it is later than the last horizon): it sees that arrival and
-        must see no other at its instant; any other read must share its instant with no arrival."""
-        after = np.searchsorted(arrivals, reads.read, side="right")
-        at = after - np.searchsorted(arrivals, reads.read, side="left")
-        downlink = self._downlink[reads.worker]
-        own = ~downlink & (reads.read > self._horizon)
-        if (at != own).any() or (downlink & (reads.read == self._horizon)).any():
+    def _seen(self, workers: np.ndarray, reads: np.ndarray, arrivals: np.ndarray) -> np.ndarray:
+        """How many of this round's `arrivals` (sorted) each read comes after.
+
+        A read without downlink happens at its worker's previous arrival: it comes after it (after this round's
+        if it is later than the last horizon), and another arrival at its instant would be a tie the arrivals
+        have shown already. A read after a downlink must share its instant with no arrival (nor the last horizon).
+        """
+        after = np.searchsorted(arrivals, reads, side="right")
+        downlink = self._downlink[workers]
+        reads, previous = reads[downlink], after[downlink] - 1  # the last arrival at or before each read
+        if (reads == self._horizon).any() or (arrivals[previous[previous >= 0]] == reads[previous >= 0]).any():
             raise Tie("a read and an arrival at one instant")
         return after
 
@@ -144,19 +148,31 @@ class ConSchedule:
         return Block(first, used.worker.reshape(n, M), used.version.reshape(n, M), used.read.reshape(n, M),
                      used.arrive[M - 1::M].copy(), used.samples.reshape(n, M, -1), reach)
 
-    def _generate(self, w: int) -> _Gradients:
-        """Worker w's next `cycles` gradients: read and arrival times, accumulated delay by delay from its last
-        arrival (downlink, compute, uplink: the events the engine's worker loop waits for), and samples."""
-        clock, count = self._clocks[w], self._cycles
-        delays = [clock.downlink.take(count)] if clock.downlink is not None else []
-        delays.append(clock.computes(count))
-        if clock.uplink is not None:
-            delays.append(clock.uplink.take(count))
-        times = np.cumsum(np.concatenate(([self._last[w]], np.column_stack(delays).ravel())))[1:]
-        times = times.reshape(count, len(delays))
-        arrive = times[:, -1]
-        read = times[:, 0] if clock.downlink is not None else np.concatenate(([self._last[w]], arrive[:-1]))
+    def _generate(self, workers: np.ndarray) -> _Gradients:
+        """The next `cycles` gradients of each of `workers`: read and arrival times, accumulated delay by delay from
+        the worker's last arrival (downlink, compute, uplink: the events the engine's worker loop waits for), and
+        samples."""
+        count = self._cycles
+        reads, arrives, samples = [], [], []
+        for w in workers.tolist():
+            clock = self._clocks[w]
+            delays = [clock.downlink.take(count)] if clock.downlink is not None else []
+            delays.append(clock.computes(count))
+            if clock.uplink is not None:
+                delays.append(clock.uplink.take(count))
+            if len(delays) == 1:
+                arrive = np.cumsum(np.concatenate(([self._last[w]], delays[0])))
+                read, arrive = arrive[:-1], arrive[1:]
+            else:
+                times = np.cumsum(np.concatenate(([self._last[w]], np.column_stack(delays).ravel())))[1:]
+                times = times.reshape(count, len(delays))
+                arrive = times[:, -1]
+                read = times[:, 0] if clock.downlink is not None else np.concatenate(([self._last[w]], arrive[:-1]))
+            self._last[w] = arrive[-1]
+            reads.append(read)
+            arrives.append(arrive)
+            samples.append(self._samples[w].take(count))
+        read, arrive = np.concatenate(reads), np.concatenate(arrives)
         if (arrive == read).any():
             raise Tie("a gradient computed and pushed in no time arrives at its read's instant")
-        self._last[w] = arrive[-1]
-        return _Gradients(np.full(count, w), read, arrive, np.full(count, -1), self._samples[w].take(count))
+        return _Gradients(workers.repeat(count), read, arrive, np.full(len(read), -1), np.concatenate(samples))

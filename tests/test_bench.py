@@ -21,8 +21,9 @@ def test_bench_quick_prints_every_row(capsys):
     assert main(["bench", "--quick"]) == 0
     table = capsys.readouterr().out
     for row in ["cores", "reference: naive numpy SGD loop", "run / reference: AsySG-con",
-                "reference / batched replicates: simulate_batch of 16 seeds", "run / reference, mlp",
+                "the same run on the SimPy engine", "reference / batched replicates: simulate_batch of 16 seeds",
+                "run / reference, mlp (", "run / reference, mlp, on the SimPy engine",
                 "reference / batched replicates, mlp", "memory, trace off", "memory, trace on",
                 "sweep throughput", "--jobs 2 / --jobs 1"]:
         assert row in table, row
-    assert table.count("\n") == 10  # the title, the header and 8 rows
+    assert table.count("\n") == 12  # the title, the header and 10 rows

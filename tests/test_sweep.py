@@ -124,6 +124,27 @@ def test_chunks_keep_a_grid_points_replicates_together(points, seeds, slots):
         assert len(chunks) >= slots  # every slot has work
 
 
+def test_closed_form_replicates_batch_from_two_seeds_on(monkeypatch):
+    """A closed-form scenario's seeds batch from 2 on (the SimPy engine's from MIN_BATCH on), chunked together."""
+    from scenarios import to_toml
+    from sim import executors
+    from tests.helpers import scenario
+
+    sizes = []
+    batched = executors.simulate_batch
+    monkeypatch.setattr(executors, "simulate_batch", lambda s, seeds: sizes.append(len(seeds)) or batched(s, seeds))
+    for bound, expected in ((None, [2, 2, 2]), (5, [])):
+        sizes.clear()
+        tasks = [(f"{p}-{seed}", to_toml(scenario(workers=2 + p, iterations=30, bound=bound, seed=seed)))
+                 for p in range(3) for seed in range(2)]
+        chunks = executors.chunked(tasks, 2)
+        if bound is None:  # each grid point's pair of seeds is a chunk of its own
+            assert sorted(sorted(t[0] for t in chunk) for chunk in chunks) == [[f"{p}-0", f"{p}-1"] for p in range(3)]
+        outcomes = [outcome for chunk in chunks for outcome in executors.run_chunk(chunk)]
+        assert sorted(o.run_id for o in outcomes) == sorted(t[0] for t in tasks)
+        assert sizes == expected
+
+
 def test_a_batch_that_raises_runs_its_seeds_alone_and_only_the_failing_one_fails(tmp_path, monkeypatch, capsys):
     from sim import executors
 
