@@ -9,6 +9,7 @@ from typing import Any
 
 from scenarios import build_objective, load, parse_override
 from scenarios.errors import ScenarioError
+from sim.schedule import TIMINGS
 
 
 LONG_RUN = 20_000  # updates: `asgd run` shows its progress from this many on
@@ -34,7 +35,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     iterations = scenario.algorithm.iterations
     progress = Progress(iterations, label="asgd run", unit="update", quiet=iterations < LONG_RUN)
     try:
-        result = simulate(scenario, progress=progress.advance_to)
+        result = simulate(scenario, progress=progress.advance_to, timing=args.timing)
     finally:
         progress.close()
     write_run(out, result)
@@ -78,6 +79,9 @@ def add_commands(commands) -> None:
                      help="override a scenario key with a TOML literal, e.g. cluster.workers=16 (repeatable)")
     run.add_argument("--seed", type=int, help="the run's seed (default: the scenario's)")
     run.add_argument("--out", metavar="DIR", help="run directory (default: runs/NAME-seedSEED)")
+    run.add_argument("--timing", choices=TIMINGS, default="auto",
+                     help="auto: a closed-form schedule where the scenario has one, else the SimPy engine; simpy: "
+                          "always the engine (the same run, bit for bit)")
     run.set_defaults(handler=cmd_run)
 
     rep = commands.add_parser("replay", help="re-apply a run's recorded updates without SimPy; exit 0 iff bitwise equal")

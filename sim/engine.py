@@ -22,7 +22,7 @@ from scenarios.types import Scenario
 from sim import con, incon, sync
 from sim.recording import staleness_table
 from sim.run import Run, apply_schedules, apply_updates
-from sim.schedule import Block, ConSchedule, closed_form
+from sim.schedule import TIMINGS, Block, ConSchedule, closed_form
 from sim.workers import SampleStream, WorkerClock, service_clock
 
 
@@ -51,7 +51,6 @@ class Result:
         return staleness_table(self.staleness_counts).to_pandas()
 
 
-TIMINGS = ("auto", "simpy")
 CHUNK = 256  # simulate_batch: updates a replicate's engine may form ahead of the math
 
 

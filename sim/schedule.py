@@ -23,6 +23,7 @@ import numpy as np
 from scenarios.types import Scenario
 from sim.workers import SampleStream, WorkerClock
 
+TIMINGS = ("auto", "simpy")  # simulate's timing: a closed-form schedule where there is one, or always the SimPy engine
 ROUND_GRADIENTS = 4096  # gradients generated per round, over all workers (at least 16 per worker)
 
 

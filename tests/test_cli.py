@@ -38,6 +38,18 @@ def test_run_writes_the_contract_files_and_replay_reproduces(tmp_path, capsys):
     assert "reproduced" in capsys.readouterr().out
 
 
+def test_run_timing_simpy_writes_the_closed_form_runs_files_bit_for_bit(tmp_path, capsys):
+    scenario = str(SCENARIOS / "worker-limit.toml")  # no bound, no server time: a closed form
+    for timing in ("auto", "simpy"):
+        assert main(["run", scenario, "--set", "algorithm.iterations=300", "--out", str(tmp_path / timing),
+                     "--timing", timing]) == 0
+    for name in ("trace.parquet", "metrics.parquet", "x_final.npy"):
+        assert (tmp_path / "auto" / name).read_bytes() == (tmp_path / "simpy" / name).read_bytes()
+    with pytest.raises(SystemExit) as exit_:
+        main(["run", scenario, "--timing", "fast"])
+    assert exit_.value.code == 2 and "--timing: invalid choice: 'fast'" in capsys.readouterr().err
+
+
 def test_replay_fails_when_the_final_iterate_differs(tmp_path, capsys):
     out = tmp_path / "run"
     assert main(["run", QUICKSTART, "--set", "algorithm.iterations=50", "--out", str(out)]) == 0
