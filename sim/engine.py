@@ -102,10 +102,8 @@ def simulate_batch(scenario: Scenario, seeds: list[int], timing: str = "auto") -
         with np.errstate(all="ignore"), one_blas_thread():
             tied = apply_schedules(runs, [_schedule(s, objective) for s in scenarios])
         wall = (time.perf_counter() - started) / len(runs)
-        results = [_result(s, run, wall) for s, run in zip(scenarios, runs)]
-        for i in tied:
-            results[i] = simulate(scenarios[i], timing="simpy")
-        return results
+        return [simulate(s, timing="simpy") if i in tied else _result(s, run, wall)
+                for i, (s, run) in enumerate(zip(scenarios, runs))]
     runs, envs = [Run(s, objective, deferred=True) for s in scenarios], [simpy.Environment() for _ in scenarios]
     for env, run, replicate in zip(envs, runs, scenarios):
         _start(env, run, replicate, objective)
