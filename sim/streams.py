@@ -28,21 +28,24 @@ def stream(seed: int, purpose: Purpose, index: int = 0) -> np.random.Generator:
 
 
 class Draws:
-    """Draws one value at a time from a distribution, pulling fixed-size blocks from its own stream.
+    """Values drawn from a stream in fixed-size blocks (`draw_block(rng, size)`), handed out one at a time or
+    `count` at a time.
 
     The block size is fixed, so the sequence of values depends only on the stream, never on the caller.
     """
 
     BLOCK = 1024
 
-    def __init__(self, draw_block, rng: np.random.Generator) -> None:
+    def __init__(self, draw_block, rng: np.random.Generator, block: int = BLOCK) -> None:
         self._draw_block = draw_block
         self._rng = rng
+        self._size = block
         self._block = np.empty(0)
         self._values: list = []
         self._next = 0
 
     def __call__(self):
+        """The next value, as a Python scalar."""
         if self._next == len(self._values):
             self._refill()
         value = self._values[self._next]
@@ -50,18 +53,22 @@ class Draws:
         return value
 
     def take(self, count: int) -> np.ndarray:
-        """The next `count` values as an array: the values `count` calls would return."""
-        parts = []
-        while count > 0:
-            if self._next == len(self._values):
-                self._refill()
+        """The next `count` values as an array (a view of the block when they lie in one): the values `count` calls
+        would return."""
+        if self._next + count <= len(self._block):
             part = self._block[self._next:self._next + count]
-            parts.append(part)
-            self._next += len(part)
-            count -= len(part)
-        return np.concatenate(parts) if parts else np.empty(0)
+            self._next += count
+            return part
+        rest = self._block[self._next:]
+        parts, count = [rest] if len(rest) else [], count - len(rest)  # (not an empty first block: its dtype)
+        while count > 0:
+            self._refill()
+            parts.append(self._block[:count])
+            self._next = len(parts[-1])
+            count -= self._next
+        return np.concatenate(parts)
 
     def _refill(self) -> None:
-        self._block = np.asarray(self._draw_block(self._rng, self.BLOCK), dtype=np.float64)
+        self._block = self._draw_block(self._rng, self._size)
         self._values = self._block.tolist()
         self._next = 0

@@ -57,39 +57,21 @@ def service_clock(server: Distribution, seed: int) -> Draws | None:
 
 
 class SampleStream:
-    """The sample indices xi of worker `index`'s successive gradients, `minibatch` at a time, from its own stream."""
+    """The sample indices xi of worker `index`'s successive gradients, `minibatch` at a time, from its own stream
+    (drawn BLOCK gradients' worth at a time)."""
 
     BLOCK = 1024
 
     def __init__(self, objective: Objective, minibatch: int, seed: int, index: int) -> None:
-        self._objective = objective
         self._minibatch = minibatch
-        self._rng = stream(seed, Purpose.SAMPLES, index)
-        self._block = np.empty(0, dtype=np.int64)
-        self._next = 0
+        self._draws = Draws(objective.sample, stream(seed, Purpose.SAMPLES, index), self.BLOCK * minibatch)
 
     def __call__(self) -> np.ndarray:
-        if self._next == len(self._block):
-            self._refill()
-        samples = self._block[self._next:self._next + self._minibatch]
-        self._next += self._minibatch
-        return samples
+        return self._draws.take(self._minibatch)
 
     def take(self, count: int) -> np.ndarray:
         """The samples of the next `count` gradients, shape (count, minibatch): what `count` calls would return."""
-        parts, needed = [], count * self._minibatch
-        while needed > 0:
-            if self._next == len(self._block):
-                self._refill()
-            part = self._block[self._next:self._next + needed]
-            parts.append(part)
-            self._next += len(part)
-            needed -= len(part)
-        return (np.concatenate(parts) if parts else np.empty(0, dtype=np.int64)).reshape(count, self._minibatch)
-
-    def _refill(self) -> None:
-        self._block = self._objective.sample(self._rng, self.BLOCK * self._minibatch)
-        self._next = 0
+        return self._draws.take(count * self._minibatch).reshape(count, self._minibatch)
 
 
 class CoordinateStream:
