@@ -22,7 +22,7 @@ from scenarios.types import Scenario
 from sim import con, incon, sync
 from sim.recording import staleness_table
 from sim.run import Run, apply_schedules, apply_updates
-from sim.schedule import TIMINGS, Block, ConSchedule, closed_form
+from sim.schedule import TIMINGS, Block, ConSchedule, closed_form, ring_depth
 from sim.workers import SampleStream, WorkerClock, service_clock
 
 
@@ -59,8 +59,9 @@ def simulate(scenario: Scenario, seed: int | None = None, progress: Callable[[in
     """Simulate `scenario` with `seed` (default: the scenario's); `progress(k)` is called as updates complete.
 
     timing "auto" takes the schedule in closed form where it has one (sim/schedule.py: AsySG-con without a bound or
-    server time, no two events at one instant), else runs the SimPy engine; "simpy" always runs the engine. Both
-    give the same run, bit for bit.
+    server time), else runs the SimPy engine; "simpy" always runs the engine. Both give the same run, bit for
+    bit. A closed-form run that meets two events at one instant goes on the engine from the start (its wall time
+    counts both; progress goes on from the highest update reported).
     """
     _check_timing(timing)
     scenario = _with_seed(scenario, seed)
@@ -69,9 +70,10 @@ def simulate(scenario: Scenario, seed: int | None = None, progress: Callable[[in
     if timing == "auto" and closed_form(scenario):
         run = Run(scenario, objective, progress)
         with np.errstate(all="ignore"), one_blas_thread():
-            tied = apply_schedules([run], [_schedule(scenario, objective)])
+            tied = apply_schedules([run], [_schedule(scenario, objective)], _depth(scenario))
         if not tied:
             return _result(scenario, run, time.perf_counter() - started)
+        progress = _beyond(progress, run.metrics.rows[-1][0]) if progress is not None else None
     run = Run(scenario, objective, progress)
     env = simpy.Environment()
     finished = env.event()
@@ -100,10 +102,12 @@ def simulate_batch(scenario: Scenario, seeds: list[int], timing: str = "auto") -
     if timing == "auto" and closed_form(scenario):
         runs = [Run(s, objective) for s in scenarios]
         with np.errstate(all="ignore"), one_blas_thread():
-            tied = apply_schedules(runs, [_schedule(s, objective) for s in scenarios])
+            tied = apply_schedules(runs, [_schedule(s, objective) for s in scenarios], _depth(scenario))
         wall = (time.perf_counter() - started) / len(runs)
-        return [simulate(s, timing="simpy") if i in tied else _result(s, run, wall)
-                for i, (s, run) in enumerate(zip(scenarios, runs))]
+        results = [_result(s, run, wall) if i not in tied else None for i, (s, run) in enumerate(zip(scenarios, runs))]
+        for i, result in zip(tied, simulate_batch(scenario, [seeds[i] for i in tied], timing="simpy")):
+            results[i] = result
+        return results
     runs, envs = [Run(s, objective, deferred=True) for s in scenarios], [simpy.Environment() for _ in scenarios]
     for env, run, replicate in zip(envs, runs, scenarios):
         _start(env, run, replicate, objective)
@@ -123,6 +127,14 @@ def simulate_batch(scenario: Scenario, seeds: list[int], timing: str = "auto") -
     for result in results.values():
         result.summary["wall_seconds"] = wall
     return [results[i] for i in range(len(runs))]
+
+
+def _beyond(progress: Callable[[int], None], reported: int) -> Callable[[int], None]:
+    """`progress` for updates after `reported` only."""
+    def report(k: int) -> None:
+        if k > reported:
+            progress(k)
+    return report
 
 
 def _check_timing(timing: str) -> None:
@@ -155,6 +167,10 @@ def _schedule(scenario: Scenario, objective) -> Iterator[Block]:
     algorithm = scenario.algorithm
     return iter(ConSchedule(*_worker_streams(scenario, objective), algorithm.batch, algorithm.iterations,
                             algorithm.minibatch))
+
+
+def _depth(scenario: Scenario) -> int:
+    return ring_depth(scenario.cluster.workers, scenario.algorithm.batch)
 
 
 def _worker_streams(scenario: Scenario, objective) -> tuple[list[WorkerClock], list[SampleStream]]:

@@ -166,20 +166,21 @@ class Run:
             self.on_finish()
 
 
-def apply_schedules(runs: list[Run], schedules: list[Iterator[Block]]) -> list[int]:
+def apply_schedules(runs: list[Run], schedules: list[Iterator[Block]], depth: int) -> list[int]:
     """Run replicates of one scenario, all at update 0, on their closed-form schedules (sim/schedule.py): update k
-    of every run still going is one Ring.step, recorded as Run.applied would record it. Returns the indices of the
-    runs whose schedule met a Tie: unfinished, for the SimPy engine to run."""
+    of every run still going is one Ring.step (a ring of `depth` iterates), recorded as Run.applied would record
+    it. Returns the indices of the runs whose schedule met a Tie: those stopped where the Tie was found (their
+    progress reported so far), for the SimPy engine to run again."""
     first = runs[0]
     every, K = first.metrics.every, first.iterations
-    ring = Ring(first.objective.x0, len(runs))
+    ring = Ring(first.objective.x0, len(runs), depth)
     active, tied = list(range(len(runs))), []
-    blocks: dict[int, tuple[Block, int]] = {}  # run -> (its current block, updates of it applied)
+    current: dict[int, _Current] = {}  # run -> the block it is in
     while active:
         tying = []
-        for i in [i for i in active if i not in blocks or blocks[i][1] == len(blocks[i][0])]:
+        for i in [i for i in active if i not in current or current[i].left == 0]:
             try:
-                blocks[i] = (next(schedules[i]), 0)
+                current[i] = _Current(next(schedules[i]), depth)
             except Tie:
                 tying.append(i)
         if tying:
@@ -188,40 +189,90 @@ def apply_schedules(runs: list[Run], schedules: list[Iterator[Block]]) -> list[i
             active = [i for i in active if i not in tying]
             if not active:
                 break
-        ring.fit(max(blocks[i][0].reach for i in active))
-        n = min(len(blocks[i][0]) - blocks[i][1] for i in active)
-        parts = [_rows(*blocks[i], n) for i in active]
-        rows = ring.locate(np.stack([p.versions for p in parts], 1))
+        n = min(current[i].left for i in active)
+        parts = [current[i].rows(n) for i in active]
+        versions = np.stack([p.versions for p in parts], 1)
+        rows, patches, spills = ring.locate(versions), {}, {}
+        for r, i in enumerate(active):
+            current[i].plan(ring, r, n, patches, spills)
         samples = np.stack([p.samples for p in parts], 1).reshape(n, rows.shape[1], -1)
         t_apply = np.stack([p.t_apply for p in parts], 1)
         for j in range(n):
-            ring.step(first.objective, rows[j], samples[j], first.gamma(ring.version))
+            if patches or spills:
+                ring.step(first.objective, rows[j], samples[j], first.gamma(ring.version), patches.get(j, ()),
+                          spills.get(j, ()))
+            else:  # no read older than the ring in this chunk (the usual case)
+                ring.step(first.objective, rows[j], samples[j], first.gamma(ring.version))
             k = ring.version
             if k % every == 0 or k == K:
                 x = ring.current
                 for r, i in enumerate(active):
-                    runs[i].gradients = k * parts[0].versions.shape[1]
+                    runs[i].gradients = k * versions.shape[2]
                     runs[i].updated(k, x[r], float(t_apply[j, r]))
                 if any(runs[i].done for i in active):
                     n = j + 1
                     break
         for i, part in zip(active, parts):
             runs[i].record_updates(_rows(part, 0, n))
-            blocks[i] = (blocks[i][0], blocks[i][1] + n)
+            current[i].applied += n
         done = [r for r, i in enumerate(active) if runs[i].done]
         for r in done:
-            runs[active[r]].settle(ring.current[r].copy(), ring.version)
+            runs[active[r]].settle(ring.current[r], ring.version)
         if done:
             ring.keep([r for r in range(len(active)) if r not in done])
             active = [i for r, i in enumerate(active) if r not in done]
     return tied
 
 
+class _Current:
+    """A replicate's block in apply_schedules: the updates applied of it, and when reads outlive the ring.
+
+    A version v that a read still holds when update v + depth - 1 puts x_{v + depth} in its place is spilled
+    (Ring.spilled) just before: a read of the block consumed depth or more updates after v, or one waiting after
+    the block. A read older than the ring takes its iterate from there, and the last read of a spilled version
+    (none waiting after the block) releases it.
+    """
+
+    def __init__(self, block: Block, depth: int) -> None:
+        self.block, self.applied = block, 0
+        late = np.arange(block.first, block.first + len(block))[:, None] - block.versions >= depth
+        self.late_rows, self.late_columns = np.nonzero(late)  # the reads older than the ring, by update
+        held = np.unique(np.concatenate([block.versions[late], block.waiting]))
+        due = held + depth - 1
+        inside = (due >= block.first) & (due < block.first + len(block))
+        self.spill_due, self.spill_versions = due[inside], held[inside]
+        self.last_read: dict[int, int] = {}  # version -> position (update * M + m) of its last read in the block
+        if len(self.late_rows):
+            flat = block.versions.ravel()[::-1]
+            versions, position = np.unique(flat, return_index=True)
+            self.last_read = dict(zip(versions.tolist(), (len(flat) - 1 - position).tolist()))
+        self.waiting = set(block.waiting.tolist())
+
+    @property
+    def left(self) -> int:
+        return len(self.block) - self.applied
+
+    def rows(self, count: int) -> Block:
+        return _rows(self.block, self.applied, count)
+
+    def plan(self, ring: Ring, replicate: int, n: int, patches: dict, spills: dict) -> None:
+        """Add to Ring.step's patches and spills, by update j < n from ring.version, this replicate's."""
+        versions, M = self.block.versions, self.block.versions.shape[1]
+        lo, hi = np.searchsorted(self.late_rows, [self.applied, self.applied + n])
+        for row, m in zip(self.late_rows[lo:hi].tolist(), self.late_columns[lo:hi].tolist()):
+            v = int(versions[row, m])
+            release = self.last_read[v] == row * M + m and v not in self.waiting
+            patches.setdefault(row - self.applied, []).append((replicate * M + m, replicate, v, release))
+        due = (self.spill_due >= ring.version) & (self.spill_due < ring.version + n)
+        for j, v in zip((self.spill_due[due] - ring.version).tolist(), self.spill_versions[due].tolist()):
+            spills.setdefault(j, []).append((replicate, v))
+
+
 def _rows(block: Block, start: int, count: int) -> Block:
-    """Updates block.first + start .. + count - 1 of a block."""
+    """Updates block.first + start .. + count - 1 of a block (the same `waiting`)."""
     end = start + count
     return Block(block.first + start, block.workers[start:end], block.versions[start:end], block.t_read[start:end],
-                 block.t_apply[start:end], block.samples[start:end], block.reach)
+                 block.t_apply[start:end], block.samples[start:end], block.waiting)
 
 
 def apply_updates(runs: list[Run], updates: list[tuple[list[Read], float]]) -> None:

@@ -24,7 +24,15 @@ from scenarios.types import Scenario
 from sim.workers import SampleStream, WorkerClock
 
 TIMINGS = ("auto", "simpy")  # simulate's timing: a closed-form schedule where there is one, or always the SimPy engine
-ROUND_GRADIENTS = 4096  # gradients generated per round, over all workers (at least 16 per worker)
+ROUND_GRADIENTS = 4096  # gradients per round: a worker short of its share (ROUND_GRADIENTS / W, at least 16) generates
+MAX_CYCLES = 65536      # a worker's generation at most (a fast worker's share grows with its speed)
+
+
+def ring_depth(workers: int, batch: int) -> int:
+    """Iterates kept in a closed-form run's ring (iterates.Ring): 8 W / M + 2, at most 4096 (staleness is about
+    W / M: with W exponential workers, M = 1, about 1 read in 4000 is older); an older read takes its iterate from the
+    ring's spilled ones."""
+    return min(8 * -(-workers // batch) + 2, 4096)
 
 
 class Tie(Exception):
@@ -48,7 +56,7 @@ class Block:
     t_read: np.ndarray     # (n, M)
     t_apply: np.ndarray    # (n,) when the update was formed: its last gradient's arrival
     samples: np.ndarray    # (n, M, minibatch)
-    reach: int             # updates back from an update, or from first + n, to the oldest version a read still needs
+    waiting: np.ndarray    # the versions read by gradients of later updates, known after this block (< W + M)
 
     def __len__(self) -> int:
         return len(self.t_apply)
@@ -84,7 +92,9 @@ class ConSchedule:
                  minibatch: int) -> None:
         self._clocks, self._samples = clocks, samples
         self._batch, self._iterations = batch, iterations
-        self._cycles = max(16, -(-ROUND_GRADIENTS // len(clocks)))
+        self._base = max(16, -(-ROUND_GRADIENTS // len(clocks)))
+        self._cycles = np.full(len(clocks), self._base)  # each worker's gradients per generation (see _generate)
+        self._cycle_time = np.full(len(clocks), np.nan)  # each worker's mean cycle in its last generation
         self._downlink = np.array([clock.downlink is not None for clock in clocks])
         self._last = np.zeros(len(clocks))  # each worker's last generated arrival
         empty = np.empty(0)
@@ -143,37 +153,37 @@ class ConSchedule:
         n = min(len(gradients) // M, self._iterations - self._formed)
         used, self._carry = gradients[:n * M], gradients[n * M:]
         first, self._formed = self._formed, self._formed + n
-        updates = np.repeat(np.arange(first, first + n), M)
-        waiting = np.concatenate([self._carry.version, self._pending.version[self._pending.version >= 0]])
-        reach = max(int((updates - used.version).max(initial=0)), self._formed - int(waiting.min(initial=self._formed)))
+        waiting = (np.concatenate([self._carry.version, self._pending.version[self._pending.version >= 0]])
+                   if self._formed < self._iterations else np.empty(0, np.int64))  # after update K-1, none will be
         return Block(first, used.worker.reshape(n, M), used.version.reshape(n, M), used.read.reshape(n, M),
-                     used.arrive[M - 1::M].copy(), used.samples.reshape(n, M, -1), reach)
+                     used.arrive[M - 1::M].copy(), used.samples.reshape(n, M, -1), waiting)
 
     def _generate(self, workers: np.ndarray) -> _Gradients:
-        """The next `cycles` gradients of each of `workers`: read and arrival times, accumulated delay by delay from
-        the worker's last arrival (downlink, compute, uplink: the events the engine's worker loop waits for), and
-        samples."""
-        count = self._cycles
+        """The next `cycles[w]` gradients of each worker w of `workers`: read and arrival times, accumulated delay by
+        delay from its last arrival (downlink, compute, uplink: the events the engine's worker loop waits for), and
+        samples. A worker faster than the median generates proportionally more next time (up to MAX_CYCLES), so
+        that a round's generations span about the same time and the horizon advances by about as much."""
         reads, arrives, samples = [], [], []
         for w in workers.tolist():
-            clock = self._clocks[w]
+            clock, count, start = self._clocks[w], int(self._cycles[w]), self._last[w]
             delays = [clock.downlink.take(count)] if clock.downlink is not None else []
             delays.append(clock.computes(count))
             if clock.uplink is not None:
                 delays.append(clock.uplink.take(count))
-            if len(delays) == 1:
-                arrive = np.cumsum(np.concatenate(([self._last[w]], delays[0])))
-                read, arrive = arrive[:-1], arrive[1:]
-            else:
-                times = np.cumsum(np.concatenate(([self._last[w]], np.column_stack(delays).ravel())))[1:]
-                times = times.reshape(count, len(delays))
-                arrive = times[:, -1]
-                read = times[:, 0] if clock.downlink is not None else np.concatenate(([self._last[w]], arrive[:-1]))
+            times = np.cumsum(np.concatenate(([start], np.column_stack(delays).ravel())))[1:].reshape(count, -1)
+            arrive = times[:, -1]
+            read = times[:, 0] if clock.downlink is not None else np.concatenate(([start], arrive[:-1]))
             self._last[w] = arrive[-1]
+            self._cycle_time[w] = (arrive[-1] - start) / count
             reads.append(read)
             arrives.append(arrive)
             samples.append(self._samples[w].take(count))
         read, arrive = np.concatenate(reads), np.concatenate(arrives)
         if (arrive == read).any():
             raise Tie("a gradient computed and pushed in no time arrives at its read's instant")
-        return _Gradients(workers.repeat(count), read, arrive, np.full(len(read), -1), np.concatenate(samples))
+        generated = _Gradients(np.repeat(workers, self._cycles[workers]), read, arrive, np.full(len(read), -1),
+                               np.concatenate(samples))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            speedup = np.nanmedian(self._cycle_time) / self._cycle_time
+        self._cycles = (self._base * np.clip(np.nan_to_num(speedup, nan=1.0), 1, MAX_CYCLES // self._base)).astype(int)
+        return generated

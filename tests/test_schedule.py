@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from unittest import mock
 
 import numpy as np
@@ -12,6 +13,8 @@ from hypothesis import strategies as st
 from models import get_objective
 from scenarios import build_objective, parse
 from sim import engine, simulate, simulate_batch
+from sim.iterates import Ring
+from sim.run import Run, apply_schedules
 from sim.schedule import ConSchedule, Tie, closed_form
 from sim.streams import Draws, stream
 from sim.workers import SampleStream, WorkerClock
@@ -51,20 +54,30 @@ def closed_form_scenarios(draw, ties: bool = True):
     return parse(data)
 
 
+DEPTHS = st.sampled_from([None, 1, 2, 5])  # the ring's: the default, or so shallow that most reads are spilled
+
+
 @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(closed_form_scenarios())
-def test_closed_form_runs_equal_the_simpy_engine(s):
+@given(closed_form_scenarios(), DEPTHS)
+def test_closed_form_runs_equal_the_simpy_engine(s, depth):
     assert closed_form(s)
-    assert_identical_runs(simulate(s), simulate(s, timing="simpy"))
+    with _ring_depth(depth):
+        assert_identical_runs(simulate(s), simulate(s, timing="simpy"))
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(closed_form_scenarios(), st.lists(st.integers(0, 2**32), min_size=2, max_size=5, unique=True))
-def test_closed_form_batches_equal_the_simpy_engine(s, seeds):
+@given(closed_form_scenarios(), st.lists(st.integers(0, 2**32), min_size=2, max_size=5, unique=True), DEPTHS)
+def test_closed_form_batches_equal_the_simpy_engine(s, seeds, depth):
     """Lockstep replicates (diverging each at its own update, or tying and falling back to the engine) are the
     engine's single runs."""
-    for seed, result in zip(seeds, simulate_batch(s, seeds)):
+    with _ring_depth(depth):
+        batch = simulate_batch(s, seeds)
+    for seed, result in zip(seeds, batch):
         assert_identical_runs(result, simulate(s, seed, timing="simpy"))
+
+
+def _ring_depth(depth: int | None):
+    return mock.patch.object(engine, "ring_depth", lambda workers, batch: depth) if depth else contextlib.nullcontext()
 
 
 @settings(max_examples=30, deadline=None)
@@ -102,6 +115,21 @@ def test_events_at_one_instant_in_the_engines_order_not_the_workers(fast, slow):
     assert_identical_runs(simulate(s), simulate(s, timing="simpy"))
 
 
+def test_a_run_that_ties_midway_reports_its_progress_once():
+    """Workers of constant compute 1 and 1 + 2^-12 first arrive together at t = 4097, after thousands of updates:
+    the run goes on the engine from the start, and progress is still reported once per recorded update."""
+    s = parse({**scenario(workers=2, iterations=10_000).resolved, "record": {"every": 1000},
+               "cluster": {"workers": 2, "compute": {"dist": "constant", "value": 1.0},
+                           "groups": [{"workers": [1], "slowdown": 1 + 2**-12}]}})
+    with pytest.raises(Tie):
+        list(engine._schedule(s, build_objective(s)))
+    reported = {"auto": [], "simpy": []}
+    for timing, updates in reported.items():
+        result = simulate(s, progress=updates.append, timing=timing)
+    assert reported["auto"] == reported["simpy"] == list(range(1000, 10_001, 1000))
+    assert_identical_runs(result, simulate(s))
+
+
 def test_a_replicate_that_ties_midway_runs_on_the_engine_and_the_others_go_on():
     s = parse({**scenario(workers=4, iterations=3000).resolved, "record": {"every": 100}})
     schedule = engine._schedule
@@ -122,19 +150,45 @@ def test_a_replicate_that_ties_midway_runs_on_the_engine_and_the_others_go_on():
         assert_identical_runs(result, simulate(s, seed, timing="simpy"))
 
 
-def test_the_schedule_holds_a_bounded_number_of_gradients_however_long_the_run():
-    """Memory flat in K: a heterogeneous cluster (a 20x slower worker) over 200 000 updates keeps at most two rounds
-    of gradients per worker pending, and each block's reach stays within the slow worker's lag."""
-    s = parse({**scenario(workers=8, iterations=200_000).resolved,
-               "cluster": {"workers": 8, "groups": [{"workers": [0], "slowdown": 20.0}]}})
+def test_a_closed_form_run_holds_a_bounded_number_of_gradients_and_iterates_however_long():
+    """Memory flat in K: over 100 000 updates of a heterogeneous cluster (a 20x slower worker) with heavy-tailed
+    compute, the schedule keeps at most two rounds of gradients per worker pending, the blocks at most W + M reads
+    waiting, and the ring at most that many spilled iterates besides its own."""
+    s = parse({**scenario(workers=8, iterations=100_000).resolved, "record": {"every": 100_000, "trace": False},
+               "cluster": {"workers": 8, "compute": {"dist": "pareto", "shape": 1.5, "scale": 0.3},
+                           "groups": [{"workers": [0], "slowdown": 20.0}]}})
     objective = build_objective(s)
     schedule = ConSchedule(*engine._worker_streams(s, objective), 1, s.algorithm.iterations, 1)
-    most, reach = 0, 0
-    for block in schedule:
-        most = max(most, len(schedule._pending))
-        reach = max(reach, block.reach)
-    assert most <= 2 * schedule._cycles * 8
-    assert reach < 2000
+    pending, waiting = 0, 0
+
+    def watched():
+        nonlocal pending, waiting
+        for block in schedule:
+            pending, waiting = max(pending, len(schedule._pending)), max(waiting, len(block.waiting))
+            yield block
+
+    spilled = []
+    step = Ring.step
+
+    def watched_step(ring, *args):
+        spilled.append(len(ring.spilled[0]))
+        step(ring, *args)
+
+    with mock.patch.object(Ring, "step", watched_step):
+        run = Run(s, objective)
+        assert apply_schedules([run], [watched()], engine._depth(s)) == []
+    assert run.store.version == 100_000 and max(spilled) > 0  # the slow worker's reads outlive the ring
+    assert pending <= 2 * schedule._cycles.sum() and waiting <= 8 + 1 and max(spilled) <= 8 + 1
+
+
+def test_a_fast_worker_generates_in_proportion_to_its_speed():
+    """A worker 100x faster than the others generates about 100x as many gradients at a time, so that a round
+    takes in more than its own few arrivals (the others' generations span as much time)."""
+    s = parse({**scenario(workers=8).resolved, "cluster": {"workers": 8, "groups": [{"workers": [0], "slowdown": 0.01}]}})
+    schedule = ConSchedule(*engine._worker_streams(s, build_objective(s)), 1, 10_000, 1)
+    next(iter(schedule))
+    assert 50 * schedule._base <= schedule._cycles[0] <= 200 * schedule._base
+    assert (schedule._cycles[1:] < 2 * schedule._base).all()
 
 
 @settings(max_examples=30, deadline=None)
