@@ -72,6 +72,8 @@ def run_group(group: list[Task]) -> Iterator[Outcome]:
 
 def min_batch(group: list[Task]) -> int:
     """The fewest replicates worth a batch: 2 when their scenario has a closed-form schedule, else MIN_BATCH."""
+    if len(group) < 2:
+        return MIN_BATCH
     try:
         return 2 if closed_form(parse(tomllib.loads(group[0][1]))) else MIN_BATCH
     except (ScenarioError, tomllib.TOMLDecodeError):  # a bad text fails in run_one, with its message

@@ -78,7 +78,9 @@ class TraceRecorder:
         self._t_read.frombytes(t_read.astype(np.float64).tobytes())
         self._t_apply.frombytes(np.repeat(t_apply, M).astype(np.float64).tobytes())
         self._samples.frombytes(samples.astype(np.int64).tobytes())
-        ends = self._offsets[-1] + samples.shape[2] * np.arange(1, n * M + 1, dtype=np.int32)
+        ends = self._offsets[-1] + samples.shape[2] * np.arange(1, n * M + 1, dtype=np.int64)
+        if len(ends) and ends[-1] > np.iinfo(np.int32).max:
+            raise OverflowError("the trace holds more samples than its int32 offsets can address")
         self._offsets.frombytes(ends.astype(np.int32).tobytes())
 
     def table(self) -> pa.Table:

@@ -120,15 +120,14 @@ class Run:
             self._dropped(*item)
 
     def record_updates(self, block: Block) -> None:
-        """Record the updates of a closed-form schedule's block (sim/schedule.py), applied elsewhere (apply_schedules)."""
+        """Record the updates of a closed-form schedule's block (sim/schedule.py), applied elsewhere (apply_schedules,
+        which calls `updated` at the recorded ones, the last included)."""
         n = len(block)
         if n == 0:
             return
         self.trace.add_updates(block.first, block.workers, block.versions, block.t_read, block.t_apply, block.samples)
         self.staleness.add_all(np.arange(block.first, block.first + n)[:, None] - block.versions)
         self.scheduled = block.first + n
-        self.gradients = self.scheduled * block.versions.shape[1]
-        self.sim_time = float(block.t_apply[-1])
 
     def settle(self, x: np.ndarray, version: int) -> None:
         """The run ended at x = x_version, its iterates having been kept elsewhere (apply_schedules' Ring)."""
