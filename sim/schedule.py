@@ -9,8 +9,8 @@ downlink takes no time, comes after it, as in the engine's worker loop).
 
 Two events at one instant may go either way, and SimPy's event queue decides which comes first: the schedule raises
 Tie and the caller runs the SimPy engine instead. tests/test_schedule.py checks the schedule against the engine,
-bit for bit. The schedule is generated in rounds of `cycles` gradients per worker, so its memory does not grow
-with K.
+bit for bit. The schedule is generated in rounds, each worker's gradients a generation at a time (_generate), so
+its memory does not grow with K.
 """
 
 from __future__ import annotations
