@@ -121,7 +121,7 @@ class Ring:
         points = self._x.reshape(size * replicates, dim)[rows]
         for index, r, v, release in patches:
             points[index] = self.spilled[r].pop(v) if release else self.spilled[r][v]
-        if replicates == 1:
+        if replicates == 1:  # stochastic_grad per gradient: less overhead than stochastic_grads for one
             direction = summed_gradient(objective, points, samples)[None]
         else:
             direction = summed_gradients(objective, points, samples, len(rows) // replicates)

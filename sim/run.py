@@ -90,8 +90,7 @@ class Run:
 
     def apply(self, reads: list[Read], now: float) -> None:
         """The engine forms update k = scheduled at `now`: the sum of the gradients of `reads`, in this order."""
-        self.scheduled += 1
-        self.finished = self.finished or self.scheduled == self.iterations
+        self.formed()
         if not self.deferred:  # apply_updates([self], ...) without its batching overhead: the single-run hot path
             k = self.store.version
             apply_con_update(self.store, self.objective, [r.version for r in reads], [r.samples for r in reads], self.gamma(k))
@@ -100,6 +99,11 @@ class Run:
         self.pending.append((reads, now))
         self.pending_updates += 1
         self.on_pending()
+
+    def formed(self) -> None:
+        """The engine formed update k = scheduled (the K-th finishes the run's engine)."""
+        self.scheduled += 1
+        self.finished = self.finished or self.scheduled == self.iterations
 
     def drop(self, read: Read, staleness: int, now: float) -> None:
         """Discard a gradient staler than the bound (none after the K-th update: the run is over)."""

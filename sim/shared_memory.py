@@ -122,8 +122,7 @@ class SharedMemory:
         """Update k at `now`: the write of the one read in `reads` (the staleness policy's batch is one read)."""
         (read,) = reads
         run, k = self.run, self.store.version
-        run.scheduled += 1
-        run.finished = run.finished or run.scheduled == run.iterations
+        run.formed()
         coordinates = self._coordinates[read.worker]()
         apply_incon_update(self.store, run.objective, read.first, read.landed_at, read.samples, coordinates, run.gamma(k))
         self._land(k, coordinates, now)

@@ -41,13 +41,15 @@ class Draws:
         self._rng = rng
         self._size = block
         self._block = np.empty(0)
-        self._values: list = []
+        self._values: list | None = None  # the block as Python scalars, made on the first single draw from it
         self._next = 0
 
     def __call__(self):
         """The next value, as a Python scalar."""
-        if self._next == len(self._values):
+        if self._next == len(self._block):
             self._refill()
+        if self._values is None:
+            self._values = self._block.tolist()
         value = self._values[self._next]
         self._next += 1
         return value
@@ -70,5 +72,5 @@ class Draws:
 
     def _refill(self) -> None:
         self._block = self._draw_block(self._rng, self._size)
-        self._values = self._block.tolist()
+        self._values = None
         self._next = 0

@@ -143,9 +143,10 @@ def test_same_seed_same_run_and_replay_reproduces(tmp_path_factory, s):
 @given(random_scenarios(), st.lists(st.integers(0, 2**32), min_size=2, max_size=5), st.integers(1, 9),
        st.booleans(), st.sampled_from(["asysg-con", "sync"]), st.sampled_from([1, 3]))
 def test_batched_replicates_equal_their_single_runs(s, seeds, chunk, diverging, algorithm, minibatch):
-    """simulate_batch is simulate per seed, bit for bit: for both policies, M > 1, minibatches, sync, a small
-    chunk (engines running ahead of the math by 1..9 updates) and phase retrieval with a step that makes the
-    replicates diverge, each at its own update (a metric every 3 updates)."""
+    """On the SimPy engine (closed-form batches: tests/test_schedule.py), simulate_batch is simulate per seed, bit
+    for bit: for both policies, M > 1, minibatches, sync, a small chunk (engines running ahead of the math by 1..9
+    updates) and phase retrieval with a step that makes the replicates diverge, each at its own update (a metric
+    every 3 updates)."""
     from sim import engine
 
     data = {**s.resolved, "algorithm": {**s.resolved["algorithm"], "name": algorithm, "minibatch": minibatch}}
@@ -158,7 +159,7 @@ def test_batched_replicates_equal_their_single_runs(s, seeds, chunk, diverging, 
         data.pop("staleness")
     s = parse(data)
     with mock.patch.object(engine, "CHUNK", chunk):
-        batch = simulate_batch(s, seeds)
+        batch = simulate_batch(s, seeds, timing="simpy")
     assert [r.summary["seed"] for r in batch] == seeds
     for seed, result in zip(seeds, batch):
         assert_identical_runs(result, simulate(s, seed))
@@ -167,7 +168,7 @@ def test_batched_replicates_equal_their_single_runs(s, seeds, chunk, diverging, 
 def test_batched_replicates_of_the_mlp_equal_their_single_runs():
     s = parse({"name": "mlp", "objective": {"name": "mlp", "hidden": 4}, "algorithm": {"name": "asysg-con", "iterations": 40,
                "step": 0.1, "batch": 2}, "cluster": {"workers": 3}, "record": {"every": 7}})
-    for seed, result in zip([3, 4, 5], simulate_batch(s, [3, 4, 5])):
+    for seed, result in zip([3, 4, 5], simulate_batch(s, [3, 4, 5], timing="simpy")):  # the deferred engines
         assert_identical_runs(result, simulate(s, seed))
 
 
