@@ -2,7 +2,7 @@
 
 AsySG-con (Lian et al. 2015, eq. 2): x_{k+1} = x_k - gamma_k * sum_{m=1..M} G(x_{k - tau_{k,m}}; xi_{k,m}).
 AsySG-incon (Section 4): x_{k+1} = x_k - gamma_k * [sum_{m=1..M} G(xhat_{k,m}; xi_{k,m})]_{S_k}: only the coordinates
-S_k change (S_k = {i_k} in the paper); the simulator reads once per update, xhat_{k,m} = xhat_k (sim/shared_memory.py).
+S_k change (S_k = {i_k} in the paper); the simulator reads once per update, xhat_{k,m} = xhat_k (sim/protocols/shared_memory.py).
 """
 
 from __future__ import annotations

@@ -19,11 +19,12 @@ from models.updates import step_sizes
 from models import one_blas_thread
 from scenarios import build_objective, parse
 from scenarios.types import Scenario
-from sim import con, incon, sync
+from sim.protocols import con, incon, sync
 from sim.recording import staleness_table
-from sim.run import Run, apply_schedules, apply_updates
-from sim.schedule import TIMINGS, Block, ConSchedule, closed_form, ring_depth
-from sim.workers import SampleStream, WorkerClock, service_clock
+from sim.closed_form.ring import apply_schedules
+from sim.run import Run, apply_updates
+from sim.closed_form.con import TIMINGS, Block, ConSchedule, closed_form, ring_depth
+from sim.cluster.workers import SampleStream, WorkerClock, service_clock
 
 
 @dataclass
@@ -58,7 +59,7 @@ def simulate(scenario: Scenario, seed: int | None = None, progress: Callable[[in
              timing: str = "auto") -> Result:
     """Simulate `scenario` with `seed` (default: the scenario's); `progress(k)` is called as updates complete.
 
-    timing "auto" takes the schedule in closed form where it has one (sim/schedule.py: AsySG-con without a bound or
+    timing "auto" takes the schedule in closed form where it has one (sim/closed_form/con.py: AsySG-con without a bound or
     server time), else runs the SimPy engine; "simpy" always runs the engine. Both give the same run, bit for
     bit. A closed-form run that meets two events at one instant goes on the engine from the start (its wall time
     counts both; progress goes on from the highest update reported).
@@ -86,7 +87,7 @@ def simulate(scenario: Scenario, seed: int | None = None, progress: Callable[[in
 
 def simulate_batch(scenario: Scenario, seeds: list[int], timing: str = "auto") -> list[Result]:
     """[simulate(scenario, seed, timing=timing) for seed in seeds], bit for bit, with the replicates' gradient math
-    vectorized. Closed-form schedules (see `simulate`) run in lockstep (run.apply_schedules); otherwise:
+    vectorized. Closed-form schedules (see `simulate`) run in lockstep (sim/closed_form/ring.py); otherwise:
 
     Each replicate has its own SimPy environment and streams, and runs ahead of the math by up to CHUNK updates
     (deferred Run); then update k of every replicate still running is applied at once (run.apply_updates). Timing
@@ -163,7 +164,7 @@ def _start(env: simpy.Environment, run: Run, scenario: Scenario, objective) -> N
 
 
 def _schedule(scenario: Scenario, objective) -> Iterator[Block]:
-    """The closed-form schedule of an AsySG-con scenario (sim/schedule.py), from the same streams as the engine's."""
+    """The closed-form schedule of an AsySG-con scenario (sim/closed_form/con.py), from the same streams as the engine's."""
     algorithm = scenario.algorithm
     return iter(ConSchedule(*_worker_streams(scenario, objective), algorithm.batch, algorithm.iterations,
                             algorithm.minibatch))
@@ -174,7 +175,7 @@ def _depth(scenario: Scenario) -> int:
 
 
 def _worker_streams(scenario: Scenario, objective) -> tuple[list[WorkerClock], list[SampleStream]]:
-    """Each worker's clock and sample stream (sim/workers.py)."""
+    """Each worker's clock and sample stream (sim/cluster/workers.py)."""
     seed, cluster, algorithm = scenario.seed, scenario.cluster, scenario.algorithm
     clocks = [WorkerClock(timing, seed, i) for i, timing in enumerate(cluster.timings)]
     samples = [SampleStream(objective, algorithm.minibatch, seed, i) for i in range(cluster.workers)]

@@ -80,57 +80,6 @@ def apply_con_updates(stores: list[IterateStore], objective, versions: list[int]
         store.advance(x)
 
 
-class Ring:
-    """x_{k-S+1} .. x_k of R replicates at one version k in an (S, R, d) array, x_v of replicate r at [v % S, r],
-    and per replicate the older iterates that outstanding reads still hold, spilled from the ring before it
-    overwrites them: what the reads of closed-form schedules (sim/schedule.py) need, S iterates and the held ones."""
-
-    def __init__(self, x0: np.ndarray, replicates: int, depth: int) -> None:
-        self.version = 0
-        self._x = np.empty((depth, replicates, len(x0)))
-        self._x[0] = x0
-        self.spilled: list[dict[int, np.ndarray]] = [{} for _ in range(replicates)]
-
-    @property
-    def depth(self) -> int:
-        return len(self._x)
-
-    @property
-    def current(self) -> np.ndarray:
-        """x_k of each replicate, (R, d) (a view)."""
-        return self._x[self.version % len(self._x)]
-
-    def keep(self, replicates: list[int]) -> None:
-        """Keep only these replicates, in this order."""
-        self._x = np.ascontiguousarray(self._x[:, replicates])
-        self.spilled = [self.spilled[r] for r in replicates]
-
-    def locate(self, versions: np.ndarray) -> np.ndarray:
-        """For versions (n, R, M), the rows of the x_v in the ring flattened to (S * R, d), shape (n, R * M) (a
-        version older than the ring is patched in from the spilled ones: `step`)."""
-        replicates = self._x.shape[1]
-        return (versions % len(self._x) * replicates + np.arange(replicates)[:, None]).reshape(len(versions), -1)
-
-    def step(self, objective, rows: np.ndarray, samples: np.ndarray, gamma: float, patches=(), spills=()) -> None:
-        """AsySG-con update k of each replicate r: x_{k+1} = x_k - gamma * sum_m G(x_{v_{r,m}}; samples[r * M + m]),
-        the x_v at rows (R * M,) from `locate`, but for `patches`, (row index, replicate, version, release) of reads
-        older than the ring, whose spilled iterate the last read releases; `spills`: the (replicate, version =
-        k + 1 - S) whose iterate a read still holds, spilled before x_{k+1} takes its place. Each x_{k+1} is
-        apply_con_update's, bit for bit."""
-        size, replicates, dim = self._x.shape
-        points = self._x.reshape(size * replicates, dim)[rows]
-        for index, r, v, release in patches:
-            points[index] = self.spilled[r].pop(v) if release else self.spilled[r][v]
-        if replicates == 1:  # stochastic_grad per gradient: less overhead than stochastic_grads for one
-            direction = summed_gradient(objective, points, samples)[None]
-        else:
-            direction = summed_gradients(objective, points, samples, len(rows) // replicates)
-        for r, v in spills:
-            self.spilled[r][v] = self._x[v % size, r].copy()
-        k, self.version = self.version, self.version + 1
-        sgd_step(self._x[k % size], direction, gamma, out=self._x[self.version % size])
-
-
 def torn_read(store: IterateStore, first: int, landed_at) -> np.ndarray:
     """AsySG-incon's inconsistent read xhat: coordinate i is x_{first + #{n : landed_at[n] <= i}}[i].
 

@@ -25,7 +25,7 @@ TRACE_SCHEMA = pa.schema([
 ])
 
 # asysg-incon traces append these columns (con and sync traces are exactly TRACE_SCHEMA). The M rows of one update
-# share its read. t_read is when the read ended, read_version the oldest update it missed (k if none: sim/shared_memory.py).
+# share its read. t_read is when the read ended, read_version the oldest update it missed (k if none: sim/protocols/shared_memory.py).
 INCON_SCHEMA = pa.schema([
     ("read_start", pa.float64()),            # when the read began
     ("start_version", pa.int64()),           # updates applied when the read began

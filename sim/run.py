@@ -1,8 +1,8 @@
 """The state of one simulated run, shared by every algorithm's engine: iterates, step sizes and recording.
 
-No SimPy here: the engines (sim/con.py, sim/sync.py) decide *when* reads and updates happen and call
+No SimPy here: the engines (sim/protocols/con.py, sim/protocols/sync.py) decide *when* reads and updates happen and call
 `read`, `apply` and `drop`; this module does the math and the bookkeeping (AsySG-incon's shared memory,
-sim/shared_memory.py, applies its own writes and calls `updated`).
+sim/protocols/shared_memory.py, applies its own writes and calls `updated`).
 
 Timing never depends on the iterate's values, so the math may lag behind the engine. A run is eager (its
 updates are applied as the engine forms them) or deferred (batched replicates, sim/engine.simulate_batch: the
@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -23,8 +23,8 @@ from models.base import Objective
 from models.updates import corollary_step, step_schedule
 from scenarios.errors import ScenarioError
 from scenarios.types import Scenario, Step
-from sim.iterates import IterateStore, Ring, apply_con_update, apply_con_updates
-from sim.schedule import Block, Tie
+from sim.closed_form.con import Block
+from sim.iterates import IterateStore, apply_con_update, apply_con_updates
 from sim.recording import InconTraceRecorder, MetricsRecorder, StalenessCounter, TraceRecorder
 
 
@@ -124,7 +124,7 @@ class Run:
             self._dropped(*item)
 
     def record_updates(self, block: Block) -> None:
-        """Record the updates of a closed-form schedule's block (sim/schedule.py), applied elsewhere (apply_schedules,
+        """Record the updates of a closed-form schedule's block (sim/closed_form/con.py), applied elsewhere (apply_schedules,
         which calls `updated` at the recorded ones, the last included)."""
         n = len(block)
         if n == 0:
@@ -167,115 +167,6 @@ class Run:
         if k == self.iterations or self.diverged:
             self.done = self.finished = True
             self.on_finish()
-
-
-def apply_schedules(runs: list[Run], schedules: list[Iterator[Block]], depth: int) -> list[int]:
-    """Run replicates of one scenario, all at update 0, on their closed-form schedules (sim/schedule.py): update k
-    of every run still going is one Ring.step (a ring of `depth` iterates), recorded as Run.applied would record
-    it. Returns the indices of the runs whose schedule met a Tie: those stopped where the Tie was found (their
-    progress reported so far), for the SimPy engine to run again."""
-    first = runs[0]
-    every, K = first.metrics.every, first.iterations
-    ring = Ring(first.objective.x0, len(runs), depth)
-    active, tied = list(range(len(runs))), []
-    current: dict[int, _Current] = {}  # run -> the block it is in
-    while active:
-        tying = []
-        for i in [i for i in active if i not in current or current[i].left == 0]:
-            try:
-                current[i] = _Current(next(schedules[i]), depth)
-            except Tie:
-                tying.append(i)
-        if tying:
-            tied += tying
-            ring.keep([r for r, i in enumerate(active) if i not in tying])
-            active = [i for i in active if i not in tying]
-            if not active:
-                break
-        n = min(current[i].left for i in active)
-        parts = [current[i].rows(n) for i in active]
-        versions = np.stack([p.versions for p in parts], 1)
-        rows, patches, spills = ring.locate(versions), {}, {}
-        for r, i in enumerate(active):
-            current[i].plan(ring, r, n, patches, spills)
-        samples = np.stack([p.samples for p in parts], 1).reshape(n, rows.shape[1], -1)
-        t_apply = np.stack([p.t_apply for p in parts], 1)
-        for j in range(n):
-            if patches or spills:
-                ring.step(first.objective, rows[j], samples[j], first.gamma(ring.version), patches.get(j, ()),
-                          spills.get(j, ()))
-            else:  # no read older than the ring in this chunk (the usual case)
-                ring.step(first.objective, rows[j], samples[j], first.gamma(ring.version))
-            k = ring.version
-            if k % every == 0 or k == K:
-                x = ring.current
-                for r, i in enumerate(active):
-                    runs[i].gradients = k * versions.shape[2]
-                    runs[i].updated(k, x[r], float(t_apply[j, r]))
-                if any(runs[i].done for i in active):
-                    n = j + 1
-                    break
-        for i, part in zip(active, parts):
-            runs[i].record_updates(_rows(part, 0, n))
-            current[i].applied += n
-        done = [r for r, i in enumerate(active) if runs[i].done]
-        for r in done:
-            runs[active[r]].settle(ring.current[r], ring.version)
-        if done:
-            ring.keep([r for r in range(len(active)) if r not in done])
-            active = [i for r, i in enumerate(active) if r not in done]
-    return tied
-
-
-class _Current:
-    """A replicate's block in apply_schedules: the updates applied of it, and when reads outlive the ring.
-
-    A version v that a read still holds when update v + depth - 1 puts x_{v + depth} in its place is spilled
-    (Ring.spilled) just before: a read of the block consumed depth or more updates after v, or one waiting after
-    the block. A read older than the ring takes its iterate from there, and the last read of a spilled version
-    (none waiting after the block) releases it.
-    """
-
-    def __init__(self, block: Block, depth: int) -> None:
-        self.block, self.applied = block, 0
-        late = np.arange(block.first, block.first + len(block))[:, None] - block.versions >= depth
-        self.late_rows, self.late_columns = np.nonzero(late)  # the reads older than the ring, by update
-        held = np.unique(np.concatenate([block.versions[late], block.waiting]))
-        due = held + depth - 1
-        inside = (due >= block.first) & (due < block.first + len(block))
-        self.spill_due, self.spill_versions = due[inside], held[inside]
-        self.last_read: dict[int, int] = {}  # version -> position (update * M + m) of its last read in the block
-        if len(self.late_rows):
-            flat = block.versions.ravel()[::-1]
-            versions, position = np.unique(flat, return_index=True)
-            self.last_read = dict(zip(versions.tolist(), (len(flat) - 1 - position).tolist()))
-        self.waiting = set(block.waiting.tolist())
-
-    @property
-    def left(self) -> int:
-        return len(self.block) - self.applied
-
-    def rows(self, count: int) -> Block:
-        return _rows(self.block, self.applied, count)
-
-    def plan(self, ring: Ring, replicate: int, n: int, patches: dict, spills: dict) -> None:
-        """Add to Ring.step's patches and spills, by update j < n from ring.version, this replicate's."""
-        versions, M = self.block.versions, self.block.versions.shape[1]
-        lo, hi = np.searchsorted(self.late_rows, [self.applied, self.applied + n])
-        for row, m in zip(self.late_rows[lo:hi].tolist(), self.late_columns[lo:hi].tolist()):
-            v = int(versions[row, m])
-            release = self.last_read[v] == row * M + m and v not in self.waiting
-            patches.setdefault(row - self.applied, []).append((replicate * M + m, replicate, v, release))
-        due = (self.spill_due >= ring.version) & (self.spill_due < ring.version + n)
-        for j, v in zip((self.spill_due[due] - ring.version).tolist(), self.spill_versions[due].tolist()):
-            spills.setdefault(j, []).append((replicate, v))
-
-
-def _rows(block: Block, start: int, count: int) -> Block:
-    """Updates block.first + start .. + count - 1 of a block (the same `waiting`)."""
-    end = start + count
-    return Block(block.first + start, block.workers[start:end], block.versions[start:end], block.t_read[start:end],
-                 block.t_apply[start:end], block.samples[start:end], block.waiting)
 
 
 def apply_updates(runs: list[Run], updates: list[tuple[list[Read], float]]) -> None:

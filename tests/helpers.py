@@ -51,7 +51,7 @@ def assert_same_table(first, second) -> None:
 def assert_replays(result, out) -> None:
     """Written to `out`, the run replays bit for bit."""
     from sim.replay import replay
-    from sim.rundir import write_run
+    from sim.frontends.rundir import write_run
 
     write_run(out, result)
     assert replay(out).reproduced

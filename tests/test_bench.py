@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from models import get_objective
-from sim.bench import reference_grad
-from sim.cli import main
+from sim.frontends.bench import reference_grad
+from sim.frontends.cli import main
 
 
 def test_the_reference_gradient_is_the_objectives():

@@ -9,10 +9,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-import sim.executors
+import sim.frontends.executors
 from scenarios import load
-from sim.check import variant
-from sim.cli import main
+from sim.frontends.check import variant
+from sim.frontends.cli import main
 
 SCENARIOS = Path(__file__).resolve().parents[1] / "scenarios"
 QUICKSTART = str(SCENARIOS / "quickstart.toml")
@@ -86,16 +86,16 @@ def test_a_dask_cluster_gives_the_local_runs(tmp_path, capsys):
 
 @pytest.mark.parametrize("jobs", ["1", "2"])
 def test_a_run_that_raises_is_a_failed_run_reported_with_exit_1(tmp_path, capsys, monkeypatch, jobs):
-    real = sim.executors.simulate
+    real = sim.frontends.executors.simulate
 
     def simulate(scenario, *args, **kwargs):
         if (scenario.algorithm.iterations, scenario.cluster.workers) == (600, 2):
             raise RuntimeError("boom")
         return real(scenario, *args, **kwargs)
 
-    monkeypatch.setattr(sim.executors, "simulate", simulate)
+    monkeypatch.setattr(sim.frontends.executors, "simulate", simulate)
     if jobs == "2":  # forked workers inherit the patched function
-        monkeypatch.setattr(sim.executors, "_context", lambda: multiprocessing.get_context("fork"))
+        monkeypatch.setattr(sim.frontends.executors, "_context", lambda: multiprocessing.get_context("fork"))
     out = tmp_path / "report"
     assert main(["check", QUICKSTART, *TINY, "--jobs", jobs, "--out", str(out)]) == 1
     captured = capsys.readouterr()
@@ -139,8 +139,8 @@ def test_worker_groups_and_a_foreign_out_dir_are_bad_input(tmp_path, capsys):
 
 
 def test_staleness_plots_key_on_the_planned_k_so_diverged_runs_keep_their_grid_point():
-    from sim.check import GridRun
-    from sim.check_report import Report
+    from sim.frontends.check import GridRun
+    from sim.frontends.check_report import Report
 
     grid_runs = []
     for k in (100, 200):

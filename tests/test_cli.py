@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sim.cli import main
+from sim.frontends.cli import main
 
 SCENARIOS = Path(__file__).resolve().parents[1] / "scenarios"
 QUICKSTART = str(SCENARIOS / "quickstart.toml")
@@ -135,13 +135,13 @@ UNWRITABLE = ["file/x", "file/x/y", *(["/proc/forbidden/x"] if Path("/proc/self"
 @pytest.mark.parametrize("command", ["run", "sweep", "check"])
 def test_an_out_dir_that_cannot_be_created_is_refused_before_anything_runs(command, out, tmp_path, capsys, monkeypatch):
     import sim
-    import sim.executors
+    import sim.frontends.executors
 
     def simulate(*args, **kwargs):
         raise AssertionError("simulated before checking --out")
 
     monkeypatch.setattr(sim, "simulate", simulate)
-    monkeypatch.setattr(sim.executors, "simulate", simulate)
+    monkeypatch.setattr(sim.frontends.executors, "simulate", simulate)
     (tmp_path / "file").write_text("a regular file")
     flags = {"run": [], "sweep": ["--jobs", "1"], "check": ["--k-grid", "100,200", "--workers", "1,2", "--jobs", "1"]}
     assert main([command, QUICKSTART, *flags[command], "--out", str(tmp_path / out)]) == 2
@@ -248,7 +248,7 @@ def test_a_written_sync_scenario_runs_again_with_other_workers(tmp_path, capsys)
 
 
 def test_a_long_run_shows_progress_lines_off_a_terminal(tmp_path, capsys):
-    from sim.cli import LONG_RUN
+    from sim.frontends.cli import LONG_RUN
 
     out = tmp_path / "run"
     assert main(["run", QUICKSTART, "--set", f"algorithm.iterations={LONG_RUN}", "--set", "record.trace=false",

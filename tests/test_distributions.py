@@ -9,7 +9,7 @@ import pytest
 
 from scenarios.distributions import DISTRIBUTIONS, parse_distribution
 from scenarios.errors import ScenarioError
-from sim.streams import Draws, Purpose, stream
+from sim.cluster.streams import Draws, Purpose, stream
 
 # Valid parameters for every distribution (pareto with shape > 2, so its variance is finite).
 VALID = {

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from scenarios import build_objective, parse
 from sim import simulate, simulate_batch
-from sim.streams import Purpose, stream
+from sim.cluster.streams import Purpose, stream
 from tests.helpers import scenario, assert_identical_runs, assert_replays
 
 CONSTANT = {"dist": "constant", "value": 1.0}

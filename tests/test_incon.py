@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 import sim.engine
 from scenarios import ScenarioError, build_objective
 from sim import simulate
-from sim.streams import Purpose, stream
+from sim.cluster.streams import Purpose, stream
 from tests.helpers import SMALL_OBJECTIVE, scenario, assert_identical_runs, assert_replays
 
 ZERO = {"dist": "constant", "value": 0.0}
@@ -176,7 +176,7 @@ def test_same_seed_same_run_and_replay_reproduces(tmp_path_factory, s):
 
 def test_replay_of_a_long_contended_run(tmp_path):
     from sim.replay import replay
-    from sim.rundir import write_run
+    from sim.frontends.rundir import write_run
 
     s = scenario(algorithm="asysg-incon", workers=8, iterations=3000, batch=2, block=2, read={"dist": "exponential", "mean": 2.0})
     result = simulate(s)
@@ -256,7 +256,7 @@ def test_bad_input_names_the_key(cluster, block, path):
 
 def test_the_example_runs_and_replay_loads_no_simpy(tmp_path):
     from scenarios import load
-    from sim.rundir import write_run
+    from sim.frontends.rundir import write_run
 
     s = load(Path(__file__).resolve().parents[1] / "scenarios" / "incon.toml", {"algorithm.iterations": 2000})
     result = simulate(s)

@@ -1,4 +1,4 @@
-"""The closed-form schedule (sim/schedule.py) against the SimPy engine: the same runs, bit for bit."""
+"""The closed-form schedule (sim/closed_form/con.py) against the SimPy engine: the same runs, bit for bit."""
 
 from __future__ import annotations
 
@@ -13,11 +13,11 @@ from hypothesis import strategies as st
 from models import get_objective
 from scenarios import build_objective, parse
 from sim import engine, simulate, simulate_batch
-from sim.iterates import Ring
-from sim.run import Run, apply_schedules
-from sim.schedule import ConSchedule, Tie, closed_form
-from sim.streams import Draws, stream
-from sim.workers import SampleStream, WorkerClock
+from sim.closed_form.ring import Ring, apply_schedules
+from sim.run import Run
+from sim.closed_form.con import ConSchedule, Tie, closed_form
+from sim.cluster.streams import Draws, stream
+from sim.cluster.workers import SampleStream, WorkerClock
 from tests.helpers import assert_identical_runs, scenario
 
 CONTINUOUS = [

@@ -14,8 +14,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from scenarios import ScenarioError
-from sim.cli import main
-from sim.grid import parse_axis, parse_grid, product
+from sim.frontends.cli import main
+from sim.frontends.grid import parse_axis, parse_grid, product
 
 ROOT = Path(__file__).resolve().parents[1]
 QUICKSTART = str(ROOT / "scenarios" / "quickstart.toml")
@@ -94,7 +94,8 @@ def test_results_are_identical_in_process_in_two_processes_and_with_traces(tmp_p
 
 
 def test_a_grid_points_seeds_run_in_batches_with_the_results_of_single_runs(tmp_path, monkeypatch):
-    from sim import executors, simulate
+    from sim import simulate
+    from sim.frontends import executors
 
     sizes = []
     batched = executors.simulate_batch
@@ -111,7 +112,7 @@ def test_a_grid_points_seeds_run_in_batches_with_the_results_of_single_runs(tmp_
 
 @pytest.mark.parametrize("points, seeds, slots", [(10, 4, 2), (1, 20, 2), (6, 3, 2), (2, 40, 1), (3, 5, 8)])
 def test_chunks_keep_a_grid_points_replicates_together(points, seeds, slots):
-    from sim.executors import MAX_CHUNK, MIN_BATCH, chunked
+    from sim.frontends.executors import MAX_CHUNK, MIN_BATCH, chunked
 
     tasks = [(f"{p}-{s}", f"seed = {s}\npoint = {p}\n") for p in range(points) for s in range(seeds)]
     chunks = chunked(tasks, slots)
@@ -127,7 +128,7 @@ def test_chunks_keep_a_grid_points_replicates_together(points, seeds, slots):
 def test_closed_form_replicates_batch_from_two_seeds_on(monkeypatch):
     """A closed-form scenario's seeds batch from 2 on (the SimPy engine's from MIN_BATCH on), chunked together."""
     from scenarios import to_toml
-    from sim import executors
+    from sim.frontends import executors
     from tests.helpers import scenario
 
     sizes = []
@@ -146,7 +147,7 @@ def test_closed_form_replicates_batch_from_two_seeds_on(monkeypatch):
 
 
 def test_a_batch_that_raises_runs_its_seeds_alone_and_only_the_failing_one_fails(tmp_path, monkeypatch, capsys):
-    from sim import executors
+    from sim.frontends import executors
 
     real = executors.simulate
 
@@ -176,7 +177,7 @@ def test_a_dask_cluster_gives_the_local_results(tmp_path):
 
 
 def _start(out: Path, *flags: str) -> subprocess.Popen:
-    command = [sys.executable, "-m", "sim.cli", "sweep", QUICKSTART, "--grid", "cluster.workers=1:8:x2", "--seeds", "3",
+    command = [sys.executable, "-m", "sim.frontends.cli", "sweep", QUICKSTART, "--grid", "cluster.workers=1:8:x2", "--seeds", "3",
                "--set", "algorithm.iterations=3000", *flags, "--out", str(out)]
     return subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             start_new_session=True)
@@ -258,7 +259,7 @@ def test_run_ids_follow_the_resolved_scenario_and_only_the_current_grid_is_conso
 
 
 def test_run_ids_hash_the_source_code_so_a_code_change_recomputes(tmp_path, capsys, monkeypatch):
-    from sim import store
+    from sim.frontends import store
 
     calls = []
     monkeypatch.setattr(store, "source_digest", lambda root: calls.append(root) or "digest of " + str(root))
@@ -292,7 +293,7 @@ def _scenario_of(out: Path, run_id: str) -> str:
 def test_the_source_digest_changes_with_any_file_or_path_of_the_packages(tmp_path):
     import shutil
 
-    from sim import store
+    from sim.frontends import store
 
     for package in store.PACKAGES:
         shutil.copytree(store.ROOT / package, tmp_path / package, ignore=shutil.ignore_patterns("__pycache__"))

@@ -8,7 +8,7 @@ import numpy as np
 from models.base import Objective
 from scenarios.types import WorkerTiming
 from scenarios.distributions import Distribution
-from sim.streams import Draws, Purpose, stream
+from sim.cluster.streams import Draws, Purpose, stream
 
 
 def _draws(dist: Distribution, seed: int, purpose: Purpose, index: int) -> Draws | None:

@@ -9,7 +9,7 @@ from typing import Any
 
 from scenarios import build_objective, load, parse_override
 from scenarios.errors import ScenarioError
-from sim.schedule import TIMINGS
+from sim.closed_form.con import TIMINGS
 
 
 LONG_RUN = 20_000  # updates: `asgd run` shows its progress from this many on
@@ -24,8 +24,8 @@ def _overrides(sets: list[str], seed: int | None) -> dict[str, Any]:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from sim import simulate
-    from sim.progress import Progress
-    from sim.rundir import check_out_dir, out_path, write_run
+    from sim.frontends.progress import Progress
+    from sim.frontends.rundir import check_out_dir, out_path, write_run
 
     out = out_path(args.out, "runs/NAME-seedN")
     scenario = load(args.scenario, _overrides(args.set, args.seed))
@@ -90,7 +90,7 @@ def add_commands(commands) -> None:
 
 
 # Each module has add_commands(subparsers), registering its commands with a `handler(args) -> exit code`.
-COMMAND_MODULES = ["sim.cli", "sim.sweep", "sim.bench", "sim.check"]
+COMMAND_MODULES = ["sim.frontends.cli", "sim.frontends.sweep", "sim.frontends.bench", "sim.frontends.check"]
 
 
 def build_parser() -> argparse.ArgumentParser:

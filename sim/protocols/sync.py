@@ -7,7 +7,7 @@ from __future__ import annotations
 import simpy
 
 from sim.run import Read, Run
-from sim.workers import SampleStream, WorkerClock
+from sim.cluster.workers import SampleStream, WorkerClock
 
 
 def worker_round(env: simpy.Environment, run: Run, index: int, clock: WorkerClock, samples: SampleStream,

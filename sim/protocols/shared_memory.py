@@ -24,7 +24,7 @@ so J(k) is in {k - tau_k, ..., k - 1} and a bound T keeps it in {k - T, ..., k -
 consistent (xhat_k = x_b) iff J(k) = {b, ..., k - 1}, i.e. |J(k)| (the trace's `missed`) = tau_k; with block > 1 it
 may also have seen only part of a write.
 
-Policies. sim/con.py's ParameterServer drives this class (read, apply, drop) with one read per update and no
+Policies. sim/protocols/con.py's ParameterServer drives this class (read, apply, drop) with one read per update and no
 service time, so "wait" and "drop" mean what they mean for AsySG-con; while a read is in progress its version is
 taken as `first` (its b is not known before it ends, and b >= first).
 
@@ -43,8 +43,8 @@ import numpy as np
 
 from sim.iterates import apply_incon_update, release_read
 from sim.run import Run
-from sim.streams import Draws
-from sim.workers import CoordinateStream
+from sim.cluster.streams import Draws
+from sim.cluster.workers import CoordinateStream
 
 NO_COORDINATES = np.empty(0, dtype=np.int64)
 

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from scenarios import Scenario, build_objective, load, parse, parse_override, to_toml
 from scenarios.errors import ScenarioError
-from sim.sweep import add_executor_flags, check_seeds, jobs_of, placement
+from sim.frontends.sweep import add_executor_flags, check_seeds, jobs_of, placement
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -42,14 +42,14 @@ class GridRun:
 
 def run_grid(points: list[tuple[Scenario, int]], jobs: int = 1, scheduler: str | None = None,
              quiet: bool = False) -> list[GridRun]:
-    """Simulate every (scenario, seed) with the executors of `asgd sweep` (sim.executors: in this process if
+    """Simulate every (scenario, seed) with the executors of `asgd sweep` (sim.frontends.executors: in this process if
     jobs = 1, else in `jobs` local processes, or on the Dask cluster at `scheduler`), showing its progress display
     unless quiet; one GridRun per point, in order, whatever the executor. A run that raises is a failed GridRun."""
-    from sim.executors import executor
-    from sim.progress import Progress
+    from sim.frontends.executors import executor
+    from sim.frontends.progress import Progress
     from sim.recording import staleness_table
-    from sim.store import Outcome, decode_record, run_id
-    from sim.sweep import run_tasks
+    from sim.frontends.store import Outcome, decode_record, run_id
+    from sim.frontends.sweep import run_tasks
 
     ids, tasks, records = [], {}, {}
     for scenario, seed in points:
@@ -134,8 +134,8 @@ def _validate(args: argparse.Namespace, base: Scenario) -> tuple[list[int], list
 
 def cmd_check(args: argparse.Namespace) -> int:
     from analysis.checks import FAIL
-    from sim.check_report import Report
-    from sim.rundir import check_out_dir, out_path
+    from sim.frontends.check_report import Report
+    from sim.frontends.rundir import check_out_dir, out_path
 
     out = out_path(args.out, "runs/check-NAME")
     base = load(args.scenario, dict(parse_override(text) for text in args.set))

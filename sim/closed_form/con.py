@@ -1,9 +1,9 @@
 """AsySG-con's schedule in closed form where no worker ever waits: the SimPy engine's order of events, without SimPy.
 
-Without a staleness bound and without server service time, the parameter server (sim/con.py) never delays a worker.
+Without a staleness bound and without server service time, the parameter server (sim/protocols/con.py) never delays a worker.
 Worker w's n-th gradient is read at r_n = a_{n-1} + downlink_n (a_{-1} = 0) and arrives at a_n = r_n + compute_n +
 uplink_n, each sum taken one delay at a time as SimPy's clock takes it, from the worker's own streams
-(sim/workers.py). The server sums the arrivals M at a time in arrival order, and a read sees the updates the
+(sim/cluster/workers.py). The server sums the arrivals M at a time in arrival order, and a read sees the updates the
 arrivals up to its time formed: version = #{arrivals <= r} // M (a read at its worker's own arrival, when the
 downlink takes no time, comes after it, as in the engine's worker loop).
 
@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from scenarios.types import Scenario
-from sim.workers import SampleStream, WorkerClock
+from sim.cluster.workers import SampleStream, WorkerClock
 
 TIMINGS = ("auto", "simpy")  # simulate's timing: a closed-form schedule where there is one, or always the SimPy engine
 ROUND_GRADIENTS = 4096  # gradients per round: a worker short of its share (ROUND_GRADIENTS / W, at least 16) generates
@@ -29,7 +29,7 @@ MAX_CYCLES = 65536      # a worker's generation at most (a fast worker's share g
 
 
 def ring_depth(workers: int, batch: int) -> int:
-    """Iterates kept in a closed-form run's ring (iterates.Ring): 8 W / M + 2, at most 4096 (staleness is about
+    """Iterates kept in a closed-form run's ring (closed_form.ring.Ring): 8 W / M + 2, at most 4096 (staleness is about
     W / M: with W exponential workers, M = 1, about 1 read in 4000 is older); an older read takes its iterate from the
     ring's spilled ones."""
     return min(8 * -(-workers // batch) + 2, 4096)

@@ -3,12 +3,12 @@
     asgd sweep SCENARIO.toml [--grid KEY.PATH=V1,V2,...]... [--seeds N] [--jobs J | --scheduler ADDRESS]
                [--set KEY.PATH=VALUE]... [--trace] --out DIR
 
-The runs: every point of the cartesian product of the --grid axes (value syntax and ranges: sim.grid), each with
+The runs: every point of the cartesian product of the --grid axes (value syntax and ranges: sim.frontends.grid), each with
 the seeds S, S+1, ..., S+N-1, S the seed of the point's scenario (its `seed`, or --set seed=S). A run's scenario is
 the file with record.trace = false, the --set overrides, the grid point, its seed and, with --trace,
 record.trace = true applied in this order. Every grid point is validated, its objective built, before anything runs.
 
-Results, resuming and run ids: sim.store. Rerunning the same command after an interruption (Ctrl-C, kill -9)
+Results, resuming and run ids: sim.frontends.store. Rerunning the same command after an interruption (Ctrl-C, kill -9)
 reuses every finished run and gives the results of an uninterrupted sweep.
 
 Exit codes: 0 every run finished, with status ok or diverged (a divergence is a result, e.g. of too large a step);
@@ -33,12 +33,12 @@ import pyarrow as pa
 
 from scenarios import ScenarioError, build_objective, load, parse_override, to_toml
 from scenarios.schema import INT64_MAX
-from sim.grid import Axis, parse_grid, product
-from sim.progress import Progress
-from sim.store import Outcome, run_id
+from sim.frontends.grid import Axis, parse_grid, product
+from sim.frontends.progress import Progress
+from sim.frontends.store import Outcome, run_id
 
 if TYPE_CHECKING:
-    from sim.executors import Execute, Task
+    from sim.frontends.executors import Execute, Task
 
 
 @dataclass(frozen=True)
@@ -106,8 +106,8 @@ def check_seeds(first: int, seeds: int) -> None:
 def run_sweep(scenario: str | Path, axes: list[Axis], overrides: dict[str, Any], out: str | Path, seeds: int = 1,
               trace: bool = False, jobs: int = 1, scheduler: str | None = None, quiet: bool = False) -> SweepReport:
     """Plan the sweep, run what is not done yet, consolidate the results into `out`; see the module docstring."""
-    from sim.executors import executor
-    from sim.store import Store
+    from sim.frontends.executors import executor
+    from sim.frontends.store import Store
 
     started = time.perf_counter()
     runs = plan(scenario, axes, overrides, seeds, trace)
@@ -128,7 +128,7 @@ def run_sweep(scenario: str | Path, axes: list[Axis], overrides: dict[str, Any],
 
 
 def run_tasks(execute: Execute, tasks: list[Task], keep: Callable[[Outcome], None], progress: Progress) -> None:
-    """Run `tasks` with an executor's `execute` (sim.executors.executor), handing each outcome to `keep` as it
+    """Run `tasks` with an executor's `execute` (sim.frontends.executors.executor), handing each outcome to `keep` as it
     arrives and counting it in `progress`: the one loop running the runs of `asgd sweep` and `asgd check`.
     Ctrl-C stops the executor's workers and raises Interrupted."""
     try:
@@ -161,7 +161,7 @@ def format_report(report: SweepReport, out: Path, shown: int = 5) -> str:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    from sim.rundir import out_path
+    from sim.frontends.rundir import out_path
 
     out = out_path(args.out)
     axes = parse_grid(args.grid)
@@ -182,7 +182,7 @@ def jobs_of(args: argparse.Namespace) -> int:
 
 
 def add_executor_flags(parser: argparse.ArgumentParser) -> None:
-    """--jobs J | --scheduler ADDRESS, for the commands whose runs go through sim.executors."""
+    """--jobs J | --scheduler ADDRESS, for the commands whose runs go through sim.frontends.executors."""
     where = parser.add_mutually_exclusive_group()
     where.add_argument("--jobs", type=_positive, metavar="J", help="local processes (default: the CPU count; 1 runs in "
                                                                    "this process)")

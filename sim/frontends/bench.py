@@ -4,7 +4,7 @@
   stochastic gradient written out below (no simulation); its time per gradient is the unit of the run rows.
 - run: `simulate` of AsySG-con, W = 16 workers, exponential compute, trace on, the same K: wall time per gradient
   over the reference's (objective construction and metric recording included). The same for "mlp", over a serial
-  loop of that objective's own stochastic_grad. This cluster has a closed-form schedule (sim/schedule.py); the
+  loop of that objective's own stochastic_grad. This cluster has a closed-form schedule (sim/closed_form/con.py); the
   same run on the SimPy engine (timing="simpy", the same result bit for bit) is shown for comparison.
 - batched replicates: `simulate_batch` of the same scenario over 16 seeds (trace off, as a sweep runs them; K / 5
   iterations each): the reference's time per gradient over the batch's wall time per replicate gradient (a
@@ -38,7 +38,7 @@ REPLICATES = 16       # seeds in the batched-replicates row
 BATCHED_SHORTER = 5   # the batched row runs K / 5 iterations per seed (16 seeds: 3.2 K gradients in all)
 FULL = {"iterations": 50_000, "memory": (100_000, 1_000_000), "sweep": (8, 20_000), "repeats": REPEATS}
 QUICK = {"iterations": 2_000, "memory": (4_000, 40_000), "sweep": (4, 1_000), "repeats": 1}
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def reference_grad(A: np.ndarray, y: np.ndarray, reg: float, x: np.ndarray, i: int) -> np.ndarray:
@@ -143,7 +143,7 @@ def _peak_rss() -> int:
 def _peak_growth(runs: list[tuple[int, bool]]) -> list[tuple[int, int]]:
     """(gradients, peak RSS growth) of each (K, trace) run, each in its own fresh subprocess, run side by side."""
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
-    code = "import sys; from sim.bench import peak_rss_child; peak_rss_child(int(sys.argv[1]), sys.argv[2] == 'on')"
+    code = "import sys; from sim.frontends.bench import peak_rss_child; peak_rss_child(int(sys.argv[1]), sys.argv[2] == 'on')"
     children = [subprocess.Popen([sys.executable, "-c", code, str(k), "on" if trace else "off"], env=env,
                                  stdout=subprocess.PIPE, text=True) for k, trace in runs]
     results = []
@@ -158,7 +158,7 @@ def _peak_growth(runs: list[tuple[int, bool]]) -> list[tuple[int, int]]:
 
 def _sweep_speedup(runs: int, iterations: int, repeats: int) -> float:
     """Seconds of a sweep of `runs` seeds with --jobs 1 over --jobs 2 (best of `repeats`)."""
-    from sim.sweep import run_sweep
+    from sim.frontends.sweep import run_sweep
 
     quickstart = ROOT / "scenarios" / "quickstart.toml"
     overrides = {"algorithm.iterations": iterations}
@@ -215,7 +215,7 @@ def measure(quick: bool = False) -> list[tuple[str, str, str, str]]:
 
 def format_table(rows: list[tuple[str, str, str, str]], quick: bool) -> str:
     """A title line (machine, versions, repeats), then the rows in columns under their headers."""
-    from sim.tables import table
+    from sim.frontends.tables import table
 
     title = (f"asgd bench{' --quick (K scaled down: figures not meaningful)' if quick else ''}: "
              f"{os.cpu_count()} cores (os.cpu_count()), Python {sys.version.split()[0]}, numpy {np.__version__}; "

@@ -14,8 +14,8 @@ from analysis import plots
 from analysis.checks import Check, bound_check, rate_check, speedup_check, worker_limit_check
 from analysis.speedup import cells, speedups, worker_limit
 from scenarios import Scenario
-from sim.rundir import staged
-from sim.tables import table
+from sim.frontends.rundir import staged
+from sim.frontends.tables import table
 
 RUN_COLUMNS = ["workers", "iterations", "seed", "status", "step_value", "ergodic_grad_norm_sq",
                "weighted_ergodic_grad_norm_sq", "bound", "bound_statement", "bound_preconditions_hold",

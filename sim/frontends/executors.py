@@ -28,8 +28,8 @@ from functools import partial
 
 from scenarios import ScenarioError, parse
 from sim import simulate, simulate_batch
-from sim.schedule import closed_form
-from sim.store import Outcome, encode_failure, encode_result, parquet_bytes
+from sim.closed_form.con import closed_form
+from sim.frontends.store import Outcome, encode_failure, encode_result, parquet_bytes
 
 Task = tuple[str, str]  # run id, resolved scenario (TOML)
 Execute = Callable[[list[Task]], Iterator[Outcome]]
@@ -37,7 +37,7 @@ MAX_CHUNK = 16          # runs per task at most
 CHUNKS_PER_SLOT = 4     # tasks per worker slot at least, when there are enough runs: balances uneven run times
 CONNECT_TIMEOUT = "10s"
 MIN_BATCH = 4           # replicates batched together at least on the SimPy engine: below, batching costs the
-                        # cheapest objectives time; closed-form schedules (sim/schedule.py) batch from 2 on
+                        # cheapest objectives time; closed-form schedules (sim/closed_form/con.py) batch from 2 on
 
 
 def run_one(task: Task) -> Outcome:

@@ -2,8 +2,8 @@
 
 Thread loop: read x coordinate by coordinate (a read time), compute the M stochastic gradients of an update at what
 it read, one after another (compute times, stragglers included), write the coordinates S_k of their sum, read again.
-The read convention, the writes, J(k) and the delay are in sim/shared_memory.py. The staleness policy is AsySG-con's
-ParameterServer (sim/con.py) with one read per update and no service time: "wait" holds back a read, or a finished
+The read convention, the writes, J(k) and the delay are in sim/protocols/shared_memory.py. The staleness policy is AsySG-con's
+ParameterServer (sim/protocols/con.py) with one read per update and no service time: "wait" holds back a read, or a finished
 thread's write, while it would let an outstanding read exceed T (so a thread may wait to write); "drop" discards a
 read's M gradients when their delay would exceed T, and the thread reads again. Threads share memory: there is no
 network and no server, so cluster.downlink, cluster.uplink and cluster.server must be 0.
@@ -14,10 +14,10 @@ from __future__ import annotations
 import simpy
 
 from scenarios.types import Scenario
-from sim.con import ParameterServer
+from sim.protocols.con import ParameterServer
 from sim.run import Run
-from sim.shared_memory import SharedMemory
-from sim.workers import CoordinateStream, SampleStream, WorkerClock, read_clock
+from sim.protocols.shared_memory import SharedMemory
+from sim.cluster.workers import CoordinateStream, SampleStream, WorkerClock, read_clock
 
 
 def thread(env: simpy.Environment, index: int, clock: WorkerClock, samples: SampleStream, batch: int,

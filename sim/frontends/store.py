@@ -38,7 +38,7 @@ import pyarrow.parquet as pq
 
 from scenarios import ScenarioError
 from sim.recording import staleness_table
-from sim.rundir import check_out_dir, json_ready
+from sim.frontends.rundir import check_out_dir, json_ready
 
 RESULT_FORMAT = 1
 CONSOLIDATED = ("curves.parquet", "staleness.parquet", "runs.parquet", "sweep.json")
@@ -54,7 +54,7 @@ def _code_version() -> str:
 
 CODE_VERSION = _code_version()
 PACKAGES = ("sim", "models", "scenarios", "analysis")  # the code a run's result depends on
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def source_digest(root: Path) -> str:
