@@ -60,12 +60,31 @@ def test_replay_fails_when_the_final_iterate_differs(tmp_path, capsys):
     assert "NOT reproduced" in capsys.readouterr().out
 
 
-def test_a_rerun_replaces_an_earlier_run_directory(tmp_path):
+def test_a_rerun_of_the_same_run_replaces_its_directory_and_another_run_needs_force(tmp_path, capsys):
     out = tmp_path / "run"
     assert main(["run", QUICKSTART, "--set", "algorithm.iterations=20", "--out", str(out)]) == 0
-    assert main(["run", QUICKSTART, "--set", "algorithm.iterations=30", "--out", str(out)]) == 0
+    assert main(["run", QUICKSTART, "--set", "algorithm.iterations=20", "--out", str(out)]) == 0  # the same run
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    capsys.readouterr()
+    for other in (["--set", "algorithm.iterations=30"], ["--set", "algorithm.iterations=20", "--seed", "1"]):
+        assert main(["run", QUICKSTART, *other, "--out", str(out)]) == 2
+        captured = capsys.readouterr()
+        assert captured.err.count("\n") == 1 and captured.out == ""
+        assert f"--out = '{out}': holds another run (" in captured.err and "pass --force" in captured.err
+        assert {p.name: p.read_bytes() for p in out.iterdir()} == before  # the earlier run is intact
+    assert main(["run", QUICKSTART, "--set", "algorithm.iterations=30", "--out", str(out)]) == 2
+    assert "(algorithm.iterations = 20 there, 30 here)" in capsys.readouterr().err
+    assert main(["run", QUICKSTART, "--set", "algorithm.iterations=30", "--force", "--out", str(out)]) == 0
     assert json.loads((out / "summary.json").read_text())["iterations"] == 30
     assert [p.name for p in tmp_path.iterdir()] == ["run"]  # no staging or old folders left
+
+
+def test_the_default_run_directory_is_protected_too(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(["run", QUICKSTART, "--set", "algorithm.iterations=20"]) == 0
+    assert main(["run", QUICKSTART, "--set", "algorithm.iterations=21"]) == 2
+    assert "--out = 'runs/quickstart-seed0': holds another run" in capsys.readouterr().err
+    assert json.loads((tmp_path / "runs/quickstart-seed0/summary.json").read_text())["iterations"] == 20
 
 
 @pytest.mark.parametrize("path", sorted(SCENARIOS.glob("*.toml")), ids=lambda p: p.stem)
@@ -91,7 +110,7 @@ BAD_INPUT = [
 ]
 
 
-def _assert_bad_input(argv, words, tmp_path, capsys):
+def _assert_bad_input(argv, words, tmp_path, capsys, keep=()):
     out = tmp_path / "out"
     assert main([*argv, "--out", str(out)]) == 2
     captured = capsys.readouterr()
@@ -100,7 +119,7 @@ def _assert_bad_input(argv, words, tmp_path, capsys):
     for word in words:
         assert word in message, (word, message)
     assert captured.out == ""
-    assert not out.exists() and list(tmp_path.iterdir()) == []  # nothing half-written
+    assert not out.exists() and sorted(p.name for p in tmp_path.iterdir()) == sorted(keep)  # nothing half-written
 
 
 @pytest.mark.parametrize("extra, words", BAD_INPUT)
@@ -465,3 +484,74 @@ def test_seeds_beyond_the_largest_seed_are_refused(command, tmp_path, capsys):
     last = 2**63 - 1
     _assert_bad_input([command, QUICKSTART, "--set", f"seed={last}", "--seeds", "2", *flags[command]],
                       [f"--seeds = 2: seeds {last}..{last + 1} go beyond the largest seed, {last}"], tmp_path, capsys)
+
+
+# ---- where a run may write, and what bad input leaves behind ----
+
+def _nothing_ran(monkeypatch):
+    import sim
+    import sim.frontends.executors
+
+    def simulate(*args, **kwargs):
+        raise AssertionError("simulated before the input was checked")
+
+    monkeypatch.setattr(sim, "simulate", simulate)
+    monkeypatch.setattr(sim.frontends.executors, "simulate", simulate)
+    monkeypatch.setattr(sim.frontends.executors, "simulate_batch", simulate)
+
+
+COMMAND_FLAGS = {"run": [], "sweep": ["--jobs", "1"], "check": ["--k-grid", "100,200", "--workers", "1,2", "--jobs", "1"]}
+
+
+@pytest.mark.parametrize("name", ["../../escaped", "/abs/path", "a\0b", "a\nb", "x" * 300])
+@pytest.mark.parametrize("command", ["run", "sweep"])
+def test_a_name_that_is_not_plain_is_bad_input_before_anything_runs(command, name, tmp_path, capsys, monkeypatch):
+    _nothing_ran(monkeypatch)
+    monkeypatch.chdir(tmp_path)
+    scenario = tmp_path / "in" / "s.toml"
+    scenario.parent.mkdir()
+    scenario.write_text(Path(QUICKSTART).read_text().replace('name = "quickstart"', f"name = {json.dumps(name)}"))
+    out = [] if command == "run" else ["--out", str(tmp_path / "out")]
+    assert main([command, str(scenario), *COMMAND_FLAGS[command], *out]) == 2
+    captured = capsys.readouterr()
+    assert captured.err.count("\n") == 1 and f"name = {name!r}: must be a plain name" in captured.err
+    assert captured.out == "" and [p.name for p in tmp_path.iterdir()] == ["in"]
+
+
+@pytest.mark.parametrize("command", ["run", "sweep", "check"])
+def test_an_out_too_long_for_the_file_system_is_bad_input(command, tmp_path, capsys, monkeypatch):
+    _nothing_ran(monkeypatch)
+    for out in (tmp_path / ("x" * 300), tmp_path / ("x" * 250), tmp_path / "/".join(["y" * 200] * 21)):
+        assert main([command, QUICKSTART, *COMMAND_FLAGS[command], "--out", str(out)]) == 2
+        captured = capsys.readouterr()
+        assert captured.err.count("\n") == 1 and f"--out = '{out}': " in captured.err and captured.out == ""
+        assert "more than the 242 that fit" in captured.err or "is too long" in captured.err
+        assert list(tmp_path.iterdir()) == []
+
+
+def test_a_scenario_nested_too_deeply_is_bad_input(tmp_path, capsys):
+    deep = tmp_path / "deep.toml"
+    deep.write_text('[objective]\nname = "nonconvex-logistic"\n[cluster]\nworkers = ' + "[" * 10**5 + "]" * 10**5 + "\n")
+    _assert_bad_input(["run", str(deep)], [f"scenario = '{deep}': nests arrays or tables too deeply"], tmp_path,
+                      capsys, keep=["deep.toml"])
+    _assert_bad_input(["run", QUICKSTART, "--set", "cluster.workers=" + "[" * 10**5 + "]" * 10**5],
+                      ["--set = 'cluster.workers=...': its value nests arrays or tables too deeply"], tmp_path, capsys,
+                      keep=["deep.toml"])
+
+
+@pytest.mark.parametrize("address, words", [
+    ("tcp://[bad", "must be an address [SCHEME://]HOST[:PORT]"),
+    ("udp://host:8786", "must be an address"),
+    ("host:99999", "must be an address"),
+    ("host:port", "must be an address"),
+    ("tcp://host:8786/path", "must be an address"),
+    ("tcp://127.0.0.1:1", "no Dask scheduler could be reached there (Connection refused)"),
+])
+@pytest.mark.parametrize("command", ["sweep", "check"])
+def test_a_malformed_or_unreachable_scheduler_is_bad_input_writing_nothing(command, address, words, tmp_path, capsys,
+                                                                         monkeypatch):
+    pytest.importorskip("distributed")
+    _nothing_ran(monkeypatch)
+    flags = [flag for flag in COMMAND_FLAGS[command] if flag not in ("--jobs", "1")]
+    _assert_bad_input([command, QUICKSTART, *flags, "--scheduler", address], [f"--scheduler = {address!r}: {words}"],
+                      tmp_path, capsys)

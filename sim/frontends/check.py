@@ -142,6 +142,10 @@ def cmd_check(args: argparse.Namespace) -> int:
     ks, workers = _validate(args, base)
     out = out or Path("runs") / f"check-{base.name}"
     check_out_dir(out, "report.md", "an asgd check report")
+    if args.scheduler is not None:
+        from sim.frontends.executors import probe_scheduler
+
+        probe_scheduler(args.scheduler)  # before the first line is printed
     points = [(variant(base, k, w), base.seed + i) for k in ks for w in workers for i in range(args.seeds)]
     jobs = jobs_of(args)
     print(f"asgd check {base.name}: {len(ks)} K x {len(workers)} W x {args.seeds} seeds = {len(points)} runs "

@@ -7,8 +7,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from scenarios import build_objective, load, parse_override
-from scenarios.errors import ScenarioError
+from scenarios import build_objective, load, parse_override, to_toml
+from scenarios.errors import ScenarioError, WriteError
 from sim.closed_form.con import TIMINGS
 
 
@@ -25,20 +25,21 @@ def _overrides(sets: list[str], seed: int | None) -> dict[str, Any]:
 def cmd_run(args: argparse.Namespace) -> int:
     from sim import simulate
     from sim.frontends.progress import Progress
-    from sim.frontends.rundir import check_out_dir, out_path, write_run
+    from sim.frontends.rundir import check_out_dir, check_same_run, out_path, write_run
 
     out = out_path(args.out, "runs/NAME-seedN")
     scenario = load(args.scenario, _overrides(args.set, args.seed))
     build_objective(scenario)  # parameters it cannot be built with are bad input, before anything is shown or written
     out = out or Path("runs") / f"{scenario.name}-seed{scenario.seed}"
     check_out_dir(out)
+    check_same_run(out, to_toml(scenario), args.force)
     iterations = scenario.algorithm.iterations
     progress = Progress(iterations, label="asgd run", unit="update", quiet=iterations < LONG_RUN)
     try:
         result = simulate(scenario, progress=progress.advance_to, timing=args.timing)
     finally:
         progress.close()
-    write_run(out, result)
+    write_run(out, result, force=args.force)
     print(format_summary(result.summary, out))
     return 0 if result.summary["status"] == "ok" else 1
 
@@ -79,6 +80,9 @@ def add_commands(commands) -> None:
                      help="override a scenario key with a TOML literal, e.g. cluster.workers=16 (repeatable)")
     run.add_argument("--seed", type=int, help="the run's seed (default: the scenario's)")
     run.add_argument("--out", metavar="DIR", help="run directory (default: runs/NAME-seedSEED)")
+    run.add_argument("--force", action="store_true",
+                     help="replace the run directory even if it holds another run (by default only a run of the same "
+                          "resolved scenario and seed replaces it)")
     run.add_argument("--timing", choices=TIMINGS, default="auto",
                      help="auto: a closed-form schedule where the scenario has one, else the SimPy engine; simpy: "
                           "always the engine (the same run, bit for bit)")
@@ -110,6 +114,9 @@ def main(argv: list[str] | None = None) -> int:
     except ScenarioError as error:
         print(f"asgd {args.command}: error: {error}", file=sys.stderr)
         return 2
+    except WriteError as error:
+        print(f"asgd {args.command}: error: {error}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print(f"asgd {args.command}: interrupted", file=sys.stderr)
         return 130

@@ -42,6 +42,7 @@ from sim.frontends.rundir import check_out_dir, json_ready
 
 RESULT_FORMAT = 1
 CONSOLIDATED = ("curves.parquet", "staleness.parquet", "runs.parquet", "sweep.json")
+STORE_MARKER, STORE_KIND = ".lock", "an asgd sweep directory"  # what check_out_dir accepts as an earlier sweep
 ROW_GROUP = 1 << 17  # rows of curves.parquet buffered before a row group is written
 
 
@@ -161,7 +162,7 @@ class Store:
         self.traces = out / "traces"
 
     def __enter__(self) -> Store:
-        check_out_dir(self.out, ".lock", "an asgd sweep directory")
+        check_out_dir(self.out, STORE_MARKER, STORE_KIND)
         self.out.mkdir(parents=True, exist_ok=True)
         self._lock = (self.out / ".lock").open("a")
         try:

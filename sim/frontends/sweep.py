@@ -107,11 +107,13 @@ def run_sweep(scenario: str | Path, axes: list[Axis], overrides: dict[str, Any],
               trace: bool = False, jobs: int = 1, scheduler: str | None = None, quiet: bool = False) -> SweepReport:
     """Plan the sweep, run what is not done yet, consolidate the results into `out`; see the module docstring."""
     from sim.frontends.executors import executor
-    from sim.frontends.store import Store
+    from sim.frontends.rundir import check_out_dir
+    from sim.frontends.store import STORE_KIND, STORE_MARKER, Store
 
     started = time.perf_counter()
     runs = plan(scenario, axes, overrides, seeds, trace)
-    with Store(Path(out)) as store, executor(jobs, scheduler) as execute:  # a bad --out stops before any worker starts
+    check_out_dir(Path(out), STORE_MARKER, STORE_KIND)  # a bad --out stops before any worker starts
+    with executor(jobs, scheduler) as execute, Store(Path(out)) as store:  # nothing is written before it connects
         todo = list({run.run_id: (run.run_id, run.scenario) for run in runs if not store.done(run.run_id)}.values())
         total = len({run.run_id for run in runs})
         if not quiet:
