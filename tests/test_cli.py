@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -555,3 +556,40 @@ def test_a_malformed_or_unreachable_scheduler_is_bad_input_writing_nothing(comma
     flags = [flag for flag in COMMAND_FLAGS[command] if flag not in ("--jobs", "1")]
     _assert_bad_input([command, QUICKSTART, *flags, "--scheduler", address], [f"--scheduler = {address!r}: {words}"],
                       tmp_path, capsys)
+
+
+@pytest.mark.parametrize("earlier", [False, True])
+def test_a_full_disk_ends_a_run_with_one_line_exit_1_and_nothing_half_written(earlier, tmp_path, capsys, monkeypatch):
+    import errno
+
+    import sim.frontends.rundir
+
+    out = tmp_path / "runs" / "deep" / "run"
+    if earlier:
+        assert main(["run", QUICKSTART, "--set", "algorithm.iterations=20", "--out", str(out)]) == 0
+    before = {p.name: p.read_bytes() for p in out.iterdir()} if earlier else None
+    capsys.readouterr()
+
+    def save(*args, **kwargs):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(sim.frontends.rundir.np, "save", save)
+    assert main(["run", QUICKSTART, "--set", "algorithm.iterations=20", "--out", str(out)]) == 1
+    captured = capsys.readouterr()
+    assert captured.err == (f"asgd run: error: {out} could not be written (No space left on device): nothing was "
+                            f"written{'; what was there is kept' if earlier else ''}\n") and captured.out == ""
+    if earlier:
+        assert {p.name: p.read_bytes() for p in out.iterdir()} == before and os.listdir(out.parent) == ["run"]
+    else:
+        assert list(tmp_path.iterdir()) == []  # the folders made for it are gone too
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o077, 0o002])
+def test_run_and_check_directories_get_the_users_umask(umask, tmp_path, monkeypatch):
+    previous = os.umask(umask)
+    try:
+        assert main(["run", QUICKSTART, "--set", "algorithm.iterations=20", "--out", str(tmp_path / "a" / "run")]) == 0
+    finally:
+        os.umask(previous)
+    for folder in (tmp_path / "a", tmp_path / "a" / "run"):
+        assert folder.stat().st_mode & 0o777 == 0o777 & ~umask, oct(folder.stat().st_mode)

@@ -5,12 +5,16 @@
     DIR/.runs/<run_id>.failed.parquet   a run that raised; it is run again when the sweep is rerun
     DIR/traces/<run_id>.parquet         its trace, for runs with record.trace = true (`asgd sweep --trace`)
     DIR/curves.parquet, staleness.parquet, runs.parquet, sweep.json
-                                        the current grid's runs consolidated, written in this order once
-                                        every run is done: sweep.json, last, marks a complete set
+                                        the current grid's runs consolidated once every run is done: the three
+                                        tables are written whole under temporary names, then sweep.json is
+                                        removed, the tables renamed into place and sweep.json written last, so
+                                        sweep.json marks a complete set and an earlier set stays until the new
+                                        one is complete
 
 Every file is written under a temporary name (".tmp-*") in its folder and renamed into place (os.replace), so
-a reader sees a whole file or none. A sweep removes the temporaries a killed one left and, before running, the
-consolidated files of the previous sweep; a lock file keeps two sweeps out of one directory. A run id hashes
+a reader sees a whole file or none. A sweep removes the temporaries a killed one left; a lock file keeps two
+sweeps out of one directory. A finished run's file that cannot be read back (damaged on disk) is set aside as
+<run_id>.parquet.damaged, with a message naming it, and its run is simulated again. A run id hashes
 the result format, the code (`code_digest`: the source of the packages, so any change of it counts, released or
 not) and the run's fully resolved scenario, so a result of another scenario, grid, seed or code never stands in
 for a run.
@@ -24,8 +28,9 @@ import hashlib
 import json
 import os
 import secrets
+import sys
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib import metadata
@@ -37,6 +42,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from scenarios import ScenarioError
+from scenarios.errors import WriteError
 from sim.recording import staleness_table
 from sim.frontends.rundir import check_out_dir, json_ready
 
@@ -101,8 +107,9 @@ class RunRecord:
 
 
 def parquet_bytes(table: pa.Table) -> bytes:
+    """`table` as Parquet with page checksums (CRC-32), so that a file damaged on disk is detected when read back."""
     sink = pa.BufferOutputStream()
-    pq.write_table(table, sink)
+    pq.write_table(table, sink, write_page_checksum=True)
     return sink.getvalue().to_pybytes()
 
 
@@ -130,16 +137,21 @@ def read_record(path: Path) -> RunRecord:
 
 def decode_record(data: bytes) -> RunRecord:
     """An encoded result (a per-run file, an Outcome's `result`) as a RunRecord."""
-    table = pq.read_table(pa.BufferReader(data))
+    table = pq.read_table(pa.BufferReader(data), page_checksum_verification=True)
     info = json.loads(table.schema.metadata[b"asgd"])
     return RunRecord(info["status"], info["error"], info["summary"], info["staleness"],
                      table.replace_schema_metadata(None))
 
 
+def _temporary(path: Path) -> Path:
+    """A fresh temporary name beside `path` (".tmp-*", removed by the next sweep if left behind)."""
+    return path.with_name(f".tmp-{path.name}-{os.getpid()}-{secrets.token_hex(4)}")
+
+
 @contextmanager
 def _replacing(path: Path) -> Iterator[Path]:
     """A temporary path beside `path`, renamed to `path` if the block succeeds and removed if it does not."""
-    temporary = path.with_name(f".tmp-{path.name}-{os.getpid()}-{secrets.token_hex(4)}")
+    temporary = _temporary(path)
     try:
         yield temporary
         os.replace(temporary, path)
@@ -153,13 +165,23 @@ def write_atomic(path: Path, data: bytes) -> None:
         temporary.write_bytes(data)
 
 
-class Store:
-    """A sweep directory, locked while open: `with Store(out) as store: ...`."""
+def _read_trace(path: Path) -> None:
+    pq.read_table(path, page_checksum_verification=True)
 
-    def __init__(self, out: Path) -> None:
+
+def _warn(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+class Store:
+    """A sweep directory, locked while open: `with Store(out) as store: ...`. `warn` receives the one-line message
+    about each damaged file set aside."""
+
+    def __init__(self, out: Path, warn: Callable[[str], None] = _warn) -> None:
         self.out = out
         self.runs = out / ".runs"
         self.traces = out / "traces"
+        self.warn = warn
 
     def __enter__(self) -> Store:
         check_out_dir(self.out, STORE_MARKER, STORE_KIND)
@@ -174,26 +196,55 @@ class Store:
         for folder in (self.out, self.runs, self.traces):
             for temporary in folder.glob(".tmp-*"):
                 temporary.unlink()
-        for name in CONSOLIDATED:
-            (self.out / name).unlink(missing_ok=True)
         return self
 
     def __exit__(self, *exc: object) -> None:
         self._lock.close()
 
-    def done(self, run_id: str) -> bool:
-        """The run finished (ok or diverged) in this or an earlier sweep."""
-        return (self.runs / f"{run_id}.parquet").exists()
+    def done(self, run_id: str, trace: bool = False) -> bool:
+        """The run finished (ok or diverged) in this or an earlier sweep: its file (and with `trace` its trace) is
+        there and reads back. A file that does not is set aside (warning) and the run counts as not done."""
+        path = self.runs / f"{run_id}.parquet"
+        if not path.exists():
+            return False
+        checks = [(path, read_record)] + ([(self.traces / f"{run_id}.parquet", _read_trace)] if trace else [])
+        for file, read in checks:
+            try:
+                read(file)
+            except Exception as error:  # pyarrow, json and OS errors alike: the file is not what this code wrote
+                self._set_aside(file, error)
+                if file != path:
+                    self._set_aside(path, None)
+                return False
+        return True
+
+    def _set_aside(self, path: Path, error: BaseException | None) -> None:
+        """Rename a damaged file to NAME.damaged (replacing an earlier one) and say so (`error`: why it is damaged;
+        None for a run file set aside with its damaged trace, silently)."""
+        aside = path.with_name(f"{path.name}.damaged")
+        if path.exists():
+            os.replace(path, aside)
+        if error is not None:
+            reason = (str(error) or type(error).__name__).splitlines()[0]
+            self.warn(f"asgd sweep: {path} is damaged ({type(error).__name__}: {reason}): set aside as {aside.name}; "
+                      f"its run is simulated again")
 
     def put(self, outcome: Outcome) -> None:
-        """Keep one run's outcome; its trace is written first, so a finished run always has it."""
-        if outcome.trace is not None:
-            self.traces.mkdir(exist_ok=True)
-            write_atomic(self.traces / f"{outcome.run_id}.parquet", outcome.trace)
-        failed = self.runs / f"{outcome.run_id}.failed.parquet"
-        write_atomic(failed if outcome.status == "failed" else self.runs / f"{outcome.run_id}.parquet", outcome.result)
-        if outcome.status != "failed":
-            failed.unlink(missing_ok=True)
+        """Keep one run's outcome; its trace is written first, so a finished run always has it. A write that fails
+        (a full disk) raises WriteError: the runs kept so far stay, for a rerun to resume from."""
+        try:
+            if outcome.trace is not None:
+                self.traces.mkdir(exist_ok=True)
+                write_atomic(self.traces / f"{outcome.run_id}.parquet", outcome.trace)
+            failed = self.runs / f"{outcome.run_id}.failed.parquet"
+            write_atomic(failed if outcome.status == "failed" else self.runs / f"{outcome.run_id}.parquet",
+                         outcome.result)
+            if outcome.status != "failed":
+                failed.unlink(missing_ok=True)
+        except OSError as error:
+            raise WriteError(f"the result of run {outcome.run_id} could not be written to {self.runs} "
+                             f"({error.strerror or error}): the runs finished before it are kept there; rerun the "
+                             f"same command to resume") from None
 
     def record(self, run_id: str) -> RunRecord:
         path = self.runs / f"{run_id}.parquet"
@@ -202,31 +253,41 @@ class Store:
     def consolidate(self, runs: list[tuple[str, int]], cells: dict[str, list[Any]],
                     manifest: dict[str, Any]) -> pa.Table:
         """Write curves, staleness and runs (one row per (run id, seed) of `runs`, with the grid columns `cells`
-        aligned with it), then sweep.json (`manifest` and the counts by status); returns the runs table."""
+        aligned with it), then sweep.json (`manifest` and the counts by status); returns the runs table. The
+        earlier consolidated files are replaced only once the new tables are written whole (module docstring); a
+        write that fails raises WriteError and leaves them."""
         front = {key: pa.array(values) for key, values in cells.items()}
         front["run_id"] = pa.array([run for run, _ in runs], pa.string())
         front["seed"] = pa.array([seed for _, seed in runs], pa.int64())
         rows, staleness, statuses = [], [_prefixed(staleness_table([]), front, 0)], Counter()
         keys_only = _prefixed(pa.table({}), front, 0)
-        with _replacing(self.out / "curves.parquet") as path, _RowGroups(path, keys_only) as curves:
-            for index, (run, _) in enumerate(runs):
-                record = self.record(run)
-                statuses[record.status] += 1
-                rows.append({"status": record.status, "error": record.error, **dict(_flatten(record.summary))})
-                if record.status != "failed":
-                    curves.write(_prefixed(record.metrics, front, index))
-                    staleness.append(_prefixed(staleness_table(record.staleness), front, index))
-        self._write_table("staleness.parquet", pa.concat_tables(staleness))
-        table = _runs_table(front, rows)
-        self._write_table("runs.parquet", table)
-        manifest = {**manifest, "result_format": RESULT_FORMAT, "asgd": CODE_VERSION, "code": code_digest(),
-                    "runs": len(runs), **{status: statuses[status] for status in ("ok", "diverged", "failed")}}
-        write_atomic(self.out / "sweep.json", (json.dumps(json_ready(manifest), indent=2) + "\n").encode())
+        written = {name: _temporary(self.out / name) for name in CONSOLIDATED[:3]}
+        try:
+            with _RowGroups(written["curves.parquet"], keys_only) as curves:
+                for index, (run, _) in enumerate(runs):
+                    record = self.record(run)
+                    statuses[record.status] += 1
+                    rows.append({"status": record.status, "error": record.error, **dict(_flatten(record.summary))})
+                    if record.status != "failed":
+                        curves.write(_prefixed(record.metrics, front, index))
+                        staleness.append(_prefixed(staleness_table(record.staleness), front, index))
+            pq.write_table(pa.concat_tables(staleness), written["staleness.parquet"])
+            table = _runs_table(front, rows)
+            pq.write_table(table, written["runs.parquet"])
+            manifest = {**manifest, "result_format": RESULT_FORMAT, "asgd": CODE_VERSION, "code": code_digest(),
+                        "runs": len(runs), **{status: statuses[status] for status in ("ok", "diverged", "failed")}}
+            (self.out / "sweep.json").unlink(missing_ok=True)  # from here until it is written the set is not whole
+            for name, temporary in written.items():
+                os.replace(temporary, self.out / name)
+            write_atomic(self.out / "sweep.json", (json.dumps(json_ready(manifest), indent=2) + "\n").encode())
+        except OSError as error:
+            raise WriteError(f"the consolidated results could not be written to {self.out} "
+                             f"({error.strerror or error}): every run is kept in {self.runs}; rerun the same command "
+                             f"to consolidate them") from None
+        finally:
+            for temporary in written.values():
+                temporary.unlink(missing_ok=True)
         return table
-
-    def _write_table(self, name: str, table: pa.Table) -> None:
-        with _replacing(self.out / name) as path:
-            pq.write_table(table, path)
 
 
 class _RowGroups:

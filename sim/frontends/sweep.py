@@ -114,7 +114,8 @@ def run_sweep(scenario: str | Path, axes: list[Axis], overrides: dict[str, Any],
     runs = plan(scenario, axes, overrides, seeds, trace)
     check_out_dir(Path(out), STORE_MARKER, STORE_KIND)  # a bad --out stops before any worker starts
     with executor(jobs, scheduler) as execute, Store(Path(out)) as store:  # nothing is written before it connects
-        todo = list({run.run_id: (run.run_id, run.scenario) for run in runs if not store.done(run.run_id)}.values())
+        todo = list({run.run_id: (run.run_id, run.scenario) for run in runs
+                     if not store.done(run.run_id, trace)}.values())
         total = len({run.run_id for run in runs})
         if not quiet:
             print(f"asgd sweep: {total} runs, {total - len(todo)} done earlier, {len(todo)} to run "
