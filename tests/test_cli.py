@@ -593,3 +593,123 @@ def test_run_and_check_directories_get_the_users_umask(umask, tmp_path, monkeypa
         os.umask(previous)
     for folder in (tmp_path / "a", tmp_path / "a" / "run"):
         assert folder.stat().st_mode & 0o777 == 0o777 & ~umask, oct(folder.stat().st_mode)
+
+
+# ---- replay certifies every derivable column; --timing re-simulates the whole run ----
+
+def _drop_rows(predicate):
+    """Rewrite trace.parquet without the rows where predicate(update column, row index) holds."""
+    def edit(out: Path) -> None:
+        import pyarrow.parquet as pq
+
+        trace = pq.read_table(out / "trace.parquet")
+        updates = trace["update"].to_numpy()
+        keep = [i for i in range(trace.num_rows) if not predicate(updates, i)]
+        pq.write_table(trace.take(keep), out / "trace.parquet")
+    return edit
+
+
+def _edit_summary(key, value):
+    def edit(out: Path) -> None:
+        summary = json.loads((out / "summary.json").read_text())
+        summary[key] = value
+        (out / "summary.json").write_text(json.dumps(summary))
+    return edit
+
+
+def _edit_scenario(old, new):
+    def edit(out: Path) -> None:
+        text = (out / "scenario.toml").read_text()
+        assert old in text
+        (out / "scenario.toml").write_text(text.replace(old, new))
+    return edit
+
+
+def _column(column, edit):
+    return lambda out: _edit_trace(out, column, edit)
+
+
+def _t_apply_at_t_read(row):
+    """Row `row` applied the instant its gradient was read: before the update preceding it."""
+    def edit(out: Path) -> None:
+        t_read = pd.read_parquet(out / "trace.parquet")["t_read"]
+        _edit_trace(out, "t_apply", _set_row(row, float(t_read[row])))
+    return edit
+
+
+CERTIFIED = [  # (scenario, --set, edit of the run directory, the message's words); rows counted from 0
+    ("quickstart", [], _column("staleness", _set_row(17, 3)),
+     "column 'staleness', row 17: 3, but update - read_version = 17 - "),
+    ("quickstart", [], _column("worker", _set_row(9, 999)),
+     "column 'worker', row 9: 999 is not a worker of the scenario's 0..7 (cluster.workers = 8)"),
+    ("quickstart", [], _edit_scenario("workers = 8", "workers = 3"), "is not a worker of the scenario's 0..2"),
+    ("quickstart", [], _column("applied", _set_row(4, False)), "column 'applied', row 4: False, but update = 4"),
+    ("quickstart", [], _column("t_apply", _set_row(6, float("nan"))), "column 't_apply', row 6: nan is not a time"),
+    ("quickstart", [], _column("t_read", _set_row(6, 1e9)), "column 't_apply', row 6: "),
+    ("quickstart", [], _t_apply_at_t_read(29), "column 't_apply', row 29: update 29 at "),
+    ("quickstart", [], _drop_rows(lambda updates, i: updates[i] == 29),
+     "column 'update', row 28: the trace holds 29 updates, not algorithm.iterations = 30"),
+    ("quickstart", [], _edit_scenario("iterations = 30", "iterations = 31"),
+     "the trace holds 30 updates, not algorithm.iterations = 31"),
+    ("quickstart", ["--set", "algorithm.batch=2"], _drop_rows(lambda updates, i: i == 10),
+     "column 'update', row 10: update 5 has 1 gradients, not algorithm.batch = 2"),
+    ("quickstart", [], _edit_summary("max_staleness", 99),
+     "column 'staleness': the trace gives max_staleness = "),
+    ("quickstart", [], _edit_summary("gradients", 31), "the trace gives gradients = 30, but summary.json says 31"),
+    ("quickstart", [], lambda out: (_edit_trace(out, "update", _set_row(29, -1)),
+                                    _edit_trace(out, "applied", _set_row(29, False))),
+     "column 'update', row 29: -1 (a dropped gradient), but the scenario drops none (staleness.policy = 'wait')"),
+    ("quickstart", ["--set", "staleness.policy=drop", "--set", "staleness.bound=2"],
+     _column("staleness", lambda values, updates: values.__setitem__(updates.index(-1), 1)),
+     "in a dropped row, but only gradients staler than staleness.bound = 2 are dropped"),
+    ("sync", [], _column("worker", _set_row(1, 0)), "update 0 does not have one gradient of each worker 0..7"),
+    ("sync", [], lambda out: (_edit_trace(out, "read_version", _at_update(1, 0)),
+                              _edit_trace(out, "staleness", _at_update(1, 1))),
+     "column 'read_version', row 8: 0, but sync reads the current iterate, x_1"),
+    ("incon", [], _column("missed", _at_update(20, 7)), "column 'missed', row 20: 7, but its read missed "),
+    ("incon", ["--set", "cluster.read={dist=\"constant\", value=2.0}"],
+     lambda out: (_edit_trace(out, "landed_at", _at_update(25, [])), _edit_trace(out, "start_version",
+                                                                                 _at_update(25, 25))),
+     "column 'read_version', row 25: "),
+]
+
+
+@pytest.mark.parametrize("name, sets, edit, words", CERTIFIED, ids=[case[3][:60] for case in CERTIFIED])
+def test_replay_certifies_every_derivable_column_naming_column_and_row(name, sets, edit, words, tmp_path, capsys):
+    out = tmp_path / "run"
+    iterations = 30 if name != "sync" else 10
+    assert main(["run", str(SCENARIOS / f"{name}.toml"), "--set", f"algorithm.iterations={iterations}", *sets,
+                 "--out", str(out)]) == 0
+    assert main(["replay", str(out)]) == 0
+    edit(out)
+    capsys.readouterr()
+    assert main(["replay", str(out)]) == 2
+    captured = capsys.readouterr()
+    assert captured.err.count("\n") == 1 and captured.out == "", captured.err
+    assert f"'{out / 'trace.parquet'}': is inconsistent: " in captured.err and words in captured.err, captured.err
+
+
+@pytest.mark.parametrize("name", ["quickstart", "worker-limit", "incon", "sync"])
+def test_replay_timing_resimulates_the_whole_run_bit_for_bit(name, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["run", str(SCENARIOS / f"{name}.toml"), "--set", "algorithm.iterations=40", "--out", str(out)]) == 0
+    capsys.readouterr()
+    assert main(["replay", "--timing", str(out)]) == 0
+    assert capsys.readouterr().out.startswith("reproduced: the run re-simulated from scenario.toml on the SimPy engine")
+    _edit_trace(out, "t_read", lambda values, updates: values.__setitem__(7, float(np.nextafter(values[7], np.inf))))
+    assert main(["replay", str(out)]) == 0  # a time one ulp off is consistent with every other column
+    capsys.readouterr()
+    assert main(["replay", "--timing", str(out)]) == 1
+    printed = capsys.readouterr().out
+    assert printed.startswith("NOT reproduced: ") and "trace.parquet: column 't_read', row 7: " in printed
+
+
+def test_replay_timing_names_what_an_edited_scenario_changes(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["run", QUICKSTART, "--set", "algorithm.iterations=40", "--out", str(out)]) == 0
+    _edit_scenario("seed = 0", "seed = 1")(out)
+    capsys.readouterr()
+    assert main(["replay", "--timing", str(out)]) == 1
+    printed = capsys.readouterr().out
+    assert "trace.parquet: column 'worker', row " in printed or "trace.parquet: column 't_read', row 0" in printed
+    assert "summary.json: seed = 0 recorded, 1 re-simulated" in printed
