@@ -7,7 +7,7 @@ What is checked, for every algorithm (K = algorithm.iterations, M = algorithm.ba
 - an applied row's `staleness` is update - read_version, at most staleness.bound; a dropped row exists only under
   staleness.policy = "drop" and is staler than the bound, read_version + staleness (the update then next) <= K;
 - every update has M gradients, and the trace holds K updates (fewer only if summary.json says the run diverged);
-- times are finite and >= 0, t_read <= t_apply, the rows of one update share t_apply and updates never go back in
+- times are >= 0 (inf once the clock overflowed), t_read <= t_apply, the rows of one update share t_apply and updates never go back in
   time;
 - sync: every update reads the current iterate (read_version = update) and has one gradient of each worker;
 - asysg-incon: read_start <= t_read, a dropped read writes no coordinates, and read_version (b = min J(k)) and
@@ -115,16 +115,16 @@ def _check_counts(path: Path, update: np.ndarray, applied: np.ndarray, K: int, M
 def _check_times(path: Path, update: np.ndarray, applied: np.ndarray, t_read: np.ndarray,
                  t_apply: np.ndarray) -> None:
     for column, times in (("t_read", t_read), ("t_apply", t_apply)):
-        _at(path, column, np.flatnonzero(~np.isfinite(times) | (times < 0)),
-            lambda r: f"{times[r]} is not a time (finite, >= 0)")
+        _at(path, column, np.flatnonzero(np.isnan(times) | (times < 0)),
+            lambda r: f"{times[r]} is not a time (>= 0; inf only after the clock overflowed)")
     _at(path, "t_apply", np.flatnonzero(t_apply < t_read),
         lambda r: f"{t_apply[r]} is before the row's t_read, {t_read[r]}")
     rows = np.flatnonzero(applied)
-    steps = np.diff(t_apply[rows])
+    times = t_apply[rows]  # compared, not subtracted: inf - inf would be nan
     same = np.diff(update[rows]) == 0
-    _at(path, "t_apply", rows[1:][same & (steps != 0)],
+    _at(path, "t_apply", rows[1:][same & (times[1:] != times[:-1])],
         lambda r: f"{t_apply[r]}, but the rows of update {update[r]} share one t_apply")
-    _at(path, "t_apply", rows[1:][~same & (steps < 0)],
+    _at(path, "t_apply", rows[1:][~same & (times[1:] < times[:-1])],
         lambda r: f"update {update[r]} at {t_apply[r]} is applied before the update preceding it")
 
 
@@ -145,7 +145,7 @@ def _check_incon_reads(path: Path, table: pa.Table, update: np.ndarray, version:
     update next then, read_version + staleness)."""
     read_start, first = table["read_start"].to_numpy(), table["start_version"].to_numpy()
     missed = table["missed"].to_numpy().astype(np.int64)
-    _at(path, "read_start", np.flatnonzero(~np.isfinite(read_start) | (read_start < 0) | (read_start > t_read)),
+    _at(path, "read_start", np.flatnonzero(np.isnan(read_start) | (read_start < 0) | (read_start > t_read)),
         lambda r: f"{read_start[r]}, not a time in 0..t_read = {t_read[r]}")
     coordinates = table["coordinates"].combine_chunks()
     counts = np.diff(coordinates.offsets.to_numpy())

@@ -267,9 +267,12 @@ def test_a_written_sync_scenario_runs_again_with_other_workers(tmp_path, capsys)
     assert (summary["workers"], summary["batch"], summary["gradients"]) == (16, 16, 16 * 30)
 
 
-def test_a_long_run_shows_progress_lines_off_a_terminal(tmp_path, capsys):
+def test_a_long_run_shows_progress_lines_off_a_terminal(tmp_path, capsys, monkeypatch):
     from sim.frontends.cli import LONG_RUN
 
+    from sim.frontends.progress import Progress
+
+    monkeypatch.setattr(Progress, "HEARTBEAT", 3600.0)  # no "still running" line on a slow machine
     out = tmp_path / "run"
     assert main(["run", QUICKSTART, "--set", f"algorithm.iterations={LONG_RUN}", "--set", "record.trace=false",
                  "--out", str(out)]) == 0
@@ -713,3 +716,71 @@ def test_replay_timing_names_what_an_edited_scenario_changes(tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "trace.parquet: column 'worker', row " in printed or "trace.parquet: column 't_read', row 0" in printed
     assert "summary.json: seed = 0 recorded, 1 re-simulated" in printed
+
+
+# ---- huge inputs: refused before they start, progress within seconds, an overflowing clock ----
+
+@pytest.mark.parametrize("sets, words", [
+    (["algorithm.iterations=1000000000"], "algorithm.iterations = 1000000000: the run would keep a trace of about 57 GB "
+                                          "(57 B per gradient x 1000000000 gradients, K x M)"),
+    (["algorithm.iterations=100000000", "algorithm.batch=10", "record.trace=false", "record.every=1"],
+     "record.every = 1: the run would record 100000001 iterates, about 30 GB of metrics"),
+])
+def test_a_run_that_cannot_fit_in_memory_is_refused_naming_the_key_and_the_estimate(sets, words, tmp_path, capsys,
+                                                                                     monkeypatch):
+    from sim.frontends import memory
+
+    _nothing_ran(monkeypatch)
+    monkeypatch.setattr(memory, "machine_memory", lambda: 16 * 10**9)
+    _assert_bad_input(["run", QUICKSTART, *[arg for s in sets for arg in ("--set", s)]],
+                      [words, "more than this machine's memory (16 GB)"], tmp_path, capsys)
+
+
+def test_a_sweep_too_large_to_plan_or_hold_is_refused_at_once(tmp_path, capsys, monkeypatch):
+    import time
+
+    from sim.frontends import memory
+
+    _nothing_ran(monkeypatch)
+    monkeypatch.setattr(memory, "machine_memory", lambda: 16 * 10**9)
+    started = time.perf_counter()
+    _assert_bad_input(["sweep", QUICKSTART, "--seeds", str(10**9), "--grid", "cluster.workers=2,4"],
+                      ["--seeds = 1000000000: 2 grid points x 1000000000 seeds = 2000000000 runs need about 32.8 TB"],
+                      tmp_path, capsys)
+    assert time.perf_counter() - started < 10  # refused before planning any run (seconds, not hours)
+    _assert_bad_input(["sweep", QUICKSTART, "--trace", "--seeds", "4", "--jobs", "2", "--set",
+                       "algorithm.iterations=50000000"],
+                      ["algorithm.iterations = 50000000: 8 runs held at once (2 processes, each running up to 4 seeds "
+                       "of a grid point as one batch), each would keep a trace of about 2.85 GB"], tmp_path, capsys)
+
+
+def test_a_long_silence_is_broken_by_a_line_that_the_work_goes_on(capsys, monkeypatch):
+    import time
+
+    from sim.frontends.progress import Progress
+
+    monkeypatch.setattr(Progress, "HEARTBEAT", 0.05)
+    progress = Progress(10**18, label="asgd run", unit="update")
+    time.sleep(0.3)
+    progress.close()
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) >= 2 and all(line.startswith(f"asgd run: 0/{10**18} updates (0%), ") and
+                                   line.endswith(" s elapsed, still running") for line in lines), lines
+    time.sleep(0.15)
+    assert capsys.readouterr().err == ""  # none once closed
+    quiet = Progress(10, label="asgd run", quiet=True)
+    time.sleep(0.15)
+    quiet.close()
+    assert capsys.readouterr().err == ""
+
+
+@pytest.mark.parametrize("compute", ['{dist="exponential", mean=1e308}', '{dist="pareto", shape=0.001, scale=1.0}'])
+@pytest.mark.parametrize("scenario", ["quickstart", "worker-limit"])  # the SimPy engine and a closed form
+def test_a_clock_that_overflows_ends_with_status_overflow_not_ok(scenario, compute, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["run", str(SCENARIOS / f"{scenario}.toml"), "--set", f"cluster.compute={compute}", "--set",
+                 "algorithm.iterations=200", "--out", str(out)]) == 1
+    assert ": OVERFLOW" in capsys.readouterr().out
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["status"] == "overflow" and summary["sim_time"] is None
+    assert main(["replay", str(out)]) == 0 and main(["replay", "--timing", str(out)]) == 0

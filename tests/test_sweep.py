@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from scenarios import ScenarioError
 from sim.frontends.cli import main
@@ -435,3 +437,18 @@ def test_a_full_disk_while_consolidating_keeps_the_earlier_results(tmp_path, cap
     assert {path.name: path.read_bytes() for path in out.iterdir() if path.is_file() and path.name != ".lock"} == before
     assert sweep(out, "--grid", "cluster.workers=2,3", *flags) == 0
     assert "0 run now, 4 reused" in capsys.readouterr().out
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(0, 2**63 - 40), st.sampled_from([[], ["--grid", "cluster.workers=2,3"]]))
+def test_planned_run_texts_are_the_resolved_scenarios_of_their_seeds(first, grid):
+    from scenarios import load, to_toml
+    from sim.frontends.sweep import plan
+
+    axes = parse_grid(grid[1:])
+    runs = plan(QUICKSTART, axes, {"seed": first, "algorithm.iterations": 10}, seeds=3)
+    for run in runs:
+        values = {axis.key: axis.values[i] for axis, i in zip(axes, run.point)}
+        expected = to_toml(load(QUICKSTART, {"record.trace": False, "seed": run.seed, "algorithm.iterations": 10,
+                                             **values}))
+        assert run.scenario == expected

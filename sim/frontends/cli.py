@@ -1,4 +1,5 @@
-"""The `asgd` command line. Exit codes: 0 success, 1 a check failed (or a run diverged), 2 bad input."""
+"""The `asgd` command line. Exit codes: 0 success, 1 a check failed (or a run diverged or its clock overflowed, or an
+output could not be written), 2 bad input."""
 
 from __future__ import annotations
 
@@ -24,12 +25,14 @@ def _overrides(sets: list[str], seed: int | None) -> dict[str, Any]:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from sim import simulate
+    from sim.frontends.memory import check_run_memory
     from sim.frontends.progress import Progress
     from sim.frontends.rundir import check_out_dir, check_same_run, out_path, write_run
 
     out = out_path(args.out, "runs/NAME-seedN")
     scenario = load(args.scenario, _overrides(args.set, args.seed))
     build_objective(scenario)  # parameters it cannot be built with are bad input, before anything is shown or written
+    check_run_memory(scenario)
     out = out or Path("runs") / f"{scenario.name}-seed{scenario.seed}"
     check_out_dir(out)
     check_same_run(out, to_toml(scenario), args.force)
@@ -77,10 +80,13 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
 def _replay_timing(run_dir: str) -> int:
     """`asgd replay --timing`: the run re-simulated on the SimPy engine, compared file by file."""
+    from sim.frontends.memory import check_run_memory
     from sim.frontends.progress import Progress
     from sim.replay import replay_timing, scenario_of
 
-    iterations = scenario_of(run_dir).algorithm.iterations
+    scenario = scenario_of(run_dir)
+    check_run_memory(scenario, 2, " (the recorded run and the re-simulated one)")
+    iterations = scenario.algorithm.iterations
     progress = Progress(iterations, label="asgd replay", unit="update", quiet=iterations < LONG_RUN)
     try:
         outcome = replay_timing(run_dir, progress.advance_to)

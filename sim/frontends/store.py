@@ -1,6 +1,6 @@
 """The result store of a sweep directory: one file per run, written atomically, consolidated at the end.
 
-    DIR/.runs/<run_id>.parquet          a finished run (status ok or diverged): its metrics, with its summary,
+    DIR/.runs/<run_id>.parquet          a finished run (status ok, diverged or overflow): its metrics, with its summary,
                                         staleness counts and resolved scenario in the file's metadata
     DIR/.runs/<run_id>.failed.parquet   a run that raised; it is run again when the sweep is rerun
     DIR/traces/<run_id>.parquet         its trace, for runs with record.trace = true (`asgd sweep --trace`)
@@ -48,6 +48,7 @@ from sim.frontends.rundir import check_out_dir, json_ready
 
 RESULT_FORMAT = 1
 CONSOLIDATED = ("curves.parquet", "staleness.parquet", "runs.parquet", "sweep.json")
+STATUSES = ("ok", "diverged", "overflow", "failed")  # a run's status: overflow = its clock went past the largest float
 STORE_MARKER, STORE_KIND = ".lock", "an asgd sweep directory"  # what check_out_dir accepts as an earlier sweep
 ROW_GROUP = 1 << 17  # rows of curves.parquet buffered before a row group is written
 
@@ -202,7 +203,7 @@ class Store:
         self._lock.close()
 
     def done(self, run_id: str, trace: bool = False) -> bool:
-        """The run finished (ok or diverged) in this or an earlier sweep: its file (and with `trace` its trace) is
+        """The run finished (ok, diverged or overflow) in this or an earlier sweep: its file (and with `trace` its trace) is
         there and reads back. A file that does not is set aside (warning) and the run counts as not done."""
         path = self.runs / f"{run_id}.parquet"
         if not path.exists():
@@ -275,7 +276,7 @@ class Store:
             table = _runs_table(front, rows)
             pq.write_table(table, written["runs.parquet"])
             manifest = {**manifest, "result_format": RESULT_FORMAT, "asgd": CODE_VERSION, "code": code_digest(),
-                        "runs": len(runs), **{status: statuses[status] for status in ("ok", "diverged", "failed")}}
+                        "runs": len(runs), **{status: statuses[status] for status in STATUSES}}
             (self.out / "sweep.json").unlink(missing_ok=True)  # from here until it is written the set is not whole
             for name, temporary in written.items():
                 os.replace(temporary, self.out / name)
