@@ -166,7 +166,7 @@ def staged(out: Path) -> Iterator[Path]:
     gives a new folder) when the block succeeds. When the block or the replacing fails, the temporary folder and
     the parent folders made for it are removed, an earlier `out` is kept, and an OSError (a full disk, ...) becomes
     a WriteError."""
-    made = [folder for folder in (out.absolute(), *out.absolute().parents) if not folder.exists()][1:]
+    made = [folder for folder in out.absolute().parents if not folder.exists()]  # innermost first
     staging = None
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -177,7 +177,7 @@ def staged(out: Path) -> Iterator[Path]:
     except BaseException as error:
         if staging is not None:
             shutil.rmtree(staging, ignore_errors=True)
-        for folder in made:  # innermost first; only if still empty
+        for folder in made:  # only if still empty
             try:
                 folder.rmdir()
             except OSError:

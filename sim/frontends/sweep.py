@@ -84,11 +84,11 @@ def plan(scenario: str | Path, axes: list[Axis], overrides: dict[str, Any], seed
             if objective not in objectives:
                 build_objective(base)
                 objectives.add(objective)
+            check_run_memory(base, *held)
         except ScenarioError as error:
             invalid.append((point, error))
             continue
         check_seeds(base.seed, seeds)
-        check_run_memory(base, *held)
         head, _, tail = to_toml(base).partition(f"\nseed = {base.seed}\n")  # the name before it is one line
         for seed in range(base.seed, base.seed + seeds):
             text = f"{head}\nseed = {seed}\n{tail}"  # = to_toml(load(scenario, {**fixed, "seed": seed}))
