@@ -784,3 +784,16 @@ def test_a_clock_that_overflows_ends_with_status_overflow_not_ok(scenario, compu
     summary = json.loads((out / "summary.json").read_text())
     assert summary["status"] == "overflow" and summary["sim_time"] is None
     assert main(["replay", str(out)]) == 0 and main(["replay", "--timing", str(out)]) == 0
+
+
+def test_the_memory_a_process_may_use_is_the_lower_of_the_machines_and_its_containers(tmp_path, monkeypatch):
+    from sim.frontends import memory
+
+    unlimited, limited = tmp_path / "memory.max", tmp_path / "limit_in_bytes"
+    unlimited.write_text("max\n")
+    limited.write_text("1000000\n")
+    monkeypatch.setattr(memory, "CGROUP_LIMITS", (str(unlimited), str(tmp_path / "absent")))
+    physical = memory.machine_memory()
+    assert physical == os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    monkeypatch.setattr(memory, "CGROUP_LIMITS", (str(unlimited), str(limited)))
+    assert memory.machine_memory() == 1000000

@@ -23,12 +23,24 @@ METRICS_ROW_BYTES = 300       # per recorded iterate
 SWEEP_BYTES_PER_RUN = 16_384  # per run of a sweep's plan
 
 
+CGROUP_LIMITS = ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes")  # v2, v1
+
+
 def machine_memory() -> int | None:
-    """The machine's physical memory in bytes (None where the system does not tell)."""
+    """The memory this process may use, in bytes: the machine's physical memory, or the container's (cgroup) limit
+    if lower; None where the system tells neither."""
     try:
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+        physical = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     except (OSError, ValueError):
-        return None
+        physical = None
+    limits = [physical] if physical is not None else []
+    for path in CGROUP_LIMITS:
+        try:
+            with open(path) as file:
+                limits.append(int(file.read().strip()))  # "max" (no limit) is not a number
+        except (OSError, ValueError):
+            continue
+    return min(limits) if limits else None
 
 
 def human(size: float) -> str:
