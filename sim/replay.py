@@ -11,6 +11,7 @@ it spanned (iterates.torn_read), and the update writes the recorded coordinates.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,7 +25,7 @@ from scenarios.errors import ScenarioError
 from sim.iterates import IterateStore, apply_con_update, apply_incon_update
 from sim.recording import INCON_SCHEMA, TRACE_SCHEMA
 from sim.run import make_step
-from sim.trace_checks import check_rows, check_trace
+from sim.trace_checks import check_applied_and_workers, check_trace
 
 
 @dataclass
@@ -52,7 +53,7 @@ def replay(run_dir: Path | str) -> Replay:
     summary = _read_summary(run_dir / "summary.json")
     path = run_dir / "trace.parquet"
     table = _read_trace(path, [*TRACE_SCHEMA.names, *(INCON_SCHEMA.names if incon else [])])
-    check_rows(path, table, scenario)
+    check_applied_and_workers(path, table, scenario)
     applied = table.filter(table["applied"])
     updates = applied["update"].to_numpy()
     values, offsets = _lists(applied, "samples")
@@ -83,15 +84,15 @@ def replay(run_dir: Path | str) -> Replay:
 
 @dataclass
 class Resimulation:
-    differences: list[str]  # the first difference of each file that differs, "" if none
-    updates: int
+    differences: list[str]  # the first difference in each file that differs (none: reproduced)
+    updates: int            # updates the re-simulated run applied
 
     @property
     def reproduced(self) -> bool:
         return not self.differences
 
 
-def replay_timing(run_dir: Path | str, progress=None) -> Resimulation:
+def replay_timing(run_dir: Path | str, progress: Callable[[int], None] | None = None) -> Resimulation:
     """Re-simulate the run of `run_dir` from its scenario.toml (seed included) on the SimPy engine and compare the
     trace (every column: times, workers, versions, staleness, samples, ...), the metrics and the final iterate bit
     for bit, and summary.json but for wall_seconds. `progress(k)` as for sim.simulate."""

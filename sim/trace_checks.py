@@ -7,8 +7,8 @@ What is checked, for every algorithm (K = algorithm.iterations, M = algorithm.ba
 - an applied row's `staleness` is update - read_version, at most staleness.bound; a dropped row exists only under
   staleness.policy = "drop" and is staler than the bound, read_version + staleness (the update then next) <= K;
 - every update has M gradients, and the trace holds K updates (fewer only if summary.json says the run diverged);
-- times are >= 0 (inf once the clock overflowed), t_read <= t_apply, the rows of one update share t_apply and updates never go back in
-  time;
+- times are >= 0 (inf once the clock overflowed), t_read <= t_apply, the rows of one update share t_apply and
+  updates never go back in time;
 - sync: every update reads the current iterate (read_version = update) and has one gradient of each worker;
 - asysg-incon: read_start <= t_read, a dropped read writes no coordinates, and read_version (b = min J(k)) and
   `missed` (|J(k)|) follow from landed_at and the coordinates each landed update wrote
@@ -44,7 +44,7 @@ def _at(path: Path, column: str, rows: np.ndarray, problem) -> None:
         raise inconsistent(path, f"column {column!r}, row {row}: {problem(row)}")
 
 
-def check_rows(path: Path, table: pa.Table, scenario: Scenario) -> None:
+def check_applied_and_workers(path: Path, table: pa.Table, scenario: Scenario) -> None:
     """The checks each row passes on its own, made before the applied rows are taken apart: `applied` is
     update >= 0 and `worker` one of the scenario's."""
     update, worker, applied = table["update"].to_numpy(), table["worker"].to_numpy(), table["applied"].to_numpy()
@@ -57,8 +57,8 @@ def check_rows(path: Path, table: pa.Table, scenario: Scenario) -> None:
 
 def check_trace(path: Path, table: pa.Table, scenario: Scenario, summary: dict[str, Any] | None) -> None:
     """Check every derivable column of the trace `table` (read from `path`) against `scenario` and `summary`
-    (summary.json, or None), after check_rows and replay's checks of the applied rows (update numbers, read
-    versions, samples, incon reads); see the module docstring."""
+    (summary.json, or None), after check_applied_and_workers and replay's checks of the applied rows (update
+    numbers, read versions, samples, incon reads); see the module docstring."""
     algorithm, bound, policy = scenario.algorithm, scenario.staleness.bound, scenario.staleness.policy
     K, M, W = algorithm.iterations, algorithm.batch, scenario.cluster.workers
     update, worker = table["update"].to_numpy(), table["worker"].to_numpy()
