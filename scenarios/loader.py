@@ -33,7 +33,12 @@ def load(path: str | Path, overrides: dict[str, Any] | None = None) -> Scenario:
         raise ScenarioError("scenario", str(path), f"is not UTF-8 text: {error}") from None
     except tomllib.TOMLDecodeError as error:
         raise ScenarioError("scenario", str(path), f"is not valid TOML: {error}") from None
+    except RecursionError:
+        raise ScenarioError("scenario", str(path), TOO_DEEP) from None
     return _with_objective_checks(build(apply_overrides(data, overrides), path.stem))
+
+
+TOO_DEEP = "nests arrays or tables too deeply to be read (no scenario key nests more than a few levels)"
 
 
 def parse(data: dict[str, Any], overrides: dict[str, Any] | None = None) -> Scenario:

@@ -5,6 +5,7 @@ Each section function returns its dataclass together with its resolved (TOML-rea
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from models import ParameterError, objective_params
@@ -53,10 +54,21 @@ WORKERS_LIMIT = ("each worker is a simulated process with its own random streams
                  "about 4 GB and minutes to start")
 
 
+# `name` becomes part of file names (runs/NAME-seedN, runs/check-NAME), so it must be a plain name: it never
+# chooses a folder. MAX_NAME leaves room within the file systems' NAME_MAX of 255 bytes for "-seed" and a 19-digit
+# seed, plus the temporary names the outputs are staged under (".NAME-seedN." and 8 random characters, or
+# ".NAME-seedN.old-PID").
+NAME_PATTERN = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]*")
+MAX_NAME = 200
+NAME_RULE = (f"must be a plain name of at most {MAX_NAME} characters: letters, digits, '.', '_' and '-', not "
+             "starting with '.' (it names the run's folder, runs/NAME-seedN)")
+
+
 def build(data: Any, default_name: str) -> Scenario:
-    """Validate `data` (a parsed scenario document) and return the fully resolved Scenario."""
+    """Validate `data` (a parsed scenario document) and return the fully resolved Scenario. `default_name` (the
+    scenario file's stem) is made a plain name (default_name_of) when the document gives none."""
     top = Table(data, "", TOP_KEYS)
-    name = top.string("name", default_name)
+    name = scenario_name(top.get("name", default_name_of(default_name)), top.key("name"))
     seed = capped(top, "seed", 0, 0, INT64_MAX, RECORDED_AS_INT64)
     objective, objective_out = _objective(top.get("objective"))
     cluster, cluster_out, parsed = _cluster(top.table("cluster", CLUSTER_KEYS))
@@ -71,6 +83,20 @@ def build(data: Any, default_name: str) -> Scenario:
                                                      "staleness.bound": staleness.bound,
                                                      "staleness.policy": staleness.policy})
     return Scenario(name, seed, objective, algorithm, staleness, cluster, record, resolved)
+
+
+def scenario_name(value: Any, path: str) -> str:
+    """A plain name (NAME_PATTERN, at most MAX_NAME characters): no folder separator, NUL, newline or leading '.'."""
+    if not isinstance(value, str) or len(value) > MAX_NAME or not NAME_PATTERN.fullmatch(value):
+        raise ScenarioError(path, value, NAME_RULE)
+    return value
+
+
+def default_name_of(stem: str) -> str:
+    """A file's stem as a plain name: each run of other characters becomes '-', a leading '.' is dropped, and it is
+    cut to MAX_NAME characters ("scenario" if nothing is left)."""
+    name = re.sub(r"[^A-Za-z0-9._-]+", "-", stem).lstrip(".")[:MAX_NAME]
+    return name or "scenario"
 
 
 def capped(table: Table, key: str, default: Any, low: int, high: int, why: str) -> int:

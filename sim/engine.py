@@ -206,7 +206,7 @@ def _summary(scenario: Scenario, run: Run, wall_seconds: float) -> dict[str, Any
     return {
         "scenario": scenario.name,
         "seed": scenario.seed,
-        "status": "diverged" if run.diverged else "ok",
+        "status": "diverged" if run.diverged else "ok" if np.isfinite(run.sim_time) else "overflow",  # the clock
         "algorithm": algorithm.name,
         "objective": scenario.objective["name"],
         "workers": scenario.cluster.workers,

@@ -109,7 +109,8 @@ def test_a_run_that_raises_is_a_failed_run_reported_with_exit_1(tmp_path, capsys
 @pytest.mark.parametrize("flags, message", [
     (["--workers", "2,4"], "--workers = '2,4': must include 1"),
     (["--k-grid", "1000"], "--k-grid = '1000': needs at least two"),
-    (["--k-grid", "1000,x"], "--k-grid = '1000,x': must be a comma-separated list"),
+    (["--k-grid", "1000,x"], "--k-grid = '1000,x': must be a comma-separated list of integers >= 1, e.g. 1000,4000"),
+    (["--workers", "0"], "--workers = '0': must be a comma-separated list of integers >= 1, e.g. 1,2,4,8,16,32"),
     (["--seeds", "0"], "--seeds = 0"),
     (["--threshold", "1.5"], "--threshold = 1.5"),
     (["--set", "cluster.workers=0"], "cluster.workers = 0"),
