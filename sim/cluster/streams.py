@@ -31,10 +31,14 @@ class Draws:
     """Values drawn from a stream in fixed-size blocks (`draw_block(rng, size)`), handed out one at a time or
     `count` at a time.
 
-    The block size is fixed, so the sequence of values depends only on the stream, never on the caller.
+    The block size is fixed, so the sequence of values depends only on the stream, never on the caller. The first
+    block is drawn in prefixes (FIRST values, then twice as many, ... up to the block) from the stream's start each
+    time: numpy's samplers fill an array value after value, so a prefix of a block is the block's first values
+    (integers included, whose 32-bit buffer lives in one call), and a worker that makes few draws costs few.
     """
 
     BLOCK = 1024
+    FIRST = 16
 
     def __init__(self, draw_block, rng: np.random.Generator, block: int = BLOCK) -> None:
         self._draw_block = draw_block
@@ -43,11 +47,12 @@ class Draws:
         self._block = np.empty(0)
         self._values: list | None = None  # the block as Python scalars, made on the first single draw from it
         self._next = 0
+        self._start: dict | None = None   # the stream's state at the start, while the first block is drawn in part
 
     def __call__(self):
         """The next value, as a Python scalar."""
         if self._next == len(self._block):
-            self._refill()
+            self._refill(1)
         if self._values is None:
             self._values = self._block.tolist()
         value = self._values[self._next]
@@ -61,16 +66,30 @@ class Draws:
             part = self._block[self._next:self._next + count]
             self._next += count
             return part
-        rest = self._block[self._next:]
-        parts, count = [rest] if len(rest) else [], count - len(rest)  # (not an empty first block: its dtype)
+        parts = []
         while count > 0:
-            self._refill()
-            parts.append(self._block[:count])
-            self._next = len(parts[-1])
-            count -= self._next
-        return np.concatenate(parts)
+            if self._next == len(self._block):
+                self._refill(count)
+            part = self._block[self._next:self._next + count]
+            parts.append(part)
+            self._next += len(part)
+            count -= len(part)
+        return parts[0] if len(parts) == 1 else np.concatenate(parts)
 
-    def _refill(self) -> None:
-        self._block = self._draw_block(self._rng, self._size)
+    def _refill(self, wanted: int) -> None:
+        """More values: a longer prefix of the first block (at least `wanted` more, if the block has them), or the
+        next block."""
+        drawn = len(self._block)
+        if drawn == self._size:  # a whole block is used up
+            self._block = self._draw_block(self._rng, self._size)
+            self._next = 0
+        else:
+            bits = self._rng.bit_generator
+            if self._start is None:
+                self._start = bits.state
+            else:
+                bits.state = self._start
+            self._block = self._draw_block(self._rng, min(self._size, max(self.FIRST, 2 * drawn, drawn + wanted)))
+            if len(self._block) == self._size:
+                self._start = None
         self._values = None
-        self._next = 0
