@@ -155,3 +155,13 @@ def test_draws_in_prefixes_are_the_blocks_values(name, seed, steps):
     rng = stream(seed, Purpose.SAMPLES, 3)
     blocks = np.concatenate([draw(rng, Draws.BLOCK) for _ in range(len(got) // Draws.BLOCK + 1)])
     assert got == blocks[:len(got)].tolist()
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.one_of(st.integers(0, 2**32), st.integers(0, 2**63 - 1)), st.sampled_from(list(Purpose)),
+       st.one_of(st.integers(0, 600), st.integers(0, 10**6)))
+def test_streams_are_seeded_as_numpys_seed_sequence_seeds_them(seed, purpose, index):
+    """stream() computes the states of many streams at once (sim/cluster/streams._states): each is the state
+    PCG64(SeedSequence(seed, spawn_key=(purpose, index))) starts from, so the draws are numpy's own."""
+    reference = np.random.PCG64(np.random.SeedSequence(seed, spawn_key=(int(purpose), index)))
+    assert stream(seed, purpose, index).bit_generator.state == reference.state

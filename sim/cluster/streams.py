@@ -7,8 +7,10 @@ so a run is a pure function of (scenario, seed).
 from __future__ import annotations
 
 from enum import IntEnum
+from functools import lru_cache
 
 import numpy as np
+from numpy.random.bit_generator import ISeedSequence
 
 
 class Purpose(IntEnum):
@@ -23,8 +25,65 @@ class Purpose(IntEnum):
 
 
 def stream(seed: int, purpose: Purpose, index: int = 0) -> np.random.Generator:
-    """The Generator for `purpose` of worker (or other unit) `index`: SeedSequence(seed, spawn_key=(purpose, index))."""
-    return np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed, spawn_key=(int(purpose), index))))
+    """The Generator for `purpose` of worker (or other unit) `index`: PCG64 seeded by
+    SeedSequence(seed, spawn_key=(purpose, index)), its state computed with those of CHUNK neighbours (_states)."""
+    states = _states(seed, int(purpose), index // CHUNK)
+    return np.random.Generator(np.random.PCG64(_Seeded(states[index % CHUNK])))
+
+
+CHUNK = 256  # streams seeded together
+# numpy's SeedSequence (numpy/random/bit_generator.pyx, after M. O'Neill's seed_seq alternative): its constants
+INIT_A, MULT_A, INIT_B, MULT_B = 0x43B0D7E5, 0x931E8875, 0x8B51F9DD, 0x58F38DED
+MIX_MULT_L, MIX_MULT_R, MASK32, POOL = 0xCA01F9DD, 0x4973F715, 0xFFFFFFFF, 4
+
+
+class _Seeded(ISeedSequence):
+    """A seed sequence whose state is already computed: PCG64 takes its 128-bit state and increment from it."""
+
+    def __init__(self, state: np.ndarray) -> None:
+        self._state = state
+
+    def generate_state(self, n_words: int, dtype=np.uint64) -> np.ndarray:
+        return self._state
+
+
+@lru_cache(maxsize=64)
+def _states(seed: int, purpose: int, chunk: int) -> np.ndarray:
+    """generate_state(4, uint64) of SeedSequence(seed, spawn_key=(purpose, i)) for i in chunk's CHUNK indices, shape
+    (CHUNK, 4): numpy's algorithm, bit for bit (tests/test_distributions.py), on all of them at once. The entropy
+    is the seed's 32-bit words (least significant first) padded with zeros to the pool size, then purpose, then i."""
+    words = [seed & MASK32] if seed <= MASK32 else [(seed >> s) & MASK32 for s in range(0, seed.bit_length(), 32)]
+    indices = np.arange(chunk * CHUNK, (chunk + 1) * CHUNK, dtype=np.uint32)
+    entropy = [np.full(CHUNK, w, np.uint32) for w in words + [0] * (POOL - len(words)) + [purpose]] + [indices]
+    hash_const = INIT_A
+
+    def hashmix(value: np.ndarray) -> np.ndarray:
+        nonlocal hash_const
+        value = value ^ np.uint32(hash_const)
+        hash_const = hash_const * MULT_A & MASK32
+        value = value * np.uint32(hash_const)
+        return value ^ (value >> np.uint32(16))
+
+    def mix(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        result = x * np.uint32(MIX_MULT_L) - y * np.uint32(MIX_MULT_R)
+        return result ^ (result >> np.uint32(16))
+
+    pool = [hashmix(entropy[i]) for i in range(POOL)]
+    for source in range(POOL):
+        for target in range(POOL):
+            if source != target:
+                pool[target] = mix(pool[target], hashmix(pool[source]))
+    for word in entropy[POOL:]:
+        for target in range(POOL):
+            pool[target] = mix(pool[target], hashmix(word))
+    state, hash_const = [], INIT_B
+    for i in range(2 * POOL):  # generate_state: 8 32-bit words, cycling over the pool, read as 4 little-endian uint64
+        value = pool[i % POOL] ^ np.uint32(hash_const)
+        hash_const = hash_const * MULT_B & MASK32
+        value = value * np.uint32(hash_const)
+        state.append(value ^ (value >> np.uint32(16)))
+    low, high = np.array(state[0::2], np.uint64), np.array(state[1::2], np.uint64)
+    return (low | (high << np.uint64(32))).T.copy()
 
 
 class Draws:
