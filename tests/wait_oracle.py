@@ -1,8 +1,8 @@
 """Today's staleness admission before issue 16, kept as a test oracle (never imported by sim/).
 
 The parameter server, AsySG-con worker and AsySG-incon thread exactly as at commit 79d4c1a: every waiting pull is
-woken at every update and rescans the outstanding reads (`_outstanding`, `_feasible`). `use_oracle()`
-(a context manager) makes sim.protocols.con.start and sim.protocols.incon.start run these instead, so that tests can compare the flat-cost
+woken at every update and rescans the outstanding reads (`_outstanding`, `_feasible`). Within `with use_oracle():`
+sim.protocols.con.start and sim.protocols.incon.start run these instead, so that tests compare the flat-cost
 admission of sim/protocols/con.py with it on the same scenario, bit for bit.
 """
 

@@ -2,7 +2,7 @@
 
 Each protocol runs the same number of gradients (GRADIENTS; sync: GRADIENTS / W rounds of W) on nonconvex-logistic
 (d = 100, n = 2000), trace off, metrics at k = 0 and K only, at W = 10, 100, 1,000 and 10,000 workers. The figure is
-the wall time of `simulate` (objective construction, per-worker streams and start-up included) per gradient,
+the CPU time of `simulate` (objective construction, per-worker streams and start-up included) per gradient,
 the best of REPEATS interleaved repetitions; the ratios to W = 10 are measured in the same run. Target: at most 2x
 from W = 10 to W = 1,000 for every protocol.
 """
@@ -52,11 +52,13 @@ def scale_scenario(algorithm: str, staleness: dict | None, workers: int, gradien
 
 
 def seconds_per_gradient(scenario, timing: str) -> float:
+    """CPU seconds of this process (a run is single-threaded) per gradient: on a shared machine, less disturbed
+    by the other processes than wall time."""
     from sim import simulate
 
-    started = time.perf_counter()
+    started = time.process_time()
     result = simulate(scenario, timing=timing)
-    return (time.perf_counter() - started) / result.summary["gradients"]
+    return (time.process_time() - started) / result.summary["gradients"]
 
 
 def measure_scale(quick: bool = False) -> list[tuple[str, ...]]:
@@ -92,7 +94,7 @@ def format_scale(rows: list[tuple[str, ...]], quick: bool) -> str:
     gradients = QUICK["gradients"] if quick else GRADIENTS
     title = (f"asgd bench --scale{' --quick (sizes scaled down: figures not meaningful)' if quick else ''}: "
              f"{os.cpu_count()} cores (os.cpu_count()), Python {sys.version.split()[0]}, numpy {np.__version__}; "
-             f"{gradients} gradients per run, trace off; wall time per gradient, best of "
+             f"{gradients} gradients per run, trace off; CPU time per gradient, best of "
              f"{QUICK['repeats'] if quick else REPEATS}")
     headers = ("protocol", f"W={workers[0]}", *(f"W={w} / W={workers[0]}" for w in workers[1:]),
                f"target (W={workers[2]})", "verdict")

@@ -29,10 +29,12 @@ class ParameterServer:
     """Forms updates from arriving gradients under the staleness policy; `run` applies them. AsySG-incon's
     sim/protocols/shared_memory.SharedMemory stands in for the Run there: one read per update (batch 1), no service time.
 
-    Policy "wait" costs O(log W) per event, not O(W): the outstanding gradients are feasible at all times (every
-    read, update and version rise keeps them so), which reduces each check to counts (`can_read`, `_flight_feasible`);
-    the M stalest queued gradients come from a heap keyed by (version, arrival), which orders them as a stable sort by
-    version does; and an update resumes only the pulls that may go on (sim/protocols/waiters.py)."""
+    The cost of policy "wait" per event does not grow with W (but for heap operations, O(log W)): the outstanding
+    gradients are feasible at all times (every read, update and version rise keeps them so), so a pull's check is
+    a count (`can_read`) and an update's steps through the versions of the in-flight gradients, at most T + 1 and
+    usually none (`_flight_feasible`); the M stalest queued gradients come from a heap keyed by (version, arrival),
+    which orders them as a stable sort by version does; and an update resumes only the pulls that may go on, in
+    the order SimPy resumed them all before (sim/protocols/waiters.py; tests/wait_oracle.py keeps the old way)."""
 
     def __init__(self, env: simpy.Environment, run: Run, batch: int, bound: int | None, policy: str, service) -> None:
         self.env = env
