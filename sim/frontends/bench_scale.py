@@ -1,10 +1,10 @@
 """`asgd bench --scale`: the cost per gradient of each protocol as the cluster grows, as the ratio to W = 10.
 
-Each protocol runs the same number of gradients (GRADIENTS; sync: GRADIENTS / W rounds of W) on nonconvex-logistic
-(d = 100, n = 2000), trace off, metrics at k = 0 and K only, at W = 10, 100, 1,000 and 10,000 workers. The figure is
-the CPU time of `simulate` (objective construction, per-worker streams and start-up included) per gradient,
-the best of REPEATS interleaved repetitions; the ratios to W = 10 are measured in the same run. Target: at most 2x
-from W = 10 to W = 1,000 for every protocol.
+Each protocol runs GRADIENTS updates of one gradient (sync: GRADIENTS / W rounds of W; policy drop also consumes
+the gradients it drops, most of them once W >> T) on nonconvex-logistic (d = 100, n = 2000), trace off, metrics at
+k = 0 and K only, at W = 10, 100, 1,000 and 10,000 workers. The figure is the CPU time of `simulate` per gradient
+(objective construction, per-worker streams and start-up included), the best of REPEATS interleaved repetitions;
+the ratios to W = 10 are measured in the same run. Target: at most 2x from W = 10 to W = 1,000 for every protocol.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ PROTOCOLS = [
 
 def scale_scenario(algorithm: str, staleness: dict | None, workers: int, gradients: int):
     """The quickstart's cluster (exponential compute, mean 1) with W workers, or scenarios/incon.toml's threads
-    (shifted-exponential compute, uniform read time, step 1.0), running `gradients` gradients."""
+    (shifted-exponential compute, uniform read time, step 1.0), running `gradients` updates of one gradient (sync: rounds of W)."""
     from scenarios import parse
 
     iterations = max(1, gradients // workers) if algorithm == "sync" else gradients
