@@ -94,7 +94,8 @@ def format_scale(rows: list[tuple[str, ...]], quick: bool) -> str:
     gradients = QUICK["gradients"] if quick else GRADIENTS
     title = (f"asgd bench --scale{' --quick (sizes scaled down: figures not meaningful)' if quick else ''}: "
              f"{os.cpu_count()} cores (os.cpu_count()), Python {sys.version.split()[0]}, numpy {np.__version__}; "
-             f"{gradients} gradients per run, trace off; CPU time per gradient, best of "
+             f"K={gradients} updates of one gradient per run (sync: {gradients} gradients), trace off; "
+             "CPU time per gradient, best of "
              f"{QUICK['repeats'] if quick else REPEATS}")
     headers = ("protocol", f"W={workers[0]}", *(f"W={w} / W={workers[0]}" for w in workers[1:]),
                f"target (W={workers[2]})", "verdict")
