@@ -55,8 +55,8 @@ class ParameterServer:
 
     def can_read(self) -> bool:
         """Policy "wait": a read now keeps the outstanding gradients feasible. They are feasible, and the read would
-        be the newest (its version the highest), so only its own deadline is new: sorted oldest first it is the n-th
-        of the n + 1 outstanding, and can enter update started + n // M at the earliest."""
+        be the newest (its version the highest), so only its own deadline is new: sorted oldest first it comes after
+        the n outstanding (i = n), and can enter update started + n // M at the earliest."""
         outstanding = len(self.queue) + self._flying_total
         return not self.wait or self.started + outstanding // self.batch - self.run.scheduled <= self.bound
 
