@@ -1,4 +1,4 @@
-"""`asgd bench [--quick]`: one table of performance figures, each a ratio measured in this process run.
+"""`asgd bench [--quick] [--scale]`: one table of performance figures, each a ratio measured in this process run.
 
 - reference: a naive serial numpy SGD loop on nonconvex-logistic (d = 100, n = 2000, K = 50 000), the objective's
   stochastic gradient written out below (no simulation); its time per gradient is the unit of the run rows.
@@ -15,7 +15,9 @@
 - sweep throughput: the same sweep (8 runs) with --jobs 2 over --jobs 1, worker processes already started.
 
 Timings are the best of REPEATS interleaved repetitions, so that a busy machine slows both sides of a ratio alike.
---quick scales K down about 25-fold (for tests; its figures are not meaningful). Exit code 0: the table is a report.
+--quick scales K down about 25-fold (for tests; its figures are not meaningful). --scale prints the scaling table of
+sim/frontends/bench_scale.py instead (cost per gradient against the number of workers). Exit code 0: the table is a
+report.
 """
 
 from __future__ import annotations
@@ -225,6 +227,11 @@ def format_table(rows: list[tuple[str, str, str, str]], quick: bool) -> str:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
+    if args.scale:
+        from sim.frontends.bench_scale import format_scale, measure_scale
+
+        print(format_scale(measure_scale(args.quick), args.quick))
+        return 0
     print(format_table(measure(args.quick), args.quick))
     return 0
 
@@ -232,4 +239,6 @@ def cmd_bench(args: argparse.Namespace) -> int:
 def add_commands(commands) -> None:
     bench = commands.add_parser("bench", help="print the performance table (ratios measured in this run)")
     bench.add_argument("--quick", action="store_true", help="scale K down (for tests; figures not meaningful)")
+    bench.add_argument("--scale", action="store_true",
+                       help="instead: cost per gradient of each protocol at W = 10 to 10,000 (sim/frontends/bench_scale.py)")
     bench.set_defaults(handler=cmd_bench)

@@ -25,17 +25,17 @@ def thread(env: simpy.Environment, index: int, clock: WorkerClock, samples: Samp
     """Read, compute M gradients, write; forever."""
     while True:
         while not server.can_read():
-            yield server.next_update()
+            yield server.admission()
         read = server.read(index, [samples() for _ in range(batch)])
         if read.end > read.start:
             yield env.timeout(read.duration)
         memory.end_read(read)
-        server.serve()  # the read's version rose from `first` to b: a write held back by "wait" may go now
+        server.version_rose(read, read.first)  # from `first` to b: a write held back by "wait" may go now
         for _ in range(batch):
             yield env.timeout(clock.compute())
         server.push(read)
         while not read.done:
-            yield server.next_update()
+            yield server.admission(after=read)
 
 
 def start(env: simpy.Environment, run: Run, scenario: Scenario, clocks: list[WorkerClock], samples: list[SampleStream],
