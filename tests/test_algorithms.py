@@ -268,3 +268,41 @@ def test_sapalm_writes_one_whole_contiguous_block_per_update():
     result = simulate(run_scenario("sapalm", blocks=2, iterations=40))
     written = result.trace_table["coordinates"].to_pylist()
     assert {tuple(c) for c in written} == {(0, 1), (2, 3, 4)}
+
+
+# --- bad input, through the command line -----------------------------------------------------------------------
+
+NEW_KEYS_BAD = [
+    (['algorithm.estimator={name="svrg", epoch=0}'], ["algorithm.estimator.epoch", "0", ">= 1"]),
+    (['algorithm.estimator={name="svrg"}'], ["algorithm.estimator.epoch", "required"]),
+    (['algorithm.estimator="saga"'], ["algorithm.estimator", "saga", "svrg"]),
+    (['algorithm.estimator={name="svrg", epoch=5, lag=1}'], ["algorithm.estimator.lag", "unknown key"]),
+    (['algorithm.regularizer={name="lasso"}'], ["algorithm.regularizer.name", "lasso", "'l1'"]),
+    (['algorithm.regularizer={name="l1"}'], ["algorithm.regularizer.weight", "required"]),
+    (['algorithm.regularizer={name="l1", weight=-1.0}'], ["algorithm.regularizer", "weight", ">= 0"]),
+    (['algorithm.regularizer={name="l1", weight=true}'], ["algorithm.regularizer.weight", "True", "finite number"]),
+    (['algorithm.regularizer={name="l1", weight=inf}'], ["algorithm.regularizer.weight", "inf", "finite number"]),
+    (['algorithm.regularizer={name="box", low=1.0, high=0.0}'], ["algorithm.regularizer", "low <= high"]),
+    (["algorithm.step=0.5", 'algorithm.regularizer={name="mcp", weight=0.1, concavity=0.2}'],
+     ["algorithm.step", "concavity", "0.2"]),
+    (["algorithm.step=0.5", 'algorithm.regularizer={name="mcp", weight=0.1, concavity=0.0}'],
+     ["algorithm.regularizer", "concavity", "> 0"]),
+    (['algorithm.regularizer={name="mcp", weight=0.1, concavity=1e-9}'],  # the corollary step, resolved at run time
+     ["algorithm.step", "corollary", "concavity"]),
+    (["algorithm.blocks=4"], ["algorithm.blocks", "'sapalm'", "not 'asysg-con'"]),
+    (['algorithm.name="sapalm"', "algorithm.block=2"], ["algorithm.block", "'asysg-incon'", "not 'sapalm'"]),
+    (['algorithm.name="sapalm"', "algorithm.blocks=101"], ["algorithm.blocks", "101", "dimension, 100"]),
+    (['algorithm.name="sapalm"', "algorithm.blocks=0"], ["algorithm.blocks", "0", ">= 1"]),
+    (['objective={name="noisy-rosenbrock"}', 'algorithm.estimator={name="svrg", epoch=5}'],
+     ["algorithm.estimator", "noisy-rosenbrock", "finite sum"]),
+]
+
+
+@pytest.mark.parametrize("settings_,words", NEW_KEYS_BAD, ids=[str(i) for i in range(len(NEW_KEYS_BAD))])
+def test_new_keys_with_wrong_types_ranges_or_combinations_exit_2_with_one_line(settings_, words, tmp_path, capsys):
+    from tests.test_cli import QUICKSTART, _assert_bad_input
+
+    argv = ["run", QUICKSTART, "--set", "algorithm.iterations=20"]
+    for setting in settings_:
+        argv += ["--set", setting]
+    _assert_bad_input(argv, words, tmp_path, capsys)
