@@ -273,10 +273,13 @@ def _evaluations(scenario: Scenario, run: Run, iterations: int) -> int:
 
 
 def _bounds(scenario: Scenario, run: Run, iterations: int) -> dict[str, Any]:
-    """The run's bound fields (analysis.bounds.bound_summary) with T = its measured maximum staleness. The steps go
+    """The run's bound fields (analysis.bounds.bound_summary) with T = its measured maximum staleness; none for
+    SVRG, proximal steps and SAPALM (no bound implemented: docs/checks.md). The steps go
     as the constant gamma or as a function computing any block of them: O(1) or O(CHUNK + T) memory, not O(K)."""
     algorithm, objective, T = scenario.algorithm, run.objective, run.staleness.max
     policy, value, c = run.step.policy, run.step.value, run.step.c
     gammas = value if policy != "decay" else (lambda start, stop: step_sizes(policy, value, c, stop - start, start))
-    return bound_summary(algorithm.name, algorithm.step.policy, gammas, iterations, T, objective.smoothness,
-                         algorithm.batch, objective.variance / algorithm.minibatch, run.f_x0 - objective.f_star)
+    plain = algorithm.estimator.name == "sg" and algorithm.regularizer["name"] == "none"  # the paper's algorithms
+    return bound_summary(algorithm.name if plain else None, algorithm.step.policy, gammas, iterations, T,
+                         objective.smoothness, algorithm.batch, objective.variance / algorithm.minibatch,
+                         run.f_x0 - objective.f_star)

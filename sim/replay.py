@@ -61,7 +61,7 @@ def replay(run_dir: Path | str) -> Replay:
         if algorithm.blocks is not None:
             _check_blocks(path, applied, updates, algorithm.blocks, objective.dim)
     else:
-        _check_con(path, applied, updates)
+        _check_con(path, applied, updates, algorithm.estimator.epoch)
     starts = np.flatnonzero(np.diff(updates, prepend=-1)) if len(updates) else np.empty(0, dtype=np.int64)
     ends = np.append(starts[1:], len(updates))
     size = int(updates[-1]) + 2 if len(updates) else 1
@@ -112,13 +112,15 @@ def _check_rows(path: Path, updates: np.ndarray, samples: np.ndarray, offsets: n
                                   f"0..{n_samples - 1}")
 
 
-def _check_con(path: Path, applied: pa.Table, updates: np.ndarray) -> None:
-    """AsySG-con and sync: a gradient of update k read x_v with 0 <= v <= k."""
+def _check_con(path: Path, applied: pa.Table, updates: np.ndarray, epoch: int | None) -> None:
+    """AsySG-con and sync: a gradient of update k read x_v with 0 <= v <= k; with SVRG's epochs of `epoch` updates,
+    at or after its epoch's snapshot, k - k mod epoch <= v (the epochs drain: sim/protocols/epochs.py)."""
     versions = applied["read_version"].to_numpy()
-    if len(wrong := np.flatnonzero((versions < 0) | (versions > updates))):
+    lowest = updates - updates % epoch if epoch is not None else np.zeros_like(updates)
+    if len(wrong := np.flatnonzero((versions < lowest) | (versions > updates))):
         row = wrong[0]
         raise _inconsistent(path, f"a gradient of update {updates[row]} has read_version {versions[row]}, not in "
-                                  f"0..{updates[row]}")
+                                  f"{lowest[row]}..{updates[row]}")
 
 
 def _check_incon(path: Path, applied: pa.Table, updates: np.ndarray, block: int | None, dim: int) -> None:

@@ -306,3 +306,77 @@ def test_new_keys_with_wrong_types_ranges_or_combinations_exit_2_with_one_line(s
     for setting in settings_:
         argv += ["--set", setting]
     _assert_bad_input(argv, words, tmp_path, capsys)
+
+
+# --- asgd check for every algorithm -----------------------------------------------------------------------------
+
+def test_new_algorithms_have_no_bound_and_the_paper_algorithms_keep_theirs():
+    for keys in (NEW["prox-l1-con"], NEW["svrg-con"], NEW["sapalm"]):
+        summary = simulate(run_scenario(iterations=20, **keys)).summary
+        assert summary["bound"] is None and summary["bound_statement"] is None
+    assert simulate(run_scenario(iterations=20)).summary["bound_statement"] == "Theorem 1"
+
+
+def test_the_speedup_check_without_a_bound_is_taken_at_the_smallest_parallel_w_of_the_whole_grid():
+    import pandas as pd
+
+    from analysis.checks import FAIL, NA, PASS, speedup_check
+    from analysis.speedup import worker_limit
+
+    grid = pd.DataFrame({"workers": [1, 2, 4] * 2, "iterations": [100] * 3 + [200] * 3,
+                         "preconditions": [False] * 6, "iteration_efficiency": [1.0, 0.9, 0.3, 1.0, 0.85, 0.2],
+                         "time_efficiency": [1.0, 0.9, 0.3, 1.0, 0.85, 0.2]})
+    grid["iteration_efficiency_low"] = grid["iteration_efficiency"] - 0.01
+    grid["iteration_efficiency_high"] = grid["iteration_efficiency"] + 0.01
+    limits = {kind: worker_limit(grid, f"{kind}_efficiency", 0.8) for kind in ("iteration", "time")}
+    assert speedup_check(grid, limits, 0.8).verdict == NA  # bounded: no K met the preconditions
+    assert speedup_check(grid, limits, 0.8, bounded=False).verdict == PASS
+    grid.loc[4, ["iteration_efficiency", "iteration_efficiency_high"]] = 0.5
+    assert speedup_check(grid, limits, 0.8, bounded=False).verdict == FAIL
+
+
+def test_check_measures_on_the_stationarity_measure():
+    import pandas as pd
+
+    from analysis.speedup import cells
+
+    runs = pd.DataFrame({"workers": [1, 1], "planned_iterations": [10, 10], "status": ["ok", "ok"],
+                         "ergodic_grad_norm_sq": [1.0, 1.0], "ergodic_stationarity": [4.0, 6.0], "gradients": [10, 10],
+                         "dropped": [0, 0], "sim_time": [1.0, 1.0], "bound": [None, None],
+                         "bound_preconditions_hold": [None, None], "max_staleness": [0, 0]})
+    assert cells(runs)["ergodic"].tolist() == [5.0]
+    assert cells(runs.drop(columns="ergodic_stationarity"))["ergodic"].tolist() == [1.0]
+
+
+def test_asgd_check_gives_verdicts_for_a_new_algorithm(tmp_path, capsys):
+    from pathlib import Path
+
+    from sim.frontends.cli import main
+
+    example = Path(__file__).resolve().parents[1] / "scenarios" / "prox-l1.toml"
+    code = main(["check", str(example), "--k-grid", "200,400", "--workers", "1,2", "--seeds", "2", "--jobs", "1",
+                 "--set", "cluster.workers=2", "--out", str(tmp_path / "check")])
+    printed = capsys.readouterr().out
+    assert code in (0, 1) and "bound: none implemented; measure: squared gradient mapping" in printed
+    rows = {line.split("|")[1].strip(): line.split("|")[-2].strip() for line in printed.splitlines()
+            if line.startswith("| ") and line.count("|") == 5}
+    assert rows["bound"] == "n/a" and rows["rate"] in ("pass", "FAIL") and rows["speedup"] in ("pass", "FAIL")
+
+
+def test_replay_refuses_an_svrg_trace_whose_read_precedes_its_epochs_snapshot(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from scenarios.errors import ScenarioError
+    from sim.frontends.rundir import write_run
+    from sim.replay import replay
+
+    result = simulate(run_scenario(**NEW["svrg-con"]))
+    write_run(tmp_path / "run", result)
+    trace = result.trace_table
+    versions = trace["read_version"].to_numpy().copy()
+    row = int(np.flatnonzero(trace["update"].to_numpy() == 7)[0])  # update 7 opens epoch 2 (epoch 7)
+    versions[row] = 6
+    pq.write_table(trace.set_column(2, "read_version", pa.array(versions)), tmp_path / "run" / "trace.parquet")
+    with pytest.raises(ScenarioError, match="read_version 6, not in 7..7"):
+        replay(tmp_path / "run")
