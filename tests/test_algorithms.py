@@ -380,3 +380,15 @@ def test_replay_refuses_an_svrg_trace_whose_read_precedes_its_epochs_snapshot(tm
     pq.write_table(trace.set_column(2, "read_version", pa.array(versions)), tmp_path / "run" / "trace.parquet")
     with pytest.raises(ScenarioError, match="read_version 6, not in 7..7"):
         replay(tmp_path / "run")
+
+
+@settings(max_examples=50, deadline=None)
+@given(seed=st.integers(0, 2**63), dim=st.integers(1, 2**40))
+def test_a_single_coordinate_drawn_by_integers_is_numpys_choice_without_replacement(seed, dim):
+    """CoordinateStream's block-1 fast path draws what rng.choice(dim, size=1, replace=False) draws, draw by draw."""
+    from sim.cluster.streams import Purpose, stream
+    from sim.cluster.workers import CoordinateStream
+
+    fast, reference = CoordinateStream(dim, 1, seed, 3), stream(seed, Purpose.COORDINATES, 3)
+    for _ in range(20):
+        assert fast().tolist() == reference.choice(dim, size=1, replace=False).tolist()
