@@ -100,6 +100,7 @@ class Admission:
 
     def __init__(self, server, gate: EpochGate) -> None:
         self.server, self.gate = server, gate
+        self.read, self.push, self.serve = server.read, server.push, server.serve  # the server's, unchanged
 
     def can_read(self) -> bool:
         return self.gate.can_read() and (not self.server.wait or self.server.can_read())
@@ -108,12 +109,3 @@ class Admission:
         """The next update or the gate's next change, whichever comes first (a waiting read needs both to go, a
         write held back by policy "wait" only the update)."""
         return self.server.env.any_of([self.gate.changed(), self.server.next_update()])
-
-    def read(self, worker: int, samples):
-        return self.server.read(worker, samples)
-
-    def push(self, read) -> None:
-        self.server.push(read)
-
-    def serve(self) -> None:
-        self.server.serve()
