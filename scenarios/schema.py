@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from models import ParameterError, objective_params
-from models.values import is_integer, is_real
+from models.values import is_integer
 from scenarios.distributions import Constant, Distribution, parse_distribution
 from scenarios.errors import MISSING, ScenarioError
 from scenarios.algorithms import ALGORITHM_KEYS
