@@ -392,3 +392,28 @@ def test_a_single_coordinate_drawn_by_integers_is_numpys_choice_without_replacem
     fast, reference = CoordinateStream(dim, 1, seed, 3), stream(seed, Purpose.COORDINATES, 3)
     for _ in range(20):
         assert fast().tolist() == reference.choice(dim, size=1, replace=False).tolist()
+
+
+# --- every step rule: the conformance suite ----------------------------------------------------------------------
+
+STEP_EXAMPLES = {"constant": (0.3, None), "decay": (None, 0.7)}
+
+
+def test_every_registered_step_rule_has_an_example():
+    from models.updates import STEP_RULES
+
+    assert set(STEP_EXAMPLES) == set(STEP_RULES)
+
+
+@pytest.mark.parametrize("policy", sorted(STEP_EXAMPLES))
+def test_step_rules_are_positive_non_increasing_and_their_arrays_are_their_values(policy):
+    """largest_step (MCP's check) is the first step only for non-increasing rules; step_sizes (the bounds' arrays)
+    must give the schedule's values bit for bit, from any start."""
+    from models.updates import largest_step, step_schedule, step_sizes
+
+    value, c = STEP_EXAMPLES[policy]
+    gamma = step_schedule(policy, value, c)
+    steps = [gamma(k) for k in range(200)]
+    assert all(s > 0 for s in steps) and all(a >= b for a, b in zip(steps, steps[1:]))
+    assert largest_step(policy, value, c) == max(steps)
+    assert step_sizes(policy, value, c, 150, start=50).tolist() == steps[50:]
