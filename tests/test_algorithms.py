@@ -417,3 +417,11 @@ def test_step_rules_are_positive_non_increasing_and_their_arrays_are_their_value
     assert all(s > 0 for s in steps) and all(a >= b for a, b in zip(steps, steps[1:]))
     assert largest_step(policy, value, c) == max(steps)
     assert step_sizes(policy, value, c, 150, start=50).tolist() == steps[50:]
+
+
+def test_asgd_check_refuses_an_mcp_concavity_below_its_corollary_steps_before_running(tmp_path, capsys):
+    from tests.test_cli import QUICKSTART, _assert_bad_input
+
+    _assert_bad_input(["check", QUICKSTART, "--k-grid", "100,200", "--workers", "1,2", "--set",
+                       'algorithm.regularizer={name="mcp", weight=0.1, concavity=1e-9}'],
+                      ["algorithm.step", "corollary", "concavity"], tmp_path, capsys)
