@@ -24,7 +24,7 @@ from scenarios import Scenario, build_objective, load
 from scenarios.errors import ScenarioError
 from sim.iterates import IterateStore, apply_con_update, apply_incon_update
 from sim.recording import INCON_SCHEMA, TRACE_SCHEMA
-from sim.run import make_step
+from sim.run import build_algorithm
 from sim.trace_checks import check_applied_and_workers, check_trace
 
 
@@ -47,8 +47,8 @@ def replay(run_dir: Path | str) -> Replay:
     scenario = scenario_of(run_dir)
     objective = build_objective(scenario)
     algorithm = scenario.algorithm
-    gamma = make_step(algorithm.step, objective, algorithm.batch, algorithm.iterations, algorithm.minibatch)
-    incon = algorithm.name == "asysg-incon"
+    update_math, _ = build_algorithm(scenario, objective)
+    incon = algorithm.protocol == "asysg-incon"
     expected = _read_array(run_dir / "x_final.npy")
     summary = _read_summary(run_dir / "summary.json")
     path = run_dir / "trace.parquet"
@@ -59,9 +59,11 @@ def replay(run_dir: Path | str) -> Replay:
     values, offsets = _lists(applied, "samples")
     _check_rows(path, updates, values, offsets, algorithm.minibatch, getattr(objective, "n_samples", None))
     if incon:
-        _check_incon(path, applied, updates, algorithm.block, objective.dim)
+        _check_incon(path, applied, updates, algorithm.block if algorithm.blocks is None else None, objective.dim)
+        if algorithm.blocks is not None:
+            _check_blocks(path, applied, updates, algorithm.blocks, objective.dim)
     else:
-        _check_con(path, applied, updates)
+        _check_con(path, applied, updates, algorithm.estimator.epoch)
     check_trace(path, table, scenario, summary)
     starts = np.flatnonzero(np.diff(updates, prepend=-1)) if len(updates) else np.empty(0, dtype=np.int64)
     ends = np.append(starts[1:], len(updates))
@@ -72,10 +74,8 @@ def replay(run_dir: Path | str) -> Replay:
     store.hold(0, int(holds[0]))
     try:
         with np.errstate(all="ignore"), one_blas_thread():
-            for start, end in zip(starts, ends):
-                k = int(updates[start])  # = store.version: _check_rows made the updates run 0, 1, 2, ...
-                apply_update(store, objective, start, end, [values[offsets[i]:offsets[i + 1]] for i in range(start, end)],
-                             gamma(k))
+            for start, end in zip(starts, ends):  # update k = store.version: _check_rows made them run 0, 1, 2, ...
+                apply_update(store, update_math, start, end, [values[offsets[i]:offsets[i + 1]] for i in range(start, end)])
                 store.hold(store.version, int(holds[store.version]))
     except (KeyError, IndexError, ValueError) as error:  # a contradiction the checks above did not catch
         raise _inconsistent(path, f"re-applying update {store.version} fails", error) from None
@@ -101,7 +101,7 @@ def replay_timing(run_dir: Path | str, progress: Callable[[int], None] | None = 
     run_dir = Path(run_dir)
     _require(run_dir, FILES_COMPARED)
     scenario = scenario_of(run_dir)
-    incon = scenario.algorithm.name == "asysg-incon"
+    incon = scenario.algorithm.protocol == "asysg-incon"
     trace = _read_trace(run_dir / "trace.parquet", [*TRACE_SCHEMA.names, *(INCON_SCHEMA.names if incon else [])])
     metrics = _read_table(run_dir / "metrics.parquet")
     expected, summary = _read_array(run_dir / "x_final.npy"), _read_summary(run_dir / "summary.json")
@@ -236,19 +236,21 @@ def _check_rows(path: Path, updates: np.ndarray, samples: np.ndarray, offsets: n
                                   f"0..{n_samples - 1}")
 
 
-def _check_con(path: Path, applied: pa.Table, updates: np.ndarray) -> None:
-    """AsySG-con and sync: a gradient of update k read x_v with 0 <= v <= k."""
+def _check_con(path: Path, applied: pa.Table, updates: np.ndarray, epoch: int | None) -> None:
+    """AsySG-con and sync: a gradient of update k read x_v with 0 <= v <= k; with SVRG's epochs of `epoch` updates,
+    at or after its epoch's snapshot, k - k mod epoch <= v (the epochs drain: sim/protocols/epochs.py)."""
     versions = applied["read_version"].to_numpy()
-    if len(wrong := np.flatnonzero((versions < 0) | (versions > updates))):
+    lowest = updates - updates % epoch if epoch is not None else np.zeros_like(updates)
+    if len(wrong := np.flatnonzero((versions < lowest) | (versions > updates))):
         row = wrong[0]
         raise _inconsistent(path, f"a gradient of update {updates[row]} has read_version {versions[row]}, not in "
-                                  f"0..{updates[row]}")
+                                  f"{lowest[row]}..{updates[row]}")
 
 
-def _check_incon(path: Path, applied: pa.Table, updates: np.ndarray, block: int, dim: int) -> None:
+def _check_incon(path: Path, applied: pa.Table, updates: np.ndarray, block: int | None, dim: int) -> None:
     """AsySG-incon: the read of update k spans x_first .. x_{first + len(landed_at)}, 0 <= first and
     first + len(landed_at) <= k, its landed_at counts coordinates read (0..dim, non-decreasing), and the update
-    writes algorithm.block coordinates in 0..dim-1."""
+    writes `block` coordinates (None: SAPALM's blocks, checked by _check_blocks) in 0..dim-1."""
     firsts = applied["start_version"].to_numpy()
     landed, landed_offsets = _lists(applied, "landed_at")
     spans = np.diff(landed_offsets)
@@ -267,7 +269,7 @@ def _check_incon(path: Path, applied: pa.Table, updates: np.ndarray, block: int,
         raise _inconsistent(path, "a landed_at list decreases: coordinates read can only grow while a read goes on")
     coordinates, coordinate_offsets = _lists(applied, "coordinates")
     counts = np.diff(coordinate_offsets)
-    if len(wrong := np.flatnonzero(counts != block)):
+    if block is not None and len(wrong := np.flatnonzero(counts != block)):
         raise _inconsistent(path, f"update {updates[wrong[0]]} writes {counts[wrong[0]]} coordinates, not "
                                   f"algorithm.block = {block}")
     coordinates = coordinates[coordinate_offsets[0]:coordinate_offsets[-1]] if len(coordinate_offsets) else coordinates[:0]
@@ -286,6 +288,27 @@ def _read_summary(path: Path) -> dict | None:
     if not isinstance(summary, dict):
         raise _corrupt(path, "not a JSON object")
     return summary
+
+
+def _check_blocks(path: Path, applied: pa.Table, updates: np.ndarray, blocks: int, dim: int) -> None:
+    """SAPALM: every update writes one whole block j, the coordinates j dim // blocks .. (j + 1) dim // blocks - 1 in
+    order (sim/cluster/workers.BlockStream)."""
+    coordinates, offsets = _lists(applied, "coordinates")
+    flat, rows = coordinates[offsets[0]:offsets[-1]], offsets - offsets[0]
+    counts = np.diff(rows)
+    if len(empty := np.flatnonzero(counts == 0)):
+        raise _inconsistent(path, f"update {updates[empty[0]]} writes no coordinates, not one of the "
+                                  f"algorithm.blocks = {blocks} blocks")
+    bounds = np.array([j * dim // blocks for j in range(blocks + 1)])
+    firsts = flat[rows[:-1]]
+    owner = np.searchsorted(bounds, firsts, side="right") - 1
+    gaps = np.diff(flat) != 1
+    gaps[rows[1:-1] - 1] = False  # across two rows' lists
+    broken = (firsts != bounds[owner]) | (counts != bounds[owner + 1] - bounds[owner])
+    broken[np.searchsorted(rows, np.flatnonzero(gaps), side="right") - 1] = True
+    if len(wrong := np.flatnonzero(broken)):
+        raise _inconsistent(path, f"update {updates[wrong[0]]} writes coordinates {flat[rows[wrong[0]]:rows[wrong[0] + 1]].tolist()}"
+                                  f", not one of the algorithm.blocks = {blocks} contiguous blocks")
 
 
 def _read_array(path: Path) -> np.ndarray:
@@ -335,8 +358,8 @@ def _con(applied, size: int):
     """AsySG-con and sync: each gradient holds x_{read_version}. Returns the holds per version and the update."""
     versions = applied["read_version"].to_numpy()
 
-    def apply_update(store, objective, start, end, samples, gamma):
-        apply_con_update(store, objective, [int(versions[i]) for i in range(start, end)], samples, gamma)
+    def apply_update(store, algorithm, start, end, samples):
+        apply_con_update(store, algorithm, [int(versions[i]) for i in range(start, end)], samples)
 
     return np.bincount(versions, minlength=size), apply_update
 
@@ -350,8 +373,8 @@ def _incon(applied, starts: np.ndarray, size: int):
     np.add.at(spans, firsts[starts], 1)
     np.add.at(spans, firsts[starts] + np.diff(landed_offsets)[starts] + 1, -1)
 
-    def apply_update(store, objective, start, end, samples, gamma):
-        apply_incon_update(store, objective, int(firsts[start]), landed[landed_offsets[start]:landed_offsets[start + 1]],
-                           samples, coordinates[coordinate_offsets[start]:coordinate_offsets[start + 1]], gamma)
+    def apply_update(store, algorithm, start, end, samples):
+        apply_incon_update(store, algorithm, int(firsts[start]), landed[landed_offsets[start]:landed_offsets[start + 1]],
+                           samples, coordinates[coordinate_offsets[start]:coordinate_offsets[start + 1]])
 
     return np.cumsum(spans)[:size], apply_update

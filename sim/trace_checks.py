@@ -88,9 +88,9 @@ def check_trace(path: Path, table: pa.Table, scenario: Scenario, summary: dict[s
                       f"past the last update, {K}")
     _check_counts(path, update, applied, K, M, summary)
     _check_times(path, update, applied, t_read, t_apply)
-    if algorithm.name == "sync":
+    if algorithm.protocol == "sync":
         _check_sync(path, update, worker, version, W)
-    if algorithm.name == "asysg-incon":
+    if algorithm.protocol == "asysg-incon":
         _check_incon_reads(path, table, update, version, staleness, applied, t_read)
     if summary is not None:
         _check_summary(path, summary, update, staleness, applied)

@@ -23,10 +23,20 @@ def test_bench_quick_prints_every_row(capsys):
     for row in ["cores", "reference: naive numpy SGD loop", "run / reference: AsySG-con",
                 "the same run on the SimPy engine", "reference / batched replicates: simulate_batch of 16 seeds",
                 "run / reference, mlp (", "run / reference, mlp, on the SimPy engine",
-                "reference / batched replicates, mlp", "memory, trace off", "memory, trace on",
+                "reference / batched replicates, mlp", "run / its naive loop: l1 prox, AsySG-con",
+                "run / its naive loop: SVRG", "run / its naive loop: SAPALM", "memory, trace off", "memory, trace on",
                 "sweep throughput", "--jobs 2 / --jobs 1"]:
         assert row in table, row
-    assert table.count("\n") == 12  # the title, the header and 10 rows
+    assert table.count("\n") == 15  # the title, the header and 13 rows
+
+
+def test_the_naive_loops_soft_threshold_is_the_l1_prox():
+    """The soft threshold of the prox-SGD and SAPALM naive loops is models.regularizers.L1's prox."""
+    from models.regularizers import L1
+    from sim.frontends.bench import PROX_WEIGHT, _soft_threshold
+
+    z = np.random.default_rng(1).normal(size=50) * 1e-3
+    assert np.array_equal(_soft_threshold(z, 0.01 * PROX_WEIGHT), L1(weight=PROX_WEIGHT).prox(z, 0.01))
 
 
 def test_bench_scale_quick_prints_a_row_per_protocol(capsys):

@@ -115,7 +115,7 @@ def test_a_run_that_raises_is_a_failed_run_reported_with_exit_1(tmp_path, capsys
     (["--threshold", "1.5"], "--threshold = 1.5"),
     (["--set", "cluster.workers=0"], "cluster.workers = 0"),
     (["--set", 'cluster.read={dist="constant", value=0.5}'],
-     "cluster.read = {'dist': 'constant', 'value': 0.5}: only algorithm.name = 'asysg-incon' uses it"),
+     "cluster.read = {'dist': 'constant', 'value': 0.5}: only algorithm.name = 'asysg-incon' or 'sapalm' uses it"),
     (["--set", "algorithm.name=asysg-incon", "--set", 'cluster.downlink={dist="constant", value=0.5}'],
      "cluster.downlink = {'dist': 'constant', 'value': 0.5}: must be 0 for asysg-incon"),
     (["--set", "algorithm.name=asysg-incon", "--set", "algorithm.block=101"],

@@ -46,6 +46,21 @@ class WorkerClock:
         return t
 
 
+class RepeatedClock:
+    """A worker's clock for computations that evaluate G `times` times (SVRG's inner gradient: G(x_read; xi) and
+    G(x~; xi)): one computation takes the sum of `times` successive draws of `clock.compute`, in draw order."""
+
+    def __init__(self, clock: WorkerClock, times: int) -> None:
+        self.downlink, self.uplink = clock.downlink, clock.uplink
+        self._clock, self._times = clock, times
+
+    def compute(self) -> float:
+        t = self._clock.compute()
+        for _ in range(self._times - 1):
+            t += self._clock.compute()
+        return t
+
+
 def read_clock(read: Distribution, seed: int, index: int) -> Draws | None:
     """Durations of asysg-incon thread `index`'s reads of the shared vector; None when they are all 0."""
     return _draws(read, seed, Purpose.READ, index)
@@ -77,7 +92,9 @@ class SampleStream:
 class CoordinateStream:
     """The coordinates S_k of asysg-incon thread `index`'s successive writes: `block` distinct ones, uniform on
     0..dim-1, the n-th write taking the n-th `rng.choice(dim, size=block, replace=False)` of
-    rng = stream(seed, Purpose.COORDINATES, index)."""
+    rng = stream(seed, Purpose.COORDINATES, index). For block = 1 that draw is `rng.integers(dim)` (numpy draws both
+    with one bounded 64-bit Lemire draw, Floyd's algorithm taking a single step; tests/test_algorithms.py checks
+    the equality), which costs a fifth of the time."""
 
     def __init__(self, dim: int, block: int, seed: int, index: int) -> None:
         self._dim = dim
@@ -85,4 +102,24 @@ class CoordinateStream:
         self._rng = stream(seed, Purpose.COORDINATES, index)
 
     def __call__(self) -> np.ndarray:
+        if self._block == 1:
+            return np.array([self.index()], dtype=np.int64)
         return self._rng.choice(self._dim, size=self._block, replace=False)
+
+    def index(self) -> int:
+        """The next single coordinate (block = 1): what the next call would write, as an int."""
+        return int(self._rng.integers(self._dim))
+
+
+class BlockStream:
+    """SAPALM's writes: the coordinates 0..dim-1 in `blocks` contiguous blocks (block j = [j dim // blocks,
+    (j + 1) dim // blocks)), each write one block drawn uniformly as CoordinateStream(blocks, 1, seed, index)
+    draws a coordinate, so singleton blocks (blocks = dim) write exactly AsySG-incon's block-1 coordinates."""
+
+    def __init__(self, dim: int, blocks: int, seed: int, index: int) -> None:
+        self._draw = CoordinateStream(blocks, 1, seed, index)
+        bounds = [j * dim // blocks for j in range(blocks + 1)]
+        self._blocks = [np.arange(bounds[j], bounds[j + 1]) for j in range(blocks)]
+
+    def __call__(self) -> np.ndarray:
+        return self._blocks[self._draw.index()]

@@ -109,6 +109,7 @@ def _k_grid(args: argparse.Namespace) -> list[int]:
 def _validate(args: argparse.Namespace, base: Scenario) -> tuple[list[int], list[int]]:
     """The K and W grids; bad flags or a scenario without a corollary step raise ScenarioError."""
     from models.updates import corollary_step
+    from sim.run import build_algorithm
 
     ks = _k_grid(args)
     workers = _integers(args.workers, "--workers", DEFAULT_WORKERS)
@@ -129,6 +130,7 @@ def _validate(args: argparse.Namespace, base: Scenario) -> tuple[list[int], list
     except ValueError as error:
         raise ScenarioError("objective", base.objective["name"],
                             f"asgd check runs the corollary step: {error}") from None
+    build_algorithm(variant(base, ks[0], workers[0]), objective)  # the largest corollary step: MCP's concavity
     return ks, sorted(set(workers) | {base.cluster.workers})
 
 

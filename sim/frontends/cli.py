@@ -56,6 +56,8 @@ def format_summary(s: dict[str, Any], out: Path) -> str:
         f"  simulated time  {s['sim_time']:.6g}{rate}",
         f"  final loss      {s['final_loss']:.6g}   ||grad f||^2 {s['final_grad_norm_sq']:.4g}"
         f"   ergodic mean {s['ergodic_grad_norm_sq']:.4g}",
+        f"  stationarity    final {s['final_stationarity']:.4g}   ergodic mean {s['ergodic_stationarity']:.4g}"
+        f"   objective f + h {s['final_objective']:.6g}   ({s['evaluations']} sample-gradient evaluations)",
         f"  staleness       mean {s['mean_staleness']:.3f}, p50 {s['staleness_p50']}, p90 {s['staleness_p90']}, "
         f"p99 {s['staleness_p99']}, max {s['max_staleness']}",
         f"  wall time       {s['wall_seconds']:.2f} s",

@@ -57,7 +57,7 @@ def run_bytes(scenario: Scenario) -> tuple[int, int]:
     algorithm = scenario.algorithm
     gradients = algorithm.iterations * algorithm.batch
     per_gradient = TRACE_BYTES + SAMPLE_BYTES * (algorithm.minibatch - 1)
-    if algorithm.name == "asysg-incon":
+    if algorithm.protocol == "asysg-incon":
         per_gradient += INCON_TRACE_BYTES + 8 * algorithm.block
     trace = gradients * per_gradient if scenario.record.trace else 0
     metrics = (algorithm.iterations // scenario.record.every + 2) * METRICS_ROW_BYTES

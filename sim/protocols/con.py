@@ -20,6 +20,7 @@ import heapq
 
 import simpy
 
+from sim.protocols.epochs import Admission
 from sim.protocols.waiters import ALWAYS, Waiters
 from sim.run import Read, Run
 from sim.cluster.workers import SampleStream, WorkerClock
@@ -186,7 +187,10 @@ def worker(env: simpy.Environment, index: int, clock: WorkerClock, samples: Samp
 
 
 def start(env: simpy.Environment, run: Run, clocks: list[WorkerClock], samples: list[SampleStream], batch: int,
-          bound: int | None, policy: str, service) -> None:
-    server = ParameterServer(env, run, batch, bound, policy, service)
+          bound: int | None, policy: str, service, epochs=None) -> None:
+    """The server and W workers on `run`; `epochs(run)` (SVRG: sim/protocols/epochs.py) puts an EpochGate between them."""
+    gate = epochs(run) if epochs is not None else None
+    server = ParameterServer(env, gate if gate is not None else run, batch, bound, policy, service)
+    admission = Admission(server, gate) if gate is not None else server
     for index, (clock, stream) in enumerate(zip(clocks, samples)):
-        env.process(worker(env, index, clock, stream, server))
+        env.process(worker(env, index, clock, stream, admission))
