@@ -106,22 +106,23 @@ def check_same_run(out: Path, scenario_toml: str, force: bool = False) -> None:
 def _difference(earlier: str | None, new: str) -> str:
     """The first key path whose value differs between two resolved scenarios (TOML texts), for a message."""
     try:
-        before = dict(_flat(tomllib.loads(earlier))) if earlier is not None else None
+        before = dict(flatten(tomllib.loads(earlier))) if earlier is not None else None
     except tomllib.TOMLDecodeError:
         before = None
     if before is None:
         return "its scenario.toml is missing or unreadable"
-    after = dict(_flat(tomllib.loads(new)))
+    after = dict(flatten(tomllib.loads(new)))
     for key in dict.fromkeys([*after, *before]):
         if before.get(key, "(absent)") != after.get(key, "(absent)"):
             return f"{key} = {before.get(key, '(absent)')!r} there, {after.get(key, '(absent)')!r} here"
     return "its scenario.toml is written differently"
 
 
-def _flat(table: dict[str, Any], prefix: str = "") -> Iterator[tuple[str, Any]]:
+def flatten(table: dict[str, Any], prefix: str = "") -> Iterator[tuple[str, Any]]:
+    """Nested tables as dotted keys: {"a": {"b": 1}} gives ("a.b", 1)."""
     for key, value in table.items():
         if isinstance(value, dict):
-            yield from _flat(value, f"{prefix}{key}.")
+            yield from flatten(value, f"{prefix}{key}.")
         else:
             yield f"{prefix}{key}", value
 

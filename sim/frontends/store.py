@@ -46,7 +46,7 @@ from scenarios import ScenarioError
 from scenarios.errors import WriteError
 from sim.recording import staleness_table
 from sim.frontends.provenance import CODE_VERSION, code_digest
-from sim.frontends.rundir import check_out_dir, json_ready
+from sim.frontends.rundir import check_out_dir, flatten, json_ready
 
 RESULT_FORMAT = 1
 CONSOLIDATED = ("curves.parquet", "staleness.parquet", "runs.parquet", "sweep.json")
@@ -274,7 +274,7 @@ class Store:
         rows, staleness = [], [_prefixed(staleness_table([]), front, 0)]
         for index, (run, _) in enumerate(runs):
             record = self.record(run)
-            rows.append({"status": record.status, "error": record.error, **dict(_flatten(record.summary)),
+            rows.append({"status": record.status, "error": record.error, **dict(flatten(record.summary)),
                          "scenario_toml": record.scenario, "asgd_version": CODE_VERSION, "source_hash": code_digest()})
             if record.status != "failed":
                 curves(_prefixed(record.metrics, front, index))
@@ -327,15 +327,6 @@ def _front(runs: list[tuple[str, int]], cells: dict[str, list[Any]]) -> dict[str
     front["run_id"] = pa.array([run for run, _ in runs], pa.string())
     front["seed"] = pa.array([seed for _, seed in runs], pa.int64())
     return front
-
-
-def _flatten(summary: dict[str, Any], prefix: str = "") -> Iterator[tuple[str, Any]]:
-    """Nested tables become dotted column names: constant_kinds.smoothness."""
-    for key, value in summary.items():
-        if isinstance(value, dict):
-            yield from _flatten(value, f"{prefix}{key}.")
-        else:
-            yield f"{prefix}{key}", value
 
 
 def _prefixed(table: pa.Table, front: dict[str, pa.Array], index: int) -> pa.Table:
