@@ -238,24 +238,56 @@ def _cluster(table: Table) -> tuple[Cluster, dict[str, Any], dict[str, Distribut
 def _group(table: Table, workers: int, base: dict[str, Any], member_of: dict[int, int],
            index: int) -> tuple[list[int], dict[str, Any], dict[str, Any]]:
     """One [[cluster.groups]] entry: its member ids (recorded in `member_of`), its settings and resolved table."""
-    members = table.get("workers")
     path = table.key("workers")
-    if not isinstance(members, list) or not members:
-        raise ScenarioError(path, members, f"must be a non-empty array of worker ids in 0..{workers - 1}")
-    for position, worker in enumerate(members):
-        integer(worker, f"{path}[{position}]", low=0, high=workers - 1)
+    members, selector = _members(table.get("workers"), path, workers)
+    for worker in members:
         if worker in member_of:
             where = "this group" if member_of[worker] == index else f"cluster.groups[{member_of[worker]}]"
-            raise ScenarioError(path, members, f"worker {worker} is already in {where}; a worker belongs to at most one group")
+            raise ScenarioError(path, selector, f"worker {worker} is already in {where} (with cluster.workers = "
+                                                f"{workers}); a worker belongs to at most one group")
         member_of[worker] = index
     setting = dict(base, slowdown=table.number("slowdown", 1.0, low=0, open_low=True))
-    out: dict[str, Any] = {"workers": list(members), "slowdown": setting["slowdown"]}
+    out: dict[str, Any] = {"workers": selector, "slowdown": setting["slowdown"]}
     for key in WORKER_DISTRIBUTIONS:
         if key in table.data:
             setting[key], out[key] = _distribution(table, key)
     if "stragglers" in table.data:
         setting["stragglers"], out["stragglers"] = _stragglers(table.table("stragglers", STRAGGLER_KEYS))
     return members, setting, out
+
+
+SELECTORS = ("first", "last", "share")
+
+
+def _members(value: Any, path: str, workers: int) -> tuple[list[int], Any]:
+    """A group's member ids for `workers` workers, and its resolved `workers` value: an array of ids, or a selector
+    resolved for every worker count: { first = n } (ids 0..n-1), { last = n } (the n highest ids), { share = s }
+    (the round(s W) highest ids, half up; from = "first" for the lowest). More than W selected means all W."""
+    if isinstance(value, list):
+        if not value:
+            raise ScenarioError(path, value, f"must be a non-empty array of worker ids in 0..{workers - 1}, or a "
+                                             "selector: { first = n }, { last = n } or { share = s }")
+        for position, worker in enumerate(value):
+            integer(worker, f"{path}[{position}]", low=0, high=workers - 1)
+        return list(value), list(value)
+    table = Table(value, path, (*SELECTORS, "from"))
+    given = [key for key in SELECTORS if key in table.data]
+    if len(given) != 1:
+        raise ScenarioError(path, value, "must select its members in one way: an array of worker ids, "
+                                         "{ first = n }, { last = n } or { share = s } (0 < s <= 1)")
+    kind = given[0]
+    if kind == "share":
+        share = table.number("share", low=0, high=1, open_low=True)
+        end = table.choice("from", ("last", "first"), "last")
+        count, resolved = min(workers, int(share * workers + 0.5)), {"share": share, "from": end}
+    else:
+        if "from" in table.data:
+            raise ScenarioError(table.key("from"), table.data["from"], "goes with share only")
+        count = table.integer(kind, low=1)
+        resolved, end = {kind: count}, kind
+        count = min(count, workers)
+    members = list(range(count)) if end == "first" else list(range(workers - count, workers))
+    return members, resolved
 
 
 def _record(table: Table, iterations: int) -> tuple[Record, dict[str, Any]]:

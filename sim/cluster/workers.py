@@ -13,7 +13,7 @@ from sim.cluster.streams import Draws, Purpose, stream
 
 def _draws(dist: Distribution, seed: int, purpose: Purpose, index: int) -> Draws | None:
     """Draws from `dist` on stream (purpose, index); None when every draw is 0 (the engine then skips the event)."""
-    return None if dist.is_zero else Draws(dist.draw, stream(seed, purpose, index))
+    return None if dist.is_zero else Draws(dist.sampler(index), stream(seed, purpose, index))
 
 
 class WorkerClock:
