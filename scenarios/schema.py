@@ -11,7 +11,7 @@ from models import ParameterError, objective_params
 from models.values import is_integer, is_real
 from scenarios.distributions import Constant, Distribution, parse_distribution
 from scenarios.errors import MISSING, ScenarioError
-from scenarios.types import Algorithm, Cluster, Record, Scenario, Staleness, Step, WorkerTiming
+from scenarios.types import Algorithm, Cluster, Record, Scenario, Speed, Staleness, Step, WorkerTiming
 from scenarios.validate import Table, boolean, choice, integer, number, string
 
 ALGORITHMS = ("asysg-con", "asysg-incon", "sync")
@@ -31,9 +31,10 @@ WORKER_DISTRIBUTIONS = ("compute", "downlink", "uplink")  # the ones a worker gr
 TOP_KEYS = ("name", "seed", "objective", "algorithm", "staleness", "cluster", "record")
 ALGORITHM_KEYS = ("name", "batch", "iterations", "step", "minibatch", "block")
 STALENESS_KEYS = ("bound", "policy")
-CLUSTER_KEYS = ("workers", *DISTRIBUTION_DEFAULTS, "stragglers", "groups")
+CLUSTER_KEYS = ("workers", *DISTRIBUTION_DEFAULTS, "stragglers", "speed", "groups")
+SPEED_KEYS = ("normal", "slow", "slowdown", "shared")
 STRAGGLER_KEYS = ("probability", "slowdown")
-GROUP_KEYS = ("workers", "slowdown", *WORKER_DISTRIBUTIONS, "stragglers")
+GROUP_KEYS = ("workers", "slowdown", *WORKER_DISTRIBUTIONS, "stragglers", "speed")
 RECORD_KEYS = ("every", "trace")
 
 # Keys only some algorithms read: given under another one with a value other than their default they would be
@@ -214,7 +215,11 @@ def _cluster(table: Table) -> tuple[Cluster, dict[str, Any], dict[str, Distribut
         dists[key], out[key] = _distribution(table, key, default)
     parsed = {table.key(key): dist for key, dist in dists.items()}
     stragglers, out["stragglers"] = _stragglers(table.table("stragglers", STRAGGLER_KEYS))
-    base = {key: dists[key] for key in WORKER_DISTRIBUTIONS} | {"stragglers": stragglers, "slowdown": 1.0}
+    speed = None
+    if "speed" in table.data:
+        speed, out["speed"] = _speed(table.table("speed", SPEED_KEYS))
+    base = {key: dists[key] for key in WORKER_DISTRIBUTIONS} | {"stragglers": stragglers, "slowdown": 1.0,
+                                                                "speed": speed, "unit": workers}
     settings = [base] * workers
     groups = table.get("groups", [])
     if not isinstance(groups, list):
@@ -230,8 +235,9 @@ def _cluster(table: Table) -> tuple[Cluster, dict[str, Any], dict[str, Distribut
         group_out.append(resolved)
     if group_out:
         out["groups"] = group_out
-    timings = tuple(WorkerTiming(s["compute"].scaled(s["slowdown"]), s["downlink"], s["uplink"], *s["stragglers"])
-                    for s in settings)
+    timings = tuple(WorkerTiming(s["compute"].scaled(s["slowdown"]), s["downlink"], s["uplink"], *s["stragglers"],
+                                 s["speed"], s["unit"] if s["speed"] is not None and s["speed"].shared else worker)
+                    for worker, s in enumerate(settings))
     return Cluster(workers, timings, dists["server"], dists["read"]), out, parsed
 
 
@@ -253,7 +259,17 @@ def _group(table: Table, workers: int, base: dict[str, Any], member_of: dict[int
             setting[key], out[key] = _distribution(table, key)
     if "stragglers" in table.data:
         setting["stragglers"], out["stragglers"] = _stragglers(table.table("stragglers", STRAGGLER_KEYS))
+    if "speed" in table.data:
+        setting["speed"], out["speed"] = _speed(table.table("speed", SPEED_KEYS))
+        setting["unit"] = workers + 1 + index  # a shared process of its own
     return members, setting, out
+
+
+def _speed(table: Table) -> tuple[Speed, dict[str, Any]]:
+    """A two-state speed: mean times in the normal and slow states (> 0), the slowdown (>= 1), shared or not."""
+    speed = Speed(table.number("normal", low=0, open_low=True), table.number("slow", low=0, open_low=True),
+                  table.number("slowdown", low=1), table.boolean("shared", False))
+    return speed, {"normal": speed.normal, "slow": speed.slow, "slowdown": speed.slowdown, "shared": speed.shared}
 
 
 SELECTORS = ("first", "last", "share")

@@ -9,6 +9,17 @@ from scenarios.distributions import Distribution
 
 
 @dataclass(frozen=True)
+class Speed:
+    """A two-state speed (sim/cluster/speed.py): normal for exponential times of mean `normal`, slow for ones of mean
+    `slow`, computations `slowdown` times slower while slow; `shared`: one process for the whole group (or cluster)."""
+
+    normal: float
+    slow: float
+    slowdown: float
+    shared: bool
+
+
+@dataclass(frozen=True)
 class WorkerTiming:
     """One worker's latencies: compute time (times `slowdown`, and times `straggler_slowdown` with probability
     `straggler_probability`), downlink (server -> worker, the pull) and uplink (worker -> server, the push)."""
@@ -18,6 +29,8 @@ class WorkerTiming:
     uplink: Distribution
     straggler_probability: float = 0.0
     straggler_slowdown: float = 1.0
+    speed: Speed | None = None
+    speed_unit: int = 0       # which speed process: the worker's own (its id) or a shared one (W + 1 + group, W)
 
 
 @dataclass(frozen=True)

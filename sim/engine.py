@@ -24,6 +24,7 @@ from sim.recording import staleness_table
 from sim.closed_form.ring import apply_schedules
 from sim.run import Run, apply_updates
 from sim.closed_form.con import TIMINGS, Block, ConSchedule, closed_form, ring_depth
+from sim.cluster.speed import SpeedProcess, modulated, switches_until
 from sim.cluster.workers import SampleStream, WorkerClock, service_clock
 
 
@@ -37,6 +38,12 @@ class Result:
     metrics_table: pa.Table = field(repr=False)
     trace_table: pa.Table = field(repr=False)
     staleness_counts: list[int] = field(repr=False)
+    events_table: pa.Table = field(repr=False)
+
+    @cached_property
+    def events(self) -> pd.DataFrame:
+        """The cluster's events (failures, recoveries, lost messages, speed switches): sim.recording.EVENT_SCHEMA."""
+        return self.events_table.to_pandas()
 
     @cached_property
     def metrics(self) -> pd.DataFrame:
@@ -152,6 +159,7 @@ def _start(env: simpy.Environment, run: Run, scenario: Scenario, objective) -> N
     """Start the processes of the scenario's algorithm on `run`, each worker with its own streams."""
     seed, cluster, algorithm = scenario.seed, scenario.cluster, scenario.algorithm
     clocks, samples = _worker_streams(scenario, objective)
+    _speeds(env, run, scenario, clocks)
     service = service_clock(cluster.server, seed)
     if algorithm.name == "sync":
         sync.start(env, run, clocks, samples, service)
@@ -161,6 +169,18 @@ def _start(env: simpy.Environment, run: Run, scenario: Scenario, objective) -> N
         incon.start(env, run, scenario, clocks, samples, seed)
     else:
         raise NotImplementedError(f"algorithm {algorithm.name!r} is not implemented yet")
+
+
+def _speeds(env: simpy.Environment, run: Run, scenario: Scenario, clocks: list[WorkerClock]) -> None:
+    """Workers with a two-state speed compute under their speed process (sim/cluster/speed.py), one per worker or
+    one shared by a group; the run keeps them for the events of its switches."""
+    processes: dict[int, SpeedProcess] = {}
+    for worker, (timing, clock) in enumerate(zip(scenario.cluster.timings, clocks)):
+        if timing.speed is not None:
+            if timing.speed_unit not in processes:
+                processes[timing.speed_unit] = SpeedProcess(timing.speed, scenario.seed, timing.speed_unit)
+            clock.compute = modulated(clock.compute, processes[timing.speed_unit], lambda: env.now)
+            run.speeds.append((worker, processes[timing.speed_unit]))
 
 
 def _schedule(scenario: Scenario, objective) -> Iterator[Block]:
@@ -195,8 +215,12 @@ def _run_ahead(env: simpy.Environment, run: Run) -> None:
 
 
 def _result(scenario: Scenario, run: Run, wall_seconds: float) -> Result:
+    for worker, process in run.speeds:
+        for time, kind in switches_until(process, run.sim_time):
+            run.events.add(time, worker, kind)
     summary = _summary(scenario, run, wall_seconds)
-    return Result(scenario, summary, run.store.current, run.metrics.table(), run.trace.table(), run.staleness.counts)
+    return Result(scenario, summary, run.store.current, run.metrics.table(), run.trace.table(), run.staleness.counts,
+                  run.events.table())
 
 
 def _summary(scenario: Scenario, run: Run, wall_seconds: float) -> dict[str, Any]:
@@ -227,6 +251,7 @@ def _summary(scenario: Scenario, run: Run, wall_seconds: float) -> dict[str, Any
         "metrics_every": run.metrics.every,
         "max_staleness": run.staleness.max,
         "mean_staleness": run.staleness.mean,
+        **run.events.counts(),
         "step_policy": algorithm.step.policy,
         "step_first": run.gamma(0),
         "step_value": run.step.value,   # the constant gamma (the corollary policy's, resolved), else None

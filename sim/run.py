@@ -25,7 +25,7 @@ from scenarios.errors import ScenarioError
 from scenarios.types import Scenario, Step
 from sim.closed_form.con import Block
 from sim.iterates import IterateStore, apply_con_update, apply_con_updates
-from sim.recording import InconTraceRecorder, MetricsRecorder, StalenessCounter, TraceRecorder
+from sim.recording import EventLog, InconTraceRecorder, MetricsRecorder, StalenessCounter, TraceRecorder
 
 
 @dataclass(slots=True)
@@ -69,6 +69,8 @@ class Run:
         self.store = IterateStore(objective.x0)
         self.trace = (InconTraceRecorder if algorithm.name == "asysg-incon" else TraceRecorder)(scenario.record.trace)
         self.staleness = StalenessCounter()
+        self.events = EventLog()
+        self.speeds: list[tuple[int, object]] = []  # (worker, its SpeedProcess): sim.engine._speeds
         self.metrics = MetricsRecorder(objective, scenario.record.every, self.gamma)
         self.on_progress = on_progress
         self.on_finish: Callable[[], None] = lambda: None

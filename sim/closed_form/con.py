@@ -40,9 +40,10 @@ class Tie(Exception):
 
 
 def closed_form(scenario: Scenario) -> bool:
-    """The scenario's schedule has a closed form: AsySG-con without a staleness bound and without server time."""
+    """The scenario's schedule has a closed form: AsySG-con without a staleness bound, server time or changing
+    speeds (whose compute times depend on when a computation starts)."""
     return (scenario.algorithm.name == "asysg-con" and scenario.staleness.bound is None
-            and scenario.cluster.server.is_zero)
+            and scenario.cluster.server.is_zero and all(timing.speed is None for timing in scenario.cluster.timings))
 
 
 @dataclass

@@ -20,6 +20,7 @@ class Purpose(IntEnum):
     SERVER = 5
     COORDINATES = 6
     READ = 7
+    SPEED = 8
 
 
 def stream(seed: int, purpose: Purpose, index: int = 0) -> np.random.Generator:

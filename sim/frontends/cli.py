@@ -53,6 +53,9 @@ def format_summary(s: dict[str, Any], out: Path) -> str:
         f"  final loss      {s['final_loss']:.6g}   ||grad f||^2 {s['final_grad_norm_sq']:.4g}"
         f"   ergodic mean {s['ergodic_grad_norm_sq']:.4g}",
         f"  staleness       mean {s['mean_staleness']:.3f}, max {s['max_staleness']}",
+        *([f"  cluster events  {s['failures']} failures, {s['lost_messages']} lost messages, {s['speed_switches']} "
+           f"speed switches; lost work {s['lost_worker_time']:.6g} worker time (events.parquet)"]
+          if s['failures'] or s['lost_messages'] or s['speed_switches'] else []),
         f"  wall time       {s['wall_seconds']:.2f} s",
         f"  written to      {out}",
     ]

@@ -21,7 +21,7 @@ import pyarrow.parquet as pq
 from scenarios import to_toml
 from scenarios.errors import ScenarioError
 
-FILES = ("scenario.toml", "summary.json", "metrics.parquet", "trace.parquet", "x_final.npy")
+FILES = ("scenario.toml", "summary.json", "metrics.parquet", "trace.parquet", "events.parquet", "x_final.npy")
 
 
 def out_path(text: str | None, default: str | None = None) -> Path | None:
@@ -79,6 +79,7 @@ def write_run(out: Path, result) -> None:
         (staging / "summary.json").write_text(json.dumps(json_ready(result.summary), indent=2) + "\n")
         pq.write_table(result.metrics_table, staging / "metrics.parquet")
         pq.write_table(result.trace_table, staging / "trace.parquet")
+        pq.write_table(result.events_table, staging / "events.parquet")
         np.save(staging / "x_final.npy", result.x_final)
 
 
