@@ -53,3 +53,34 @@ def power_fit(x: np.ndarray, y: np.ndarray, level: float = LEVEL) -> PowerFit:
     half = stats.t.ppf(0.5 + level / 2, n - 2) * math.sqrt(float(residual @ residual) / (n - 2) / sxx)
     return PowerFit(slope, intercept, slope - half, slope + half, n)
 
+
+
+def count_percentile(counts: np.ndarray, q: float) -> int | None:
+    """The q-th percentile (0 <= q <= 100) of a sample given as counts by value (counts[s] = how often s occurs),
+    by the inverted CDF: the least s with #{values <= s} >= q/100 * n (numpy's method="inverted_cdf"), so it is a
+    value that occurs. None for an empty sample."""
+    cumulative = np.cumsum(np.asarray(counts, dtype=np.int64))
+    if not len(cumulative) or cumulative[-1] == 0:
+        return None
+    total = int(cumulative[-1])
+    # inverted CDF: the least s with cumulative[s] / n >= q / 100, computed in integers (q/100 * n rounded up)
+    rank = max(1, -(-int(round(q * 1_000_000)) * total // 100_000_000))
+    return int(np.searchsorted(cumulative, rank))
+
+
+def median_interval(values: np.ndarray, level: float = LEVEL) -> tuple[float, float, float, float]:
+    """(median, low, high, coverage): the sample median with the distribution-free order-statistic interval
+    [x_(j), x_(n+1-j)] for the largest j whose coverage 1 - 2 P(Binomial(n, 1/2) < j) is at least `level`; with too
+    few values for that (n < 6 at 95%), the range [min, max] and its coverage 1 - 2^(1-n). nan for no values."""
+    values = np.sort(np.asarray(values, dtype=float))
+    n = len(values)
+    if n == 0:
+        return math.nan, math.nan, math.nan, math.nan
+    median = float(np.median(values))
+    if n == 1:
+        return median, math.nan, math.nan, 0.0
+    j = 1
+    while j + 1 <= n // 2 and 1 - 2 * stats.binom.cdf(j, n, 0.5) >= level:
+        j += 1
+    coverage = float(1 - 2 * stats.binom.cdf(j - 1, n, 0.5))
+    return median, float(values[j - 1]), float(values[n - j]), coverage

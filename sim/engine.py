@@ -251,6 +251,7 @@ def _summary(scenario: Scenario, run: Run, wall_seconds: float) -> dict[str, Any
         "metrics_every": run.metrics.every,
         "max_staleness": run.staleness.max,
         "mean_staleness": run.staleness.mean,
+        **run.staleness.percentiles(),
         **run.events.counts(),
         "step_policy": algorithm.step.policy,
         "step_first": run.gamma(0),

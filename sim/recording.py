@@ -12,6 +12,9 @@ import numpy as np
 import pyarrow as pa
 
 from analysis.bounds import ergodic_average
+from analysis.stats import count_percentile
+
+PERCENTILES = (50, 90, 99)  # the staleness percentiles of a run's summary
 
 TRACE_SCHEMA = pa.schema([
     ("update", pa.int64()),        # index k of the update the gradient was summed into; -1 if dropped
@@ -176,6 +179,10 @@ class StalenessCounter:
     def mean(self) -> float:
         total = self.applied
         return sum(s * c for s, c in enumerate(self.counts)) / total if total else 0.0
+
+    def percentiles(self) -> dict[str, int | None]:
+        """staleness_p50, _p90, _p99 of the applied gradients (analysis.stats.count_percentile; None if none)."""
+        return {f"staleness_p{q}": count_percentile(self.counts, q) for q in PERCENTILES}
 
 
 def staleness_table(counts: list[int]) -> pa.Table:

@@ -259,15 +259,16 @@ def test_run_ids_follow_the_resolved_scenario_and_only_the_current_grid_is_conso
 
 
 def test_run_ids_hash_the_source_code_so_a_code_change_recomputes(tmp_path, capsys, monkeypatch):
-    from sim.frontends import store
+    from sim.frontends import provenance, store
 
     calls = []
-    monkeypatch.setattr(store, "source_digest", lambda root: calls.append(root) or "digest of " + str(root))
-    store.code_digest.cache_clear()
+    monkeypatch.setattr(provenance, "source_digest", lambda root: calls.append(root) or "digest of " + str(root))
+    provenance.code_digest.cache_clear()
     try:
-        assert store.code_digest() == store.code_digest() == f"digest of {store.ROOT}" and calls == [store.ROOT]
+        assert provenance.code_digest() == provenance.code_digest() == f"digest of {provenance.ROOT}"
+        assert calls == [provenance.ROOT]
     finally:
-        store.code_digest.cache_clear()  # computed once per process: stable while it runs
+        provenance.code_digest.cache_clear()  # computed once per process: stable while it runs
     monkeypatch.undo()
     out = tmp_path / "sweep"
     assert sweep(out, *SMALL, "--jobs", "1") == 0
@@ -293,21 +294,21 @@ def _scenario_of(out: Path, run_id: str) -> str:
 def test_the_source_digest_changes_with_any_file_or_path_of_the_packages(tmp_path):
     import shutil
 
-    from sim.frontends import store
+    from sim.frontends.provenance import PACKAGES, ROOT, source_digest
 
-    for package in store.PACKAGES:
-        shutil.copytree(store.ROOT / package, tmp_path / package, ignore=shutil.ignore_patterns("__pycache__"))
-    copied = store.source_digest(tmp_path)
-    assert copied == store.source_digest(store.ROOT) and len(copied) == 64
+    for package in PACKAGES:
+        shutil.copytree(ROOT / package, tmp_path / package, ignore=shutil.ignore_patterns("__pycache__"))
+    copied = source_digest(tmp_path)
+    assert copied == source_digest(ROOT) and len(copied) == 64
     (tmp_path / "README.md").write_text("not code")
     (tmp_path / "models" / "notes.txt").write_text("not code")
-    assert store.source_digest(tmp_path) == copied
+    assert source_digest(tmp_path) == copied
     with (tmp_path / "analysis" / "stats.py").open("a") as file:
         file.write("\n")
-    edited = store.source_digest(tmp_path)
+    edited = source_digest(tmp_path)
     assert edited != copied
     (tmp_path / "analysis" / "stats.py").rename(tmp_path / "analysis" / "statistics.py")
-    assert store.source_digest(tmp_path) not in (copied, edited)
+    assert source_digest(tmp_path) not in (copied, edited)
 
 
 @pytest.mark.parametrize("flags, message", [

@@ -38,7 +38,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         result = simulate(scenario, progress=progress.advance_to, timing=args.timing)
     finally:
         progress.close()
-    write_run(out, result)
+    write_run(out, result, args.argv)
     print(format_summary(result.summary, out))
     return 0 if result.summary["status"] == "ok" else 1
 
@@ -52,7 +52,8 @@ def format_summary(s: dict[str, Any], out: Path) -> str:
         f"  simulated time  {s['sim_time']:.6g}{rate}",
         f"  final loss      {s['final_loss']:.6g}   ||grad f||^2 {s['final_grad_norm_sq']:.4g}"
         f"   ergodic mean {s['ergodic_grad_norm_sq']:.4g}",
-        f"  staleness       mean {s['mean_staleness']:.3f}, max {s['max_staleness']}",
+        f"  staleness       mean {s['mean_staleness']:.3f}, p50 {s['staleness_p50']}, p90 {s['staleness_p90']}, "
+        f"p99 {s['staleness_p99']}, max {s['max_staleness']}",
         *([f"  cluster events  {s['failures']} failures, {s['lost_messages']} lost messages, {s['speed_switches']} "
            f"speed switches; lost work {s['lost_worker_time']:.6g} worker time (events.parquet)"]
           if s['failures'] or s['lost_messages'] or s['speed_switches'] else []),
@@ -93,7 +94,8 @@ def add_commands(commands) -> None:
 
 
 # Each module has add_commands(subparsers), registering its commands with a `handler(args) -> exit code`.
-COMMAND_MODULES = ["sim.frontends.cli", "sim.frontends.sweep", "sim.frontends.bench", "sim.frontends.check"]
+COMMAND_MODULES = ["sim.frontends.cli", "sim.frontends.sweep", "sim.frontends.report", "sim.frontends.bench",
+                   "sim.frontends.check"]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -108,6 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # the command line, for provenance
     try:
         return args.handler(args)
     except ScenarioError as error:

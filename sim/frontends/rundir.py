@@ -20,6 +20,7 @@ import pyarrow.parquet as pq
 
 from scenarios import to_toml
 from scenarios.errors import ScenarioError
+from sim.frontends.provenance import provenance
 
 FILES = ("scenario.toml", "summary.json", "metrics.parquet", "trace.parquet", "events.parquet", "x_final.npy")
 
@@ -71,12 +72,14 @@ def json_ready(value: Any) -> Any:
     return value
 
 
-def write_run(out: Path, result) -> None:
-    """Write `result` (a sim.Result) to `out` atomically."""
+def write_run(out: Path, result, command: list[str] | None = None) -> None:
+    """Write `result` (a sim.Result) to `out` atomically; summary.json adds the provenance (asgd version, source hash
+    and the `command` line's arguments, sim.frontends.provenance)."""
     check_out_dir(out)
     with staged(out) as staging:
         (staging / "scenario.toml").write_text(to_toml(result.scenario))
-        (staging / "summary.json").write_text(json.dumps(json_ready(result.summary), indent=2) + "\n")
+        summary = {**result.summary, **provenance(command)}
+        (staging / "summary.json").write_text(json.dumps(json_ready(summary), indent=2) + "\n")
         pq.write_table(result.metrics_table, staging / "metrics.parquet")
         pq.write_table(result.trace_table, staging / "trace.parquet")
         pq.write_table(result.events_table, staging / "events.parquet")

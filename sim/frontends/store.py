@@ -7,6 +7,9 @@
     DIR/curves.parquet, staleness.parquet, runs.parquet, sweep.json
                                         the current grid's runs consolidated, written in this order once
                                         every run is done: sweep.json, last, marks a complete set
+    DIR/.plan.json                      the runs and grid cells of the last sweep started here, written before
+                                        any run (asgd report reads it for a sweep stopped halfway)
+    DIR/report.md, DIR/plots/*.png      the sweep's report (sim.frontends.report), after consolidation
 
 Every file is written under a temporary name (".tmp-*") in its folder and renamed into place (os.replace), so
 a reader sees a whole file or none. A sweep removes the temporaries a killed one left and, before running, the
@@ -19,16 +22,14 @@ for a run.
 from __future__ import annotations
 
 import fcntl
-import functools
 import hashlib
 import json
 import os
 import secrets
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from importlib import metadata
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -38,41 +39,13 @@ import pyarrow.parquet as pq
 
 from scenarios import ScenarioError
 from sim.recording import staleness_table
+from sim.frontends.provenance import CODE_VERSION, code_digest
 from sim.frontends.rundir import check_out_dir, json_ready
 
 RESULT_FORMAT = 1
 CONSOLIDATED = ("curves.parquet", "staleness.parquet", "runs.parquet", "sweep.json")
+PLAN = ".plan.json"  # the runs of the last sweep started in the directory, with their grid cells
 ROW_GROUP = 1 << 17  # rows of curves.parquet buffered before a row group is written
-
-
-def _code_version() -> str:
-    try:
-        return metadata.version("asgd")
-    except metadata.PackageNotFoundError:
-        return "unknown"
-
-
-CODE_VERSION = _code_version()
-PACKAGES = ("sim", "models", "scenarios", "analysis")  # the code a run's result depends on
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def source_digest(root: Path) -> str:
-    """SHA-256 of the .py files of PACKAGES under `root`: their relative paths, in sorted order, and contents."""
-    files = sorted((path.relative_to(root).as_posix(), path) for package in PACKAGES
-                   for path in (root / package).rglob("*.py"))
-    digest = hashlib.sha256()
-    for name, path in files:
-        data = path.read_bytes()
-        digest.update(f"{name}\0{len(data)}\0".encode())
-        digest.update(data)
-    return digest.hexdigest()
-
-
-@functools.cache
-def code_digest() -> str:
-    """source_digest of this installation's code, computed once per process."""
-    return source_digest(ROOT)
 
 
 def run_id(scenario_toml: str) -> str:
@@ -97,6 +70,7 @@ class RunRecord:
     summary: dict[str, Any]  # summary.json of the run (empty if failed)
     staleness: list[int]     # applied gradients by staleness
     metrics: pa.Table        # the recorded metrics (no columns if failed)
+    scenario: str            # the run's fully resolved scenario, TOML
 
 
 def parquet_bytes(table: pa.Table) -> bytes:
@@ -132,7 +106,7 @@ def decode_record(data: bytes) -> RunRecord:
     table = pq.read_table(pa.BufferReader(data))
     info = json.loads(table.schema.metadata[b"asgd"])
     return RunRecord(info["status"], info["error"], info["summary"], info["staleness"],
-                     table.replace_schema_metadata(None))
+                     table.replace_schema_metadata(None), info["scenario"])
 
 
 @contextmanager
@@ -180,9 +154,23 @@ class Store:
     def __exit__(self, *exc: object) -> None:
         self._lock.close()
 
+    def write_plan(self, runs: list[tuple[str, int]], cells: dict[str, list[Any]], manifest: dict[str, Any]) -> None:
+        """PLAN: the sweep's runs, grid cells and manifest, written before any run, so that a sweep stopped halfway
+        can be reported on (asgd report)."""
+        plan = {"manifest": manifest, "runs": [list(run) for run in runs], "cells": cells}
+        write_atomic(self.out / PLAN, (json.dumps(json_ready(plan)) + "\n").encode())
+
+    def plan(self) -> dict[str, Any]:
+        """The PLAN of the last sweep started here."""
+        return json.loads((self.out / PLAN).read_text())
+
     def done(self, run_id: str) -> bool:
         """The run finished (ok or diverged) in this or an earlier sweep."""
         return (self.runs / f"{run_id}.parquet").exists()
+
+    def failed(self, run_id: str) -> bool:
+        """The run raised when it last ran."""
+        return (self.runs / f"{run_id}.failed.parquet").exists()
 
     def put(self, outcome: Outcome) -> None:
         """Keep one run's outcome; its trace is written first, so a finished run always has it."""
@@ -202,26 +190,34 @@ class Store:
                     manifest: dict[str, Any]) -> pa.Table:
         """Write curves, staleness and runs (one row per (run id, seed) of `runs`, with the grid columns `cells`
         aligned with it), then sweep.json (`manifest` and the counts by status); returns the runs table."""
-        front = {key: pa.array(values) for key, values in cells.items()}
-        front["run_id"] = pa.array([run for run, _ in runs], pa.string())
-        front["seed"] = pa.array([seed for _, seed in runs], pa.int64())
-        rows, staleness, statuses = [], [_prefixed(staleness_table([]), front, 0)], Counter()
-        keys_only = _prefixed(pa.table({}), front, 0)
-        with _replacing(self.out / "curves.parquet") as path, _RowGroups(path, keys_only) as curves:
-            for index, (run, _) in enumerate(runs):
-                record = self.record(run)
-                statuses[record.status] += 1
-                rows.append({"status": record.status, "error": record.error, **dict(_flatten(record.summary))})
-                if record.status != "failed":
-                    curves.write(_prefixed(record.metrics, front, index))
-                    staleness.append(_prefixed(staleness_table(record.staleness), front, index))
-        self._write_table("staleness.parquet", pa.concat_tables(staleness))
-        table = _runs_table(front, rows)
+        with _replacing(self.out / "curves.parquet") as path, \
+                _RowGroups(path, _prefixed(pa.table({}), _front(runs, cells), 0)) as curves:
+            table, staleness = self.tables(runs, cells, curves.write)
+        self._write_table("staleness.parquet", staleness)
         self._write_table("runs.parquet", table)
+        statuses = Counter(table["status"].to_pylist())
         manifest = {**manifest, "result_format": RESULT_FORMAT, "asgd": CODE_VERSION, "code": code_digest(),
                     "runs": len(runs), **{status: statuses[status] for status in ("ok", "diverged", "failed")}}
         write_atomic(self.out / "sweep.json", (json.dumps(json_ready(manifest), indent=2) + "\n").encode())
         return table
+
+    def tables(self, runs: list[tuple[str, int]], cells: dict[str, list[Any]],
+               curves: Callable[[pa.Table], None], finished_only: bool = False) -> tuple[pa.Table, pa.Table]:
+        """The runs and staleness tables of `runs` (see consolidate), handing each run's curve to `curves`; with
+        `finished_only`, the runs without a result yet are left out (a partial sweep: asgd report)."""
+        if finished_only:
+            kept = [i for i, (run, _) in enumerate(runs) if self.done(run) or self.failed(run)]
+            runs, cells = [runs[i] for i in kept], {key: [values[i] for i in kept] for key, values in cells.items()}
+        front = _front(runs, cells)
+        rows, staleness = [], [_prefixed(staleness_table([]), front, 0)]
+        for index, (run, _) in enumerate(runs):
+            record = self.record(run)
+            rows.append({"status": record.status, "error": record.error, **dict(_flatten(record.summary)),
+                         "scenario_toml": record.scenario, "asgd_version": CODE_VERSION, "source_hash": code_digest()})
+            if record.status != "failed":
+                curves(_prefixed(record.metrics, front, index))
+                staleness.append(_prefixed(staleness_table(record.staleness), front, index))
+        return _runs_table(front, rows), pa.concat_tables(staleness)
 
     def _write_table(self, name: str, table: pa.Table) -> None:
         with _replacing(self.out / name) as path:
@@ -257,6 +253,14 @@ class _RowGroups:
             self.writer.close()
         elif kind is None:
             pq.write_table(self.empty, self.path)
+
+
+def _front(runs: list[tuple[str, int]], cells: dict[str, list[Any]]) -> dict[str, pa.Array]:
+    """The leading columns of every table: the grid columns, run_id and seed."""
+    front = {key: pa.array(values) for key, values in cells.items()}
+    front["run_id"] = pa.array([run for run, _ in runs], pa.string())
+    front["seed"] = pa.array([seed for _, seed in runs], pa.int64())
+    return front
 
 
 def _flatten(summary: dict[str, Any], prefix: str = "") -> Iterator[tuple[str, Any]]:

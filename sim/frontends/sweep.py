@@ -35,6 +35,7 @@ from scenarios import ScenarioError, build_objective, load, parse_override, to_t
 from scenarios.schema import INT64_MAX
 from sim.frontends.grid import Axis, parse_grid, product
 from sim.frontends.progress import Progress
+from sim.frontends.provenance import provenance
 from sim.frontends.store import Outcome, run_id
 
 if TYPE_CHECKING:
@@ -104,8 +105,10 @@ def check_seeds(first: int, seeds: int) -> None:
 
 
 def run_sweep(scenario: str | Path, axes: list[Axis], overrides: dict[str, Any], out: str | Path, seeds: int = 1,
-              trace: bool = False, jobs: int = 1, scheduler: str | None = None, quiet: bool = False) -> SweepReport:
-    """Plan the sweep, run what is not done yet, consolidate the results into `out`; see the module docstring."""
+              trace: bool = False, jobs: int = 1, scheduler: str | None = None, quiet: bool = False,
+              command: list[str] | None = None) -> SweepReport:
+    """Plan the sweep, run what is not done yet, consolidate the results into `out`; see the module docstring.
+    `command`: the asgd command line's arguments, recorded in sweep.json."""
     from sim.frontends.executors import executor
     from sim.frontends.store import Store
 
@@ -117,12 +120,13 @@ def run_sweep(scenario: str | Path, axes: list[Axis], overrides: dict[str, Any],
         if not quiet:
             print(f"asgd sweep: {total} runs, {total - len(todo)} done earlier, {len(todo)} to run "
                   f"{placement(jobs, scheduler)}", file=sys.stderr)
-        progress = Progress(total, total - len(todo), label="asgd sweep", quiet=quiet, count_failures=True)
-        run_tasks(execute, todo, store.put, progress)
         columns = [axis.cells() for axis in axes]
         cells = {axis.key: [columns[j][run.point[j]] for run in runs] for j, axis in enumerate(axes)}
         manifest = {"scenario": str(scenario), "grid": {axis.key: list(axis.labels) for axis in axes},
-                    "set": overrides, "seeds": seeds, "trace": trace}
+                    "set": overrides, "seeds": seeds, "trace": trace, "command": provenance(command)["command"]}
+        store.write_plan([(run.run_id, run.seed) for run in runs], cells, manifest)
+        progress = Progress(total, total - len(todo), label="asgd sweep", quiet=quiet, count_failures=True)
+        run_tasks(execute, todo, store.put, progress)
         table = store.consolidate([(run.run_id, run.seed) for run in runs], cells, manifest)
     return SweepReport(table, len(todo), total - len(todo), time.perf_counter() - started)
 
@@ -167,12 +171,16 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     axes = parse_grid(args.grid)
     overrides = dict(parse_override(text) for text in args.set)
     try:
-        report = run_sweep(args.scenario, axes, overrides, out, args.seeds, args.trace, jobs_of(args), args.scheduler)
+        report = run_sweep(args.scenario, axes, overrides, out, args.seeds, args.trace, jobs_of(args), args.scheduler,
+                           command=args.argv)
     except Interrupted as stop:
         print(f"asgd sweep: {stop}; rerun the same command to resume (finished runs are kept in {out / '.runs'})",
               file=sys.stderr)
         return 130
     print(format_report(report, out))
+    from sim.frontends.report import load_sweep, render
+
+    print(render(out, load_sweep(out), head=False))
     return 1 if "failed" in report.runs.column("status").to_pylist() else 0
 
 
