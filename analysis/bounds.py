@@ -156,7 +156,7 @@ def corollary2_min_iterations(gap: float, L: float, M: int, T: int, sigma_sq: fl
     return 4 * M * L * gap * (T + 1) ** 2 / sigma_sq
 
 
-def bound_summary(algorithm: str, policy: str, gammas: Steps, K: int, T: int, L: float, M: int,
+def bound_summary(algorithm: str | None, policy: str, gammas: Steps, K: int, T: int, L: float, M: int,
                   sigma_sq: float, gap: float) -> dict[str, Any]:
     """The bound fields of a run's summary.json, with T the run's measured maximum staleness.
 
@@ -165,7 +165,8 @@ def bound_summary(algorithm: str, policy: str, gammas: Steps, K: int, T: int, L:
     k = 1..K): memory O(CHUNK + T) then, whatever K is. The step policy
     "corollary" is bounded by Corollary 2 (conditions: Theorem 1's step condition and K >= 4 M L gap (T+1)^2 / sigma^2),
     every other policy by Theorem 1 (condition: the step condition). `theorem1_bound` is Theorem 1 on the run's
-    steps whatever the policy. AsySG-incon has no bound here (see docs/checks.md).
+    steps whatever the policy. AsySG-incon has no bound here, nor has an `algorithm` of None (SVRG, proximal steps,
+    SAPALM; see docs/checks.md).
     """
     if algorithm not in BOUNDED_ALGORITHMS:
         return {"bound": None, "bound_statement": None, "bound_preconditions_hold": None,

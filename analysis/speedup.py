@@ -1,7 +1,7 @@
 """Means over seeds, iteration and time speedups against the serial run, and the worker limit W*(K).
 
 The input is one row per run with the summary.json fields (workers, planned_iterations, status, gradients, dropped,
-sim_time, ergodic_grad_norm_sq, bound, bound_preconditions_hold, max_staleness). A diverged run counts as an
+sim_time, ergodic_stationarity or ergodic_grad_norm_sq, bound, bound_preconditions_hold, max_staleness). A diverged run counts as an
 infinite ergodic average.
 
 Work is counted in applied gradients (M per update; dropped ones excluded): W workers deliver W gradients per unit
@@ -21,12 +21,15 @@ KEYS = ["workers", "planned_iterations"]
 
 
 def cells(runs: pd.DataFrame, level: float = LEVEL) -> pd.DataFrame:
-    """One row per (workers, iterations = the planned K): the ergodic average's mean over seeds with its t interval
+    """One row per (workers, iterations = the planned K): the ergodic average of the stationarity measure
+    (`ergodic_stationarity`: ||grad f||^2, or the squared gradient mapping of a regularized run; summaries without it
+    give `ergodic_grad_norm_sq`, the same numbers for an unregularized run) as its mean over seeds with its t interval
     (`ergodic`, `ergodic_low`, `ergodic_high`), the mean `applied` gradients and `sim_time`, the `bound`, whether its
     preconditions held in every seed (`preconditions`), the largest `max_staleness` and the number of `seeds`."""
     rows = []
+    measure = "ergodic_stationarity" if "ergodic_stationarity" in runs else "ergodic_grad_norm_sq"
     for (workers, iterations), group in runs.groupby(KEYS, sort=True):
-        ergodic = np.where(group["status"] == "ok", group["ergodic_grad_norm_sq"].astype(float), np.inf)
+        ergodic = np.where(group["status"] == "ok", group[measure].astype(float), np.inf)
         mean, low, high = mean_ci(ergodic, level)
         rows.append({
             "workers": workers, "iterations": iterations, "ergodic": mean, "ergodic_low": low, "ergodic_high": high,

@@ -16,7 +16,7 @@ from matplotlib.axes import Axes
 
 from analysis.stats import LEVEL, count_percentile, median_interval
 
-STATUSES = ("ok", "diverged", "failed")
+STATUSES = ("ok", "diverged", "overflow", "failed")
 
 
 def measure(runs: pd.DataFrame, which: str) -> str:

@@ -41,9 +41,10 @@ class Distribution:
         """The scenario table that rebuilds this distribution."""
         return {"dist": self.name, **{f.name: getattr(self, f.name) for f in fields(self)}}
 
-    def sampler(self, index: int):
-        """`draw` for worker (or unit) `index`'s stream: the same function but for a trace replayed per worker."""
-        return self.draw
+    def sequence(self, index: int) -> np.ndarray | None:
+        """A fixed sequence that worker (or unit) `index` replays in order, cycling, instead of drawing (a trace
+        distribution); None for a random distribution."""
+        return None
 
     def scaled(self, factor: float) -> "Distribution":
         """The distribution of `factor * X` (used for slow workers)."""
@@ -226,9 +227,9 @@ class Scaled(Distribution):
     def draw(self, rng, size):
         return self.factor * self.base.draw(rng, size)
 
-    def sampler(self, index):
-        base = self.base.sampler(index)
-        return lambda rng, size: self.factor * base(rng, size)
+    def sequence(self, index):
+        base = self.base.sequence(index)
+        return None if base is None else self.factor * base
 
     def spec(self):
         raise TypeError("a scaled distribution is written as its base plus the worker group's slowdown")
@@ -321,17 +322,10 @@ class Trace(Measured):
     name = "trace"
 
     def draw(self, rng, size):
-        raise TypeError("a trace distribution is replayed per worker: use sampler(index)")
+        raise TypeError("a trace distribution is replayed per worker: see sequence(index)")
 
-    def sampler(self, index: int):
-        position = index % len(self.values)
-
-        def replay(rng, size: int) -> np.ndarray:
-            nonlocal position
-            rows = (position + np.arange(size)) % len(self.values)
-            position = (position + size) % len(self.values)
-            return self.values[rows]
-        return replay
+    def sequence(self, index: int) -> np.ndarray:
+        return np.roll(self.values, -(index % len(self.values)))
 
 
 MEASURED: dict[str, type[Measured]] = {cls.name: cls for cls in (Empirical, Trace)}

@@ -1,4 +1,5 @@
-"""The one error type for bad input: it names the key path, the offending value and what is allowed."""
+"""The one error type for bad input (it names the key path, the offending value and what is allowed), and the error
+of an output that could not be written."""
 
 from __future__ import annotations
 
@@ -14,6 +15,11 @@ class ScenarioError(ValueError):
         self.allowed = allowed
         shown = "(missing)" if value is _MISSING else repr(value)
         super().__init__(f"{path} = {shown}: {allowed}" if path else f"{shown}: {allowed}")
+
+
+class WriteError(Exception):
+    """An output could not be written (a full disk, ...); what was there before is kept and nothing half-written is
+    left. `asgd` prints the message and exits 1."""
 
 
 class _Missing:

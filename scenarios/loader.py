@@ -34,11 +34,16 @@ def load(path: str | Path, overrides: dict[str, Any] | None = None) -> Scenario:
         raise ScenarioError("scenario", str(path), f"is not UTF-8 text: {error}") from None
     except tomllib.TOMLDecodeError as error:
         raise ScenarioError("scenario", str(path), f"is not valid TOML: {error}") from None
+    except RecursionError:
+        raise ScenarioError("scenario", str(path), TOO_DEEP) from None
     folder = SCENARIO_FOLDER.set(path.parent)  # measured-timing files are found beside the scenario
     try:
         return _with_objective_checks(build(apply_overrides(data, overrides), path.stem))
     finally:
         SCENARIO_FOLDER.reset(folder)
+
+
+TOO_DEEP = "nests arrays or tables too deeply to be read (no scenario key nests more than a few levels)"
 
 
 def parse(data: dict[str, Any], overrides: dict[str, Any] | None = None) -> Scenario:
@@ -52,13 +57,15 @@ MAX_NOISE_MINIBATCH = 10**6  # algorithm.minibatch of an objective without a fin
 
 
 def _with_objective_checks(scenario: Scenario) -> Scenario:
-    """`scenario`, once the checks that need its objective pass: algorithm.block <= the objective's dimension and
-    algorithm.minibatch <= its number of samples (MAX_NOISE_MINIBATCH for a noise model). The objective is built only
-    for a block or minibatch > 1 (a block > 1 only asysg-incon allows)."""
-    block, minibatch = scenario.algorithm.block, scenario.algorithm.minibatch
-    if block > 1 and block > (dim := build_objective(scenario).dim):
-        raise ScenarioError("algorithm.block", block, f"must be at most the objective's dimension, {dim}")
-    if minibatch > 1:
+    """`scenario`, once the checks that need its objective pass: algorithm.block and algorithm.blocks <= the
+    objective's dimension, algorithm.minibatch <= its number of samples (MAX_NOISE_MINIBATCH for a noise model), and
+    SVRG only on a finite sum. The objective is built only when one of these can fail."""
+    algorithm = scenario.algorithm
+    block, minibatch, blocks = algorithm.block, algorithm.minibatch, algorithm.blocks or 1
+    for key, count in (("algorithm.block", block), ("algorithm.blocks", blocks)):
+        if count > 1 and count > (dim := build_objective(scenario).dim):
+            raise ScenarioError(key, count, f"must be at most the objective's dimension, {dim}")
+    if minibatch > 1 or algorithm.estimator.name == "svrg":
         n_samples = getattr(build_objective(scenario), "n_samples", None)
         if n_samples is not None and minibatch > n_samples:
             raise ScenarioError("algorithm.minibatch", minibatch,
@@ -67,6 +74,10 @@ def _with_objective_checks(scenario: Scenario) -> Scenario:
             raise ScenarioError("algorithm.minibatch", minibatch,
                                 f"must be an integer in [1, {MAX_NOISE_MINIBATCH}]: samples per stochastic gradient "
                                 "(this objective is a noise model, with no finite number of samples)")
+        if n_samples is None and algorithm.estimator.name == "svrg":
+            raise ScenarioError("algorithm.estimator", scenario.resolved["algorithm"]["estimator"],
+                                f"SVRG needs a finite sum for its full pass, and objective.name = "
+                                f"{scenario.objective['name']!r} is a noise model: use estimator = \"sg\"")
     return scenario
 
 

@@ -23,6 +23,9 @@ def parse_override(text: str) -> tuple[str, Any]:
         document = tomllib.loads(f"v = {literal.strip()}")
     except tomllib.TOMLDecodeError:
         return key, literal.strip()
+    except RecursionError:
+        raise ScenarioError("--set", f"{key}=...", "its value nests arrays or tables too deeply to be read (no scenario "
+                                                   "key nests more than a few levels)") from None
     return key, document["v"] if document.keys() == {"v"} else literal.strip()
 
 

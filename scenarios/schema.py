@@ -5,17 +5,18 @@ Each section function returns its dataclass together with its resolved (TOML-rea
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from models import ParameterError, objective_params
-from models.values import is_integer, is_real
+from models.values import is_integer
 from scenarios.distributions import Constant, Distribution, parse_distribution
 from scenarios.errors import MISSING, ScenarioError
-from scenarios.types import Algorithm, Cluster, Record, Scenario, Speed, Staleness, Step, WorkerTiming
-from scenarios.validate import Table, boolean, choice, integer, number, string
+from scenarios.algorithms import ALGORITHM_KEYS
+from scenarios.algorithms import algorithm as parse_algorithm
+from scenarios.types import Algorithm, Cluster, Record, Scenario, Speed, Staleness, WorkerTiming
+from scenarios.validate import INT64_MAX, RECORDED_AS_INT64, Table, boolean, capped, integer, number, string
 
-ALGORITHMS = ("asysg-con", "asysg-incon", "sync")
-STEP_POLICIES = {"constant": ("value",), "corollary": (), "decay": ("c",)}  # policy -> its parameters (each > 0)
 STALENESS_POLICIES = ("wait", "drop")
 
 ZERO = {"dist": "constant", "value": 0.0}
@@ -29,7 +30,6 @@ DISTRIBUTION_DEFAULTS = {
 WORKER_DISTRIBUTIONS = ("compute", "downlink", "uplink")  # the ones a worker group may replace
 
 TOP_KEYS = ("name", "seed", "objective", "algorithm", "staleness", "cluster", "record")
-ALGORITHM_KEYS = ("name", "batch", "iterations", "step", "minibatch", "block")
 STALENESS_KEYS = ("bound", "policy")
 CLUSTER_KEYS = ("workers", *DISTRIBUTION_DEFAULTS, "stragglers", "speed", "groups")
 SPEED_KEYS = ("normal", "slow", "slowdown", "shared")
@@ -41,27 +41,37 @@ RECORD_KEYS = ("every", "trace")
 # silently ignored, so they are bad input. At its default (compared parsed: block = 1, read = constant 0, policy
 # "wait"; staleness.bound has none) such a key is accepted, since run directories written before this rule hold
 # them for every algorithm. Either way it is left out of the resolved scenario of the others.
-USED_BY = {"algorithm.block": ("asysg-incon",), "cluster.read": ("asysg-incon",),
-           "staleness.bound": ("asysg-con", "asysg-incon"), "staleness.policy": ("asysg-con", "asysg-incon")}
+USED_BY = {"algorithm.block": ("asysg-incon",), "algorithm.blocks": ("sapalm",),
+           "cluster.read": ("asysg-incon", "sapalm"), "staleness.bound": ("asysg-con", "asysg-incon", "sapalm"),
+           "staleness.policy": ("asysg-con", "asysg-incon", "sapalm")}
 UNUSED_DEFAULTS = {"algorithm.block": 1, "cluster.read": Constant(0.0), "staleness.policy": "wait"}
 SHARED_MEMORY_ZERO = ("downlink", "uplink", "server")  # asysg-incon: no network, no server
 
 # Upper limits of integer keys. Sweeps record the scenario's integers (seed, K, M, T, grid values) in int64 columns.
-INT64_MAX = 2**63 - 1
-RECORDED_AS_INT64 = "sweep results record it as a 64-bit integer"
 MAX_WORKERS = 10**6
 WORKERS_LIMIT = ("each worker is a simulated process with its own random streams, and 10^6 of them already need "
                  "about 4 GB and minutes to start")
 
 
+# `name` becomes part of file names (runs/NAME-seedN, runs/check-NAME), so it must be a plain name: it never
+# chooses a folder. MAX_NAME leaves room within the file systems' NAME_MAX of 255 bytes for "-seed" and a 19-digit
+# seed, plus the temporary names the outputs are staged under (".NAME-seedN." and 8 random characters, or
+# ".NAME-seedN.old-PID").
+NAME_PATTERN = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]*")
+MAX_NAME = 200
+NAME_RULE = (f"must be a plain name of at most {MAX_NAME} characters: letters, digits, '.', '_' and '-', not "
+             "starting with '.' (it names the run's folder, runs/NAME-seedN)")
+
+
 def build(data: Any, default_name: str) -> Scenario:
-    """Validate `data` (a parsed scenario document) and return the fully resolved Scenario."""
+    """Validate `data` (a parsed scenario document) and return the fully resolved Scenario. `default_name` (the
+    scenario file's stem) is made a plain name (default_name_of) when the document gives none."""
     top = Table(data, "", TOP_KEYS)
-    name = top.string("name", default_name)
+    name = scenario_name(top.get("name", default_name_of(default_name)), top.key("name"))
     seed = capped(top, "seed", 0, 0, INT64_MAX, RECORDED_AS_INT64)
     objective, objective_out = _objective(top.get("objective"))
     cluster, cluster_out, parsed = _cluster(top.table("cluster", CLUSTER_KEYS))
-    algorithm, algorithm_out = _algorithm(top.table("algorithm", ALGORITHM_KEYS), cluster.workers)
+    algorithm, algorithm_out = parse_algorithm(top.table("algorithm", ALGORITHM_KEYS), cluster.workers)
     staleness, staleness_out = _staleness(top.table("staleness", STALENESS_KEYS))
     _check_cycles(algorithm, cluster, cluster_out)
     _check_shared_memory(algorithm, parsed)
@@ -69,18 +79,24 @@ def build(data: Any, default_name: str) -> Scenario:
     resolved = {"name": name, "seed": seed, "objective": objective_out, "algorithm": algorithm_out,
                 "staleness": staleness_out, "cluster": cluster_out, "record": record_out}
     _check_used(top.data, resolved, algorithm.name, {"algorithm.block": algorithm.block, "cluster.read": cluster.read,
+                                                     "algorithm.blocks": algorithm.blocks,
                                                      "staleness.bound": staleness.bound,
                                                      "staleness.policy": staleness.policy})
     return Scenario(name, seed, objective, algorithm, staleness, cluster, record, resolved)
 
 
-def capped(table: Table, key: str, default: Any, low: int, high: int, why: str) -> int:
-    """An integer key in [low, high]; a value above `high` is refused saying `why` (a value below `low` with the
-    usual "must be an integer >= low")."""
-    value = table.get(key, default)
-    if is_integer(value) and value > high:
-        raise ScenarioError(table.key(key), value, f"must be an integer in [{low}, {high}]: {why}")
-    return integer(value, table.key(key), low=low)
+def scenario_name(value: Any, path: str) -> str:
+    """A plain name (NAME_PATTERN, at most MAX_NAME characters): no folder separator, NUL, newline or leading '.'."""
+    if not isinstance(value, str) or len(value) > MAX_NAME or not NAME_PATTERN.fullmatch(value):
+        raise ScenarioError(path, value, NAME_RULE)
+    return value
+
+
+def default_name_of(stem: str) -> str:
+    """A file's stem as a plain name: each run of other characters becomes '-', a leading '.' is dropped, and it is
+    cut to MAX_NAME characters ("scenario" if nothing is left)."""
+    name = re.sub(r"[^A-Za-z0-9._-]+", "-", stem).lstrip(".")[:MAX_NAME]
+    return name or "scenario"
 
 
 def _check_used(data: dict[str, Any], resolved: dict[str, Any], algorithm: str, parsed: dict[str, Any]) -> None:
@@ -130,36 +146,6 @@ def _objective_param(value: Any, path: str, default: Any) -> Any:
     return value
 
 
-def _algorithm(table: Table, workers: int) -> tuple[Algorithm, dict[str, Any]]:
-    name = table.choice("name", ALGORITHMS, "asysg-con")
-    batch = capped(table, "batch", workers if name == "sync" else 1, 1, INT64_MAX, RECORDED_AS_INT64)
-    if name == "sync" and batch != workers:
-        raise ScenarioError(table.key("batch"), batch,
-                            f'"sync" sums one gradient from each worker per update: batch must equal '
-                            f"cluster.workers ({workers}) or be omitted")
-    iterations = capped(table, "iterations", 1000, 1, INT64_MAX, "update numbers are recorded as 64-bit integers")
-    step, step_out = _step(table.get("step", {"policy": "corollary"}), table.key("step"))
-    minibatch = table.integer("minibatch", 1, low=1)  # its upper limit depends on the objective: scenarios.loader
-    block = capped(table, "block", 1, 1, INT64_MAX, RECORDED_AS_INT64)  # <= the objective's dim: scenarios.loader
-    out = {"name": name, "batch": batch, "iterations": iterations, "step": step_out,
-           "minibatch": minibatch, "block": block}
-    if name == "sync":
-        del out["batch"]  # implied by cluster.workers: written out, it would refuse a later --set cluster.workers
-    return Algorithm(name, batch, iterations, step, minibatch, block), out
-
-
-def _step(value: Any, path: str) -> tuple[Step, dict[str, Any]]:
-    if not isinstance(value, dict):
-        if not is_real(value, low=0, open_low=True):
-            raise ScenarioError(path, value, 'must be a number > 0 (a constant step) or a table: { policy = "constant", '
-                                             'value = ... }, { policy = "corollary" } or { policy = "decay", c = ... }')
-        value = {"policy": "constant", "value": value}
-    policy = choice(value.get("policy", MISSING), f"{path}.policy", tuple(STEP_POLICIES))
-    table = Table(value, path, ("policy", *STEP_POLICIES[policy]))
-    params = {key: table.number(key, low=0, open_low=True) for key in STEP_POLICIES[policy]}
-    return Step(policy, **params), {"policy": policy, **params}
-
-
 def _staleness(table: Table) -> tuple[Staleness, dict[str, Any]]:
     bound = table.get("bound", None)  # None (or absent): unbounded
     if bound is not None:
@@ -172,7 +158,7 @@ def _staleness(table: Table) -> tuple[Staleness, dict[str, Any]]:
 def _check_cycles(algorithm: Algorithm, cluster: Cluster, cluster_out: dict[str, Any]) -> None:
     """AsySG-con with a busy server: a worker whose pull-compute-push cycle takes no time would push without end
     at one instant while an update is in service, so its cycle must take time."""
-    if algorithm.name != "asysg-con" or cluster.server.is_zero:
+    if algorithm.protocol != "asysg-con" or cluster.server.is_zero:
         return
     for worker, timing in enumerate(cluster.timings):
         if timing.compute.mean + timing.downlink.mean + timing.uplink.mean == 0:
@@ -185,7 +171,7 @@ def _check_shared_memory(algorithm: Algorithm, parsed: dict[str, Distribution]) 
     """AsySG-incon threads share one machine's memory: network and server latencies (groups' too) must be 0.
     `parsed`: every distribution _cluster parsed, by key path (a base latency that every worker's group replaces is
     in no worker's timing, yet still refused)."""
-    if algorithm.name != "asysg-incon":
+    if algorithm.protocol != "asysg-incon":
         return
     for path, dist in parsed.items():
         if path.rsplit(".", 1)[1] in SHARED_MEMORY_ZERO and not dist.is_zero:

@@ -51,13 +51,25 @@ class Step:
 
 
 @dataclass(frozen=True)
+class Estimator:
+    """algorithm.estimator: "sg" (plain stochastic gradients) or "svrg" with `epoch` updates per snapshot."""
+
+    name: str          # "sg" | "svrg"
+    epoch: int | None  # svrg: updates per snapshot
+
+
+@dataclass(frozen=True)
 class Algorithm:
-    name: str          # "asysg-con" | "asysg-incon" | "sync"
+    name: str          # the preset: "asysg-con" | "asysg-incon" | "sync" | "sapalm" (scenarios/algorithms.py)
     batch: int         # M: stochastic gradients summed per update (sync: = workers)
     iterations: int    # K: updates applied
     step: Step
     minibatch: int     # samples per stochastic gradient (each G is a mean over this many indices)
     block: int         # asysg-incon: coordinates written per update
+    protocol: str      # who computes what, when: "asysg-con" | "asysg-incon" | "sync"
+    estimator: Estimator
+    regularizer: dict[str, Any]   # {"name": "none" | "l1" | "mcp" | "box", **its parameters}
+    blocks: int | None            # sapalm: contiguous blocks of coordinates, one written per update
 
 
 @dataclass(frozen=True)

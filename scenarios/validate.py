@@ -8,6 +8,10 @@ from typing import Any
 from models.values import choice_rule, integer_rule, is_choice, is_integer, is_real, real_rule
 from scenarios.errors import MISSING, ScenarioError
 
+# Upper limits of integer keys. Sweeps record the scenario's integers (seed, K, M, T, grid values) in int64 columns.
+INT64_MAX = 2**63 - 1
+RECORDED_AS_INT64 = "sweep results record it as a 64-bit integer"
+
 
 def join(path: str, key: str) -> str:
     """The key path of `key` inside the table at `path` ("" is the top level)."""
@@ -92,3 +96,12 @@ class Table:
 
     def choice(self, key: str, options: Sequence[str], default: Any = MISSING) -> str:
         return choice(self.get(key, default), self.key(key), options)
+
+
+def capped(table: Table, key: str, default: Any, low: int, high: int, why: str) -> int:
+    """An integer key in [low, high]; a value above `high` is refused saying `why` (a value below `low` with the
+    usual "must be an integer >= low")."""
+    value = table.get(key, default)
+    if is_integer(value) and value > high:
+        raise ScenarioError(table.key(key), value, f"must be an integer in [{low}, {high}]: {why}")
+    return integer(value, table.key(key), low=low)

@@ -3,8 +3,12 @@ simulate_batch(scenario, seeds) -> [Result]: the same runs for several seeds, th
 
 from __future__ import annotations
 
+import functools
+import gc
+import math
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -25,7 +29,8 @@ from sim.closed_form.ring import apply_schedules
 from sim.run import Run, apply_updates
 from sim.closed_form.con import TIMINGS, Block, ConSchedule, closed_form, ring_depth
 from sim.cluster.speed import SpeedProcess, modulated, switches_until
-from sim.cluster.workers import SampleStream, WorkerClock, service_clock
+from sim.cluster.workers import RepeatedClock, SampleStream, WorkerClock, service_clock
+from sim.protocols.epochs import EpochGate, full_pass_time
 
 
 @dataclass
@@ -72,6 +77,11 @@ def simulate(scenario: Scenario, seed: int | None = None, progress: Callable[[in
     counts both; progress goes on from the highest update reported).
     """
     _check_timing(timing)
+    with _collector_skips_older_objects():
+        return _simulate(scenario, seed, progress, timing)
+
+
+def _simulate(scenario: Scenario, seed: int | None, progress: Callable[[int], None] | None, timing: str) -> Result:
     scenario = _with_seed(scenario, seed)
     objective = build_objective(scenario)
     started = time.perf_counter()
@@ -94,16 +104,22 @@ def simulate(scenario: Scenario, seed: int | None = None, progress: Callable[[in
 
 def simulate_batch(scenario: Scenario, seeds: list[int], timing: str = "auto") -> list[Result]:
     """[simulate(scenario, seed, timing=timing) for seed in seeds], bit for bit, with the replicates' gradient math
-    vectorized. Closed-form schedules (see `simulate`) run in lockstep (sim/closed_form/ring.py); otherwise:
+    vectorized. Closed-form schedules (see `simulate`) run in lockstep (sim/closed_form/ring.py); otherwise (shared
+memory and SVRG, whose snapshots are per-run state, run seed by seed):
 
     Each replicate has its own SimPy environment and streams, and runs ahead of the math by up to CHUNK updates
     (deferred Run); then update k of every replicate still running is applied at once (run.apply_updates). Timing
-    does not depend on the iterate's values, so this changes nothing but speed. AsySG-incon seeds run one by one.
+    does not depend on the iterate's values, so this changes nothing but speed.
     `wall_seconds` of each result is the batch's wall time over its size.
     """
     _check_timing(timing)
-    if scenario.algorithm.name == "asysg-incon" or len(seeds) < 2:
-        return [simulate(scenario, seed, timing=timing) for seed in seeds]
+    with _collector_skips_older_objects():
+        return _simulate_batch(scenario, seeds, timing)
+
+
+def _simulate_batch(scenario: Scenario, seeds: list[int], timing: str) -> list[Result]:
+    if scenario.algorithm.protocol == "asysg-incon" or scenario.algorithm.estimator.name != "sg" or len(seeds) < 2:
+        return [_simulate(scenario, seed, None, timing) for seed in seeds]
     scenarios = [_with_seed(scenario, seed) for seed in seeds]
     objective = build_objective(scenario)
     started = time.perf_counter()
@@ -113,7 +129,7 @@ def simulate_batch(scenario: Scenario, seeds: list[int], timing: str = "auto") -
             tied = apply_schedules(runs, [_schedule(s, objective) for s in scenarios], _depth(scenario))
         wall = (time.perf_counter() - started) / len(runs)
         results = [_result(s, run, wall) if i not in tied else None for i, (s, run) in enumerate(zip(scenarios, runs))]
-        for i, result in zip(tied, simulate_batch(scenario, [seeds[i] for i in tied], timing="simpy")):
+        for i, result in zip(tied, _simulate_batch(scenario, [seeds[i] for i in tied], "simpy")):
             results[i] = result
         return results
     runs, envs = [Run(s, objective, deferred=True) for s in scenarios], [simpy.Environment() for _ in scenarios]
@@ -137,6 +153,18 @@ def simulate_batch(scenario: Scenario, seeds: list[int], timing: str = "auto") -
     return [results[i] for i in range(len(runs))]
 
 
+@contextmanager
+def _collector_skips_older_objects():
+    """During a run, Python's cyclic garbage collector leaves alone the objects that existed before it (gc.freeze,
+    undone after): its full collections then scan the run's objects, not every object of every module imported,
+    which cost a run of 1,000 workers more time than its gradients (README, Scaling with the cluster)."""
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
+
+
 def _beyond(progress: Callable[[int], None], reported: int) -> Callable[[int], None]:
     """`progress` for updates after `reported` only."""
     def report(k: int) -> None:
@@ -156,19 +184,26 @@ def _with_seed(scenario: Scenario, seed: int | None) -> Scenario:
 
 
 def _start(env: simpy.Environment, run: Run, scenario: Scenario, objective) -> None:
-    """Start the processes of the scenario's algorithm on `run`, each worker with its own streams."""
+    """Start the processes of the scenario's protocol on `run`, each worker with its own streams (SVRG: inner
+    gradients cost two evaluations, and epochs begin with snapshot rounds, sim/protocols/epochs.py)."""
     seed, cluster, algorithm = scenario.seed, scenario.cluster, scenario.algorithm
     clocks, samples = _worker_streams(scenario, objective)
-    _speeds(env, run, scenario, clocks)
     service = service_clock(cluster.server, seed)
-    if algorithm.name == "sync":
-        sync.start(env, run, clocks, samples, service)
-    elif algorithm.name == "asysg-con":
-        con.start(env, run, clocks, samples, algorithm.batch, scenario.staleness.bound, scenario.staleness.policy, service)
-    elif algorithm.name == "asysg-incon":
-        incon.start(env, run, scenario, clocks, samples, seed)
+    epoch, epochs = algorithm.estimator.epoch, None
+    if epoch is not None:
+        clocks = [RepeatedClock(clock, run.algorithm.estimator.evaluations) for clock in clocks]
+        snapshot_time = full_pass_time(cluster.timings, objective.n_samples, algorithm.minibatch)
+        per_read = algorithm.batch if algorithm.protocol == "asysg-incon" else 1
+        epochs = functools.partial(EpochGate, env, epoch=epoch, batch=algorithm.batch, gradients_per_read=per_read,
+                                   snapshot_time=snapshot_time)
+    _speeds(env, run, scenario, clocks)
+    if algorithm.protocol == "sync":
+        sync.start(env, run, clocks, samples, service, epoch, snapshot_time if epoch is not None else 0.0)
+    elif algorithm.protocol == "asysg-con":
+        con.start(env, run, clocks, samples, algorithm.batch, scenario.staleness.bound, scenario.staleness.policy,
+                  service, epochs)
     else:
-        raise NotImplementedError(f"algorithm {algorithm.name!r} is not implemented yet")
+        incon.start(env, run, scenario, clocks, samples, seed, epochs)
 
 
 def _speeds(env: simpy.Environment, run: Run, scenario: Scenario, clocks: list[WorkerClock]) -> None:
@@ -230,7 +265,7 @@ def _summary(scenario: Scenario, run: Run, wall_seconds: float) -> dict[str, Any
     return {
         "scenario": scenario.name,
         "seed": scenario.seed,
-        "status": "diverged" if run.diverged else "ok",
+        "status": "diverged" if run.diverged else "ok" if np.isfinite(run.sim_time) else "overflow",  # the clock
         "algorithm": algorithm.name,
         "objective": scenario.objective["name"],
         "workers": scenario.cluster.workers,
@@ -247,6 +282,14 @@ def _summary(scenario: Scenario, run: Run, wall_seconds: float) -> dict[str, Any
         "final_loss": last[3],
         "final_grad_norm_sq": last[4],
         "ergodic_grad_norm_sq": run.metrics.ergodic_grad_norm_sq(iterations),
+        "final_stationarity": last[6],
+        "ergodic_stationarity": run.metrics.ergodic_grad_norm_sq(iterations, column=6),
+        "final_objective": last[7],
+        "evaluations": _evaluations(scenario, run, iterations),
+        "estimator": algorithm.estimator.name,
+        "epoch": algorithm.estimator.epoch,
+        "regularizer": dict(algorithm.regularizer),
+        "blocks": algorithm.blocks,
         "weighted_ergodic_grad_norm_sq": run.metrics.ergodic_grad_norm_sq(iterations, weighted=True),
         "metrics_every": run.metrics.every,
         "max_staleness": run.staleness.max,
@@ -268,11 +311,25 @@ def _summary(scenario: Scenario, run: Run, wall_seconds: float) -> dict[str, Any
     }
 
 
+def _evaluations(scenario: Scenario, run: Run, iterations: int) -> int:
+    """Sample-gradient evaluations spent (a stochastic gradient of minibatch b counts b): each gradient the server
+    consumed, dropped ones included, times its estimator's evaluations of G, plus n per SVRG snapshot round (one
+    at each of the versions 0, epoch, 2 epoch, ... below the updates applied)."""
+    algorithm = scenario.algorithm
+    spent = run.gradients * run.algorithm.estimator.evaluations * algorithm.minibatch
+    if algorithm.estimator.epoch is not None:
+        spent += math.ceil(max(iterations, 1) / algorithm.estimator.epoch) * run.objective.n_samples
+    return spent
+
+
 def _bounds(scenario: Scenario, run: Run, iterations: int) -> dict[str, Any]:
-    """The run's bound fields (analysis.bounds.bound_summary) with T = its measured maximum staleness. The steps go
+    """The run's bound fields (analysis.bounds.bound_summary) with T = its measured maximum staleness; none for
+    SVRG, proximal steps and SAPALM (no bound implemented: docs/checks.md). The steps go
     as the constant gamma or as a function computing any block of them: O(1) or O(CHUNK + T) memory, not O(K)."""
     algorithm, objective, T = scenario.algorithm, run.objective, run.staleness.max
     policy, value, c = run.step.policy, run.step.value, run.step.c
     gammas = value if policy != "decay" else (lambda start, stop: step_sizes(policy, value, c, stop - start, start))
-    return bound_summary(algorithm.name, algorithm.step.policy, gammas, iterations, T, objective.smoothness,
-                         algorithm.batch, objective.variance / algorithm.minibatch, run.f_x0 - objective.f_star)
+    plain = algorithm.estimator.name == "sg" and algorithm.regularizer["name"] == "none"  # the paper's algorithms
+    return bound_summary(algorithm.name if plain else None, algorithm.step.policy, gammas, iterations, T,
+                         objective.smoothness, algorithm.batch, objective.variance / algorithm.minibatch,
+                         run.f_x0 - objective.f_star)

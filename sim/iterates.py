@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from models.updates import coordinate_step, sgd_step, summed_gradient, summed_gradients
+from models.updates import Algorithm
 
 
 class IterateStore:
@@ -52,28 +52,31 @@ class IterateStore:
         return len(self._kept)
 
 
-def apply_con_update(store: IterateStore, objective, versions: list[int], samples: list[np.ndarray], gamma: float) -> None:
-    """AsySG-con: x_{k+1} = x_k - gamma * sum_m G(x_{versions[m]}; samples[m]); releases the reads and advances."""
-    points = [store.get(v) for v in versions]
-    x_next = sgd_step(store.current, summed_gradient(objective, points, samples), gamma)
+def apply_con_update(store: IterateStore, algorithm: Algorithm, versions: list[int], samples: list[np.ndarray]) -> None:
+    """Update k = store.version of a parameter server (AsySG-con, sync): x_{k+1} from x_k and the gradients at
+    x_{versions[m]} with samples[m] (algorithm.update: for plain SGD x_k - gamma_k * sum_m G(x_{versions[m]};
+    samples[m])); releases the reads and advances."""
+    k = store.version
+    x_next = algorithm.update(store.current, [store.get(v) for v in versions], samples, k)
     for v in versions:
         store.release(v)
     store.advance(x_next)
+    algorithm.advanced(k + 1, x_next)
 
 
-def apply_con_updates(stores: list[IterateStore], objective, versions: list[int], samples: list[np.ndarray],
-                      gamma: float) -> None:
-    """apply_con_update on R stores at the same version k (batched replicates): `versions` and `samples` hold the M
-    gradients of each store in turn (R * M entries). The gradients are evaluated as one batch
-    (objective.stochastic_grads), then summed and stepped row-wise in apply_con_update's order: each store's
+def apply_con_updates(stores: list[IterateStore], algorithm: Algorithm, versions: list[int],
+                      samples: list[np.ndarray]) -> None:
+    """apply_con_update on R stores at the same version k (batched replicates of a stateless algorithm): `versions`
+    and `samples` hold the M gradients of each store in turn (R * M entries). The gradients are evaluated as one
+    batch (objective.stochastic_grads), then summed and stepped row-wise in apply_con_update's order: each store's
     x_{k+1} is bitwise what apply_con_update would give it."""
     batch = len(versions) // len(stores)
     if len(stores) == 1:
-        apply_con_update(stores[0], objective, versions, samples, gamma)
+        apply_con_update(stores[0], algorithm, versions, samples)
         return
     points = np.array([stores[i // batch].get(v) for i, v in enumerate(versions)], dtype=np.float64)
-    direction = summed_gradients(objective, points, np.array(samples, dtype=np.int64), batch)
-    x_next = sgd_step(np.array([store.current for store in stores], dtype=np.float64), direction, gamma)
+    x_next = algorithm.updates(np.array([store.current for store in stores], dtype=np.float64), points,
+                               np.array(samples, dtype=np.int64), batch, stores[0].version)
     for i, (store, x) in enumerate(zip(stores, x_next)):
         for v in versions[i * batch:(i + 1) * batch]:
             store.release(v)
@@ -99,12 +102,14 @@ def release_read(store: IterateStore, first: int, landed: int) -> None:
         store.release(version)
 
 
-def apply_incon_update(store: IterateStore, objective, first: int, landed_at, samples: list[np.ndarray],
-                       coordinates: np.ndarray, gamma: float) -> None:
-    """AsySG-incon: x_{k+1} = x_k - gamma * [sum_m G(xhat; samples[m])]_S, xhat = torn_read(store, first, landed_at),
-    S = `coordinates`; releases the read and advances."""
+def apply_incon_update(store: IterateStore, algorithm: Algorithm, first: int, landed_at, samples: list[np.ndarray],
+                       coordinates: np.ndarray) -> None:
+    """A shared-memory write (AsySG-incon, SAPALM): x_{k+1} = algorithm.write of the M gradients at xhat =
+    torn_read(store, first, landed_at) on the coordinates S = `coordinates` (plain: x_k - gamma_k [sum_m G(xhat;
+    samples[m])]_S); releases the read and advances."""
+    k = store.version
     point = torn_read(store, first, landed_at)
-    direction = summed_gradient(objective, [point] * len(samples), samples)
-    x_next = coordinate_step(store.current, direction, gamma, coordinates)
+    x_next = algorithm.write(store.current, [point] * len(samples), samples, coordinates, k)
     release_read(store, first, len(landed_at))
     store.advance(x_next)
+    algorithm.advanced(k + 1, x_next)

@@ -6,7 +6,6 @@ The trace is kept in typed arrays (48 bytes per single-sample gradient), never a
 from __future__ import annotations
 
 from array import array
-from collections.abc import Callable
 
 import numpy as np
 import pyarrow as pa
@@ -191,30 +190,34 @@ def staleness_table(counts: list[int]) -> pa.Table:
 
 
 class MetricsRecorder:
-    """f(x_k), ||grad f(x_k)||^2 (exact) and the step gamma_k of the update from x_k, at k = 0, every, 2*every, ...
-    and at the last update."""
+    """f(x_k), ||grad f(x_k)||^2 (exact), the step gamma_k of the update from x_k, the stationarity measure (the
+    squared gradient mapping at gamma_k; ||grad f(x_k)||^2 itself without a regularizer) and the objective f + h,
+    at k = 0, every, 2*every, ... and at the last update."""
 
-    def __init__(self, objective, every: int, gamma: Callable[[int], float]) -> None:
-        self.objective = objective
+    def __init__(self, algorithm, every: int) -> None:
+        self.algorithm = algorithm
+        self.objective = algorithm.objective
         self.every = every
-        self.gamma = gamma
-        self.rows: list[tuple[int, float, int, float, float, float]] = []
+        self.gamma = algorithm.gamma
+        self.rows: list[tuple[int, float, int, float, float, float, float, float]] = []
 
     def record(self, update: int, time: float, gradients: int, x: np.ndarray) -> float:
         """Record x_update; returns its loss."""
         loss, gradient = self.objective.value_and_grad(x)
-        loss = float(loss)
-        self.rows.append((update, time, gradients, loss, float(gradient @ gradient), float(self.gamma(update))))
+        loss, norm_sq, gamma = float(loss), float(gradient @ gradient), float(self.gamma(update))
+        stationarity = self.algorithm.stationarity(x, gradient, norm_sq, gamma)
+        self.rows.append((update, time, gradients, loss, norm_sq, gamma, stationarity,
+                          loss + self.algorithm.penalty(x)))
         return loss
 
-    def ergodic_grad_norm_sq(self, iterations: int, weighted: bool = False) -> float:
+    def ergodic_grad_norm_sq(self, iterations: int, weighted: bool = False, column: int = 4) -> float:
         """(1/K) sum_{k<K} ||grad f(x_k)||^2, or with `weighted` Theorem 1's sum_k gamma_k ||grad f(x_k)||^2 / sum_k gamma_k,
-        estimated over the recorded k < K (all of them when every = 1)."""
+        estimated over the recorded k < K (all of them when every = 1); `column` 6 averages the stationarity measure."""
         rows = [row for row in self.rows if row[0] < iterations]
-        return ergodic_average([row[4] for row in rows], [row[5] for row in rows] if weighted else None)
+        return ergodic_average([row[column] for row in rows], [row[5] for row in rows] if weighted else None)
 
     def table(self) -> pa.Table:
-        columns = list(zip(*self.rows)) if self.rows else [[]] * 6
+        columns = list(zip(*self.rows)) if self.rows else [[]] * 8
         return pa.table({
             "update": pa.array(columns[0], pa.int64()),
             "time": pa.array(columns[1], pa.float64()),
@@ -222,6 +225,8 @@ class MetricsRecorder:
             "loss": pa.array(columns[3], pa.float64()),
             "grad_norm_sq": pa.array(columns[4], pa.float64()),
             "step": pa.array(columns[5], pa.float64()),  # gamma_k of the update from x_k
+            "stationarity": pa.array(columns[6], pa.float64()),  # ||G_gamma_k(x_k)||^2 (= grad_norm_sq if h = 0)
+            "objective": pa.array(columns[7], pa.float64()),     # f(x_k) + h(x_k)
         })
 
 

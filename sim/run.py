@@ -20,7 +20,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from models.base import Objective
-from models.updates import corollary_step, step_schedule
+from models.updates import ESTIMATORS, Algorithm, corollary_step, step_schedule
+from scenarios.algorithms import build_regularizer
 from scenarios.errors import ScenarioError
 from scenarios.types import Scenario, Step
 from sim.closed_form.con import Block
@@ -48,10 +49,18 @@ def resolve_step(step: Step, objective: Objective, batch: int, iterations: int, 
     return step
 
 
-def make_step(step: Step, objective: Objective, batch: int, iterations: int, minibatch: int) -> Callable[[int], float]:
-    """gamma_k for the scenario's step policy (the corollary policy resolves to its constant)."""
-    resolved = resolve_step(step, objective, batch, iterations, minibatch)
-    return step_schedule(resolved.policy, resolved.value, resolved.c)
+def build_algorithm(scenario: Scenario, objective: Objective) -> tuple[Algorithm, Step]:
+    """The run's update math (models/updates: its step schedule, estimator and regularizer) and its resolved step
+    policy. A corollary step that MCP's prox cannot take (concavity <= gamma) is bad input."""
+    algorithm = scenario.algorithm
+    step = resolve_step(algorithm.step, objective, algorithm.batch, algorithm.iterations, algorithm.minibatch)
+    gamma = step_schedule(step.policy, step.value, step.c)
+    regularizer = build_regularizer(algorithm.regularizer)
+    if (why := regularizer.check_step(gamma(0))) is not None:
+        raise ScenarioError("algorithm.step", {"policy": algorithm.step.policy}, f"{why} (algorithm.regularizer.concavity)")
+    estimator = algorithm.estimator
+    parts = (objective,) if estimator.epoch is None else (objective, estimator.epoch)
+    return Algorithm(objective, gamma, ESTIMATORS[estimator.name](*parts), regularizer), step
 
 
 class Run:
@@ -64,14 +73,14 @@ class Run:
         algorithm = scenario.algorithm
         self.objective = objective
         self.iterations = algorithm.iterations
-        self.step = resolve_step(algorithm.step, objective, algorithm.batch, algorithm.iterations, algorithm.minibatch)
-        self.gamma = step_schedule(self.step.policy, self.step.value, self.step.c)
+        self.algorithm, self.step = build_algorithm(scenario, objective)
+        self.gamma = self.algorithm.gamma
         self.store = IterateStore(objective.x0)
-        self.trace = (InconTraceRecorder if algorithm.name == "asysg-incon" else TraceRecorder)(scenario.record.trace)
+        self.trace = (InconTraceRecorder if algorithm.protocol == "asysg-incon" else TraceRecorder)(scenario.record.trace)
         self.staleness = StalenessCounter()
         self.events = EventLog()
         self.speeds: list[tuple[int, object]] = []  # (worker, its SpeedProcess): sim.engine._speeds
-        self.metrics = MetricsRecorder(objective, scenario.record.every, self.gamma)
+        self.metrics = MetricsRecorder(self.algorithm, scenario.record.every)
         self.on_progress = on_progress
         self.on_finish: Callable[[], None] = lambda: None
         self.deferred = deferred
@@ -94,8 +103,7 @@ class Run:
         """The engine forms update k = scheduled at `now`: the sum of the gradients of `reads`, in this order."""
         self.formed()
         if not self.deferred:  # apply_updates([self], ...) without its batching overhead: the single-run hot path
-            k = self.store.version
-            apply_con_update(self.store, self.objective, [r.version for r in reads], [r.samples for r in reads], self.gamma(k))
+            apply_con_update(self.store, self.algorithm, [r.version for r in reads], [r.samples for r in reads])
             self.applied(reads, now)
             return
         self.pending.append((reads, now))
@@ -174,9 +182,8 @@ class Run:
 def apply_updates(runs: list[Run], updates: list[tuple[list[Read], float]]) -> None:
     """Apply update k of each run (all at version k; updates[i] = (reads, now) of runs[i]), the gradient math of
     all runs as one batch (iterates.apply_con_updates), then record each."""
-    first = runs[0]
     gradients = [read for reads, _ in updates for read in reads]
-    apply_con_updates([run.store for run in runs], first.objective, [r.version for r in gradients],
-                      [r.samples for r in gradients], first.gamma(first.store.version))
+    apply_con_updates([run.store for run in runs], runs[0].algorithm, [r.version for r in gradients],
+                      [r.samples for r in gradients])
     for run, (reads, now) in zip(runs, updates):
         run.applied(reads, now)

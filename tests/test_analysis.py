@@ -158,7 +158,8 @@ def test_the_summary_bounds_need_memory_flat_in_k():
     objective = SimpleNamespace(smoothness=2.0, variance=3.0, f_star=0.0)
     for policy, step in (("constant", Step("constant", value=1e-4)), ("corollary", Step("constant", value=1e-4)),
                          ("decay", Step("decay", c=1e-3))):
-        algorithm = SimpleNamespace(name="asysg-con", step=Step(policy), batch=1, minibatch=1)
+        algorithm = SimpleNamespace(name="asysg-con", step=Step(policy), batch=1, minibatch=1,
+                                    estimator=SimpleNamespace(name="sg"), regularizer={"name": "none"})
         run = SimpleNamespace(objective=objective, staleness=SimpleNamespace(max=15), step=step, f_x0=1.0)
         tracemalloc.start()
         try:

@@ -23,7 +23,41 @@ def test_bench_quick_prints_every_row(capsys):
     for row in ["cores", "reference: naive numpy SGD loop", "run / reference: AsySG-con",
                 "the same run on the SimPy engine", "reference / batched replicates: simulate_batch of 16 seeds",
                 "run / reference, mlp (", "run / reference, mlp, on the SimPy engine",
-                "reference / batched replicates, mlp", "memory, trace off", "memory, trace on",
+                "reference / batched replicates, mlp", "run / its naive loop: l1 prox, AsySG-con",
+                "run / its naive loop: SVRG", "run / its naive loop: SAPALM", "memory, trace off", "memory, trace on",
                 "sweep throughput", "--jobs 2 / --jobs 1"]:
         assert row in table, row
-    assert table.count("\n") == 12  # the title, the header and 10 rows
+    assert table.count("\n") == 15  # the title, the header and 13 rows
+
+
+def test_the_naive_loops_soft_threshold_is_the_l1_prox():
+    """The soft threshold of the prox-SGD and SAPALM naive loops is models.regularizers.L1's prox."""
+    from models.regularizers import L1
+    from sim.frontends.bench import PROX_WEIGHT, _soft_threshold
+
+    z = np.random.default_rng(1).normal(size=50) * 1e-3
+    assert np.array_equal(_soft_threshold(z, 0.01 * PROX_WEIGHT), L1(weight=PROX_WEIGHT).prox(z, 0.01))
+
+
+def test_bench_scale_quick_prints_a_row_per_protocol(capsys):
+    from sim.frontends.bench_scale import PROTOCOLS, QUICK
+
+    assert main(["bench", "--scale", "--quick"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("asgd bench --scale --quick")
+    assert all(f"W={w} / W={QUICK['workers'][0]}" in lines[1] for w in QUICK["workers"][1:])
+    assert [line[:len(label)] for line, (label, *_) in zip(lines[2:], PROTOCOLS)] == [label for label, *_ in PROTOCOLS]
+    assert len(lines) == 2 + len(PROTOCOLS)
+    for line in lines[2:]:
+        assert line.split()[-1] in ("ok", "MISSED") and line.count("x") >= len(QUICK["workers"])
+
+
+def test_the_scale_scenarios_run_the_same_gradients_at_every_size():
+    """(Policy drop also counts the gradients it drops.)"""
+    from sim import simulate
+    from sim.frontends.bench_scale import PROTOCOLS, scale_scenario
+
+    for _, algorithm, staleness, timing in PROTOCOLS:
+        counts = {simulate(scale_scenario(algorithm, staleness, w, 48), timing=timing).summary["gradients"]
+                  for w in (2, 4, 8)}
+        assert counts == {48} or (staleness["policy"] == "drop" and 48 <= min(counts) <= max(counts) < 60), counts

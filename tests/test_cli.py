@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -60,12 +61,31 @@ def test_replay_fails_when_the_final_iterate_differs(tmp_path, capsys):
     assert "NOT reproduced" in capsys.readouterr().out
 
 
-def test_a_rerun_replaces_an_earlier_run_directory(tmp_path):
+def test_a_rerun_of_the_same_run_replaces_its_directory_and_another_run_needs_force(tmp_path, capsys):
     out = tmp_path / "run"
     assert main(["run", QUICKSTART, "--set", "algorithm.iterations=20", "--out", str(out)]) == 0
-    assert main(["run", QUICKSTART, "--set", "algorithm.iterations=30", "--out", str(out)]) == 0
+    assert main(["run", QUICKSTART, "--set", "algorithm.iterations=20", "--out", str(out)]) == 0  # the same run
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    capsys.readouterr()
+    for other in (["--set", "algorithm.iterations=30"], ["--set", "algorithm.iterations=20", "--seed", "1"]):
+        assert main(["run", QUICKSTART, *other, "--out", str(out)]) == 2
+        captured = capsys.readouterr()
+        assert captured.err.count("\n") == 1 and captured.out == ""
+        assert f"--out = '{out}': holds another run (" in captured.err and "pass --force" in captured.err
+        assert {p.name: p.read_bytes() for p in out.iterdir()} == before  # the earlier run is intact
+    assert main(["run", QUICKSTART, "--set", "algorithm.iterations=30", "--out", str(out)]) == 2
+    assert "(algorithm.iterations = 20 there, 30 here)" in capsys.readouterr().err
+    assert main(["run", QUICKSTART, "--set", "algorithm.iterations=30", "--force", "--out", str(out)]) == 0
     assert json.loads((out / "summary.json").read_text())["iterations"] == 30
     assert [p.name for p in tmp_path.iterdir()] == ["run"]  # no staging or old folders left
+
+
+def test_the_default_run_directory_is_protected_too(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(["run", QUICKSTART, "--set", "algorithm.iterations=20"]) == 0
+    assert main(["run", QUICKSTART, "--set", "algorithm.iterations=21"]) == 2
+    assert "--out = 'runs/quickstart-seed0': holds another run" in capsys.readouterr().err
+    assert json.loads((tmp_path / "runs/quickstart-seed0/summary.json").read_text())["iterations"] == 20
 
 
 @pytest.mark.parametrize("path", sorted(SCENARIOS.glob("*.toml")), ids=lambda p: p.stem)
@@ -91,7 +111,7 @@ BAD_INPUT = [
 ]
 
 
-def _assert_bad_input(argv, words, tmp_path, capsys):
+def _assert_bad_input(argv, words, tmp_path, capsys, keep=()):
     out = tmp_path / "out"
     assert main([*argv, "--out", str(out)]) == 2
     captured = capsys.readouterr()
@@ -100,7 +120,7 @@ def _assert_bad_input(argv, words, tmp_path, capsys):
     for word in words:
         assert word in message, (word, message)
     assert captured.out == ""
-    assert not out.exists() and list(tmp_path.iterdir()) == []  # nothing half-written
+    assert not out.exists() and sorted(p.name for p in tmp_path.iterdir()) == sorted(keep)  # nothing half-written
 
 
 @pytest.mark.parametrize("extra, words", BAD_INPUT)
@@ -247,9 +267,12 @@ def test_a_written_sync_scenario_runs_again_with_other_workers(tmp_path, capsys)
     assert (summary["workers"], summary["batch"], summary["gradients"]) == (16, 16, 16 * 30)
 
 
-def test_a_long_run_shows_progress_lines_off_a_terminal(tmp_path, capsys):
+def test_a_long_run_shows_progress_lines_off_a_terminal(tmp_path, capsys, monkeypatch):
     from sim.frontends.cli import LONG_RUN
 
+    from sim.frontends.progress import Progress
+
+    monkeypatch.setattr(Progress, "HEARTBEAT", 3600.0)  # no "still running" line on a slow machine
     out = tmp_path / "run"
     assert main(["run", QUICKSTART, "--set", f"algorithm.iterations={LONG_RUN}", "--set", "record.trace=false",
                  "--out", str(out)]) == 0
@@ -465,3 +488,314 @@ def test_seeds_beyond_the_largest_seed_are_refused(command, tmp_path, capsys):
     last = 2**63 - 1
     _assert_bad_input([command, QUICKSTART, "--set", f"seed={last}", "--seeds", "2", *flags[command]],
                       [f"--seeds = 2: seeds {last}..{last + 1} go beyond the largest seed, {last}"], tmp_path, capsys)
+
+
+# ---- where a run may write, and what bad input leaves behind ----
+
+def _nothing_ran(monkeypatch):
+    import sim
+    import sim.frontends.executors
+
+    def simulate(*args, **kwargs):
+        raise AssertionError("simulated before the input was checked")
+
+    monkeypatch.setattr(sim, "simulate", simulate)
+    monkeypatch.setattr(sim.frontends.executors, "simulate", simulate)
+    monkeypatch.setattr(sim.frontends.executors, "simulate_batch", simulate)
+
+
+COMMAND_FLAGS = {"run": [], "sweep": ["--jobs", "1"], "check": ["--k-grid", "100,200", "--workers", "1,2", "--jobs", "1"]}
+
+
+@pytest.mark.parametrize("name", ["../../escaped", "/abs/path", "a\0b", "a\nb", "x" * 300])
+@pytest.mark.parametrize("command", ["run", "sweep"])
+def test_a_name_that_is_not_plain_is_bad_input_before_anything_runs(command, name, tmp_path, capsys, monkeypatch):
+    _nothing_ran(monkeypatch)
+    monkeypatch.chdir(tmp_path)
+    scenario = tmp_path / "in" / "s.toml"
+    scenario.parent.mkdir()
+    scenario.write_text(Path(QUICKSTART).read_text().replace('name = "quickstart"', f"name = {json.dumps(name)}"))
+    out = [] if command == "run" else ["--out", str(tmp_path / "out")]
+    assert main([command, str(scenario), *COMMAND_FLAGS[command], *out]) == 2
+    captured = capsys.readouterr()
+    assert captured.err.count("\n") == 1 and f"name = {name!r}: must be a plain name" in captured.err
+    assert captured.out == "" and [p.name for p in tmp_path.iterdir()] == ["in"]
+
+
+@pytest.mark.parametrize("command", ["run", "sweep", "check"])
+def test_an_out_too_long_for_the_file_system_is_bad_input(command, tmp_path, capsys, monkeypatch):
+    _nothing_ran(monkeypatch)
+    for out in (tmp_path / ("x" * 300), tmp_path / ("x" * 250), tmp_path / "/".join(["y" * 200] * 21)):
+        assert main([command, QUICKSTART, *COMMAND_FLAGS[command], "--out", str(out)]) == 2
+        captured = capsys.readouterr()
+        assert captured.err.count("\n") == 1 and f"--out = '{out}': " in captured.err and captured.out == ""
+        assert "more than the 242 that fit" in captured.err or "is too long" in captured.err
+        assert list(tmp_path.iterdir()) == []
+
+
+def test_a_scenario_nested_too_deeply_is_bad_input(tmp_path, capsys):
+    deep = tmp_path / "deep.toml"
+    deep.write_text('[objective]\nname = "nonconvex-logistic"\n[cluster]\nworkers = ' + "[" * 10**5 + "]" * 10**5 + "\n")
+    _assert_bad_input(["run", str(deep)], [f"scenario = '{deep}': nests arrays or tables too deeply"], tmp_path,
+                      capsys, keep=["deep.toml"])
+    _assert_bad_input(["run", QUICKSTART, "--set", "cluster.workers=" + "[" * 10**5 + "]" * 10**5],
+                      ["--set = 'cluster.workers=...': its value nests arrays or tables too deeply"], tmp_path, capsys,
+                      keep=["deep.toml"])
+
+
+@pytest.mark.parametrize("address, words", [
+    ("tcp://[bad", "must be an address [SCHEME://]HOST[:PORT]"),
+    ("udp://host:8786", "must be an address"),
+    ("host:99999", "must be an address"),
+    ("host:port", "must be an address"),
+    ("tcp://host:8786/path", "must be an address"),
+    ("tcp://127.0.0.1:1", "no Dask scheduler could be reached there (Connection refused)"),
+])
+@pytest.mark.parametrize("command", ["sweep", "check"])
+def test_a_malformed_or_unreachable_scheduler_is_bad_input_writing_nothing(command, address, words, tmp_path, capsys,
+                                                                         monkeypatch):
+    pytest.importorskip("distributed")
+    _nothing_ran(monkeypatch)
+    flags = [flag for flag in COMMAND_FLAGS[command] if flag not in ("--jobs", "1")]
+    _assert_bad_input([command, QUICKSTART, *flags, "--scheduler", address], [f"--scheduler = {address!r}: {words}"],
+                      tmp_path, capsys)
+
+
+@pytest.mark.parametrize("earlier", [False, True])
+def test_a_full_disk_ends_a_run_with_one_line_exit_1_and_nothing_half_written(earlier, tmp_path, capsys, monkeypatch):
+    import errno
+
+    import sim.frontends.rundir
+
+    out = tmp_path / "runs" / "deep" / "run"
+    if earlier:
+        assert main(["run", QUICKSTART, "--set", "algorithm.iterations=20", "--out", str(out)]) == 0
+    before = {p.name: p.read_bytes() for p in out.iterdir()} if earlier else None
+    capsys.readouterr()
+
+    def save(*args, **kwargs):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(sim.frontends.rundir.np, "save", save)
+    assert main(["run", QUICKSTART, "--set", "algorithm.iterations=20", "--out", str(out)]) == 1
+    captured = capsys.readouterr()
+    assert captured.err == (f"asgd run: error: {out} could not be written (No space left on device): nothing was "
+                            f"written{'; what was there is kept' if earlier else ''}\n") and captured.out == ""
+    if earlier:
+        assert {p.name: p.read_bytes() for p in out.iterdir()} == before and os.listdir(out.parent) == ["run"]
+    else:
+        assert list(tmp_path.iterdir()) == []  # the folders made for it are gone too
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o077, 0o002])
+def test_run_and_check_directories_get_the_users_umask(umask, tmp_path, monkeypatch):
+    previous = os.umask(umask)
+    try:
+        assert main(["run", QUICKSTART, "--set", "algorithm.iterations=20", "--out", str(tmp_path / "a" / "run")]) == 0
+        assert main(["check", QUICKSTART, *COMMAND_FLAGS["check"], "--seeds", "1", "--out",
+                     str(tmp_path / "b" / "check")]) in (0, 1)  # a verdict on so tiny a grid does not matter here
+    finally:
+        os.umask(previous)
+    for folder in (tmp_path / "a", tmp_path / "a" / "run", tmp_path / "b", tmp_path / "b" / "check"):
+        assert folder.stat().st_mode & 0o777 == 0o777 & ~umask, oct(folder.stat().st_mode)
+
+
+# ---- replay certifies every derivable column; --timing re-simulates the whole run ----
+
+def _drop_rows(predicate):
+    """Rewrite trace.parquet without the rows where predicate(update column, row index) holds."""
+    def edit(out: Path) -> None:
+        import pyarrow.parquet as pq
+
+        trace = pq.read_table(out / "trace.parquet")
+        updates = trace["update"].to_numpy()
+        keep = [i for i in range(trace.num_rows) if not predicate(updates, i)]
+        pq.write_table(trace.take(keep), out / "trace.parquet")
+    return edit
+
+
+def _edit_summary(key, value):
+    def edit(out: Path) -> None:
+        summary = json.loads((out / "summary.json").read_text())
+        summary[key] = value
+        (out / "summary.json").write_text(json.dumps(summary))
+    return edit
+
+
+def _edit_scenario(old, new):
+    def edit(out: Path) -> None:
+        text = (out / "scenario.toml").read_text()
+        assert old in text
+        (out / "scenario.toml").write_text(text.replace(old, new))
+    return edit
+
+
+def _column(column, edit):
+    return lambda out: _edit_trace(out, column, edit)
+
+
+def _t_apply_at_t_read(row):
+    """Row `row` applied the instant its gradient was read: before the update preceding it."""
+    def edit(out: Path) -> None:
+        t_read = pd.read_parquet(out / "trace.parquet")["t_read"]
+        _edit_trace(out, "t_apply", _set_row(row, float(t_read[row])))
+    return edit
+
+
+CERTIFIED = [  # (scenario, --set, edit of the run directory, the message's words); rows counted from 0
+    ("quickstart", [], _column("staleness", _set_row(17, 3)),
+     "column 'staleness', row 17: 3, but update - read_version = 17 - "),
+    ("quickstart", [], _column("worker", _set_row(9, 999)),
+     "column 'worker', row 9: 999 is not a worker of the scenario's 0..7 (cluster.workers = 8)"),
+    ("quickstart", [], _edit_scenario("workers = 8", "workers = 3"), "is not a worker of the scenario's 0..2"),
+    ("quickstart", [], _column("applied", _set_row(4, False)), "column 'applied', row 4: False, but update = 4"),
+    ("quickstart", [], _column("t_apply", _set_row(6, float("nan"))), "column 't_apply', row 6: nan is not a time"),
+    ("quickstart", [], _column("t_read", _set_row(6, 1e9)), "column 't_apply', row 6: "),
+    ("quickstart", [], _t_apply_at_t_read(29), "column 't_apply', row 29: update 29 at "),
+    ("quickstart", [], _drop_rows(lambda updates, i: updates[i] == 29),
+     "column 'update', row 28: the trace holds 29 updates, not algorithm.iterations = 30"),
+    ("quickstart", [], _edit_scenario("iterations = 30", "iterations = 31"),
+     "the trace holds 30 updates, not algorithm.iterations = 31"),
+    ("quickstart", ["--set", "algorithm.batch=2"], _drop_rows(lambda updates, i: i == 10),
+     "column 'update', row 10: update 5 has 1 gradients, not algorithm.batch = 2"),
+    ("quickstart", [], _edit_summary("max_staleness", 99),
+     "column 'staleness': the trace gives max_staleness = "),
+    ("quickstart", [], _edit_summary("gradients", 31), "the trace gives gradients = 30, but summary.json says 31"),
+    ("quickstart", [], lambda out: (_edit_trace(out, "update", _set_row(29, -1)),
+                                    _edit_trace(out, "applied", _set_row(29, False))),
+     "column 'update', row 29: -1 (a dropped gradient), but the scenario drops none (staleness.policy = 'wait')"),
+    ("quickstart", ["--set", "staleness.policy=drop", "--set", "staleness.bound=2"],
+     _column("staleness", lambda values, updates: values.__setitem__(updates.index(-1), 1)),
+     "in a dropped row, but only gradients staler than staleness.bound = 2 are dropped"),
+    ("sync", [], _column("worker", _set_row(1, 0)), "update 0 does not have one gradient of each worker 0..7"),
+    ("sync", [], lambda out: (_edit_trace(out, "read_version", _at_update(1, 0)),
+                              _edit_trace(out, "staleness", _at_update(1, 1))),
+     "column 'read_version', row 8: 0, but sync reads the current iterate, x_1"),
+    ("incon", [], _column("missed", _at_update(20, 7)), "column 'missed', row 20: 7, but its read missed "),
+    ("incon", ["--set", "cluster.read={dist=\"constant\", value=2.0}"],
+     lambda out: (_edit_trace(out, "landed_at", _at_update(25, [])), _edit_trace(out, "start_version",
+                                                                                 _at_update(25, 25))),
+     "column 'read_version', row 25: "),
+]
+
+
+@pytest.mark.parametrize("name, sets, edit, words", CERTIFIED, ids=[case[3][:60] for case in CERTIFIED])
+def test_replay_certifies_every_derivable_column_naming_column_and_row(name, sets, edit, words, tmp_path, capsys):
+    out = tmp_path / "run"
+    iterations = 30 if name != "sync" else 10
+    assert main(["run", str(SCENARIOS / f"{name}.toml"), "--set", f"algorithm.iterations={iterations}", *sets,
+                 "--out", str(out)]) == 0
+    assert main(["replay", str(out)]) == 0
+    edit(out)
+    capsys.readouterr()
+    assert main(["replay", str(out)]) == 2
+    captured = capsys.readouterr()
+    assert captured.err.count("\n") == 1 and captured.out == "", captured.err
+    assert f"'{out / 'trace.parquet'}': is inconsistent: " in captured.err and words in captured.err, captured.err
+
+
+@pytest.mark.parametrize("name", ["quickstart", "worker-limit", "incon", "sync"])
+def test_replay_timing_resimulates_the_whole_run_bit_for_bit(name, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["run", str(SCENARIOS / f"{name}.toml"), "--set", "algorithm.iterations=40", "--out", str(out)]) == 0
+    capsys.readouterr()
+    assert main(["replay", "--timing", str(out)]) == 0
+    assert capsys.readouterr().out.startswith("reproduced: the run re-simulated from scenario.toml on the SimPy engine")
+    _edit_trace(out, "t_read", lambda values, updates: values.__setitem__(7, float(np.nextafter(values[7], np.inf))))
+    assert main(["replay", str(out)]) == 0  # a time one ulp off is consistent with every other column
+    capsys.readouterr()
+    assert main(["replay", "--timing", str(out)]) == 1
+    printed = capsys.readouterr().out
+    assert printed.startswith("NOT reproduced: ") and "trace.parquet: column 't_read', row 7: " in printed
+
+
+def test_replay_timing_names_what_an_edited_scenario_changes(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["run", QUICKSTART, "--set", "algorithm.iterations=40", "--out", str(out)]) == 0
+    _edit_scenario("seed = 0", "seed = 1")(out)
+    capsys.readouterr()
+    assert main(["replay", "--timing", str(out)]) == 1
+    printed = capsys.readouterr().out
+    assert "trace.parquet: column 'worker', row " in printed or "trace.parquet: column 't_read', row 0" in printed
+    assert "summary.json: seed = 0 recorded, 1 re-simulated" in printed
+
+
+# ---- huge inputs: refused before they start, progress within seconds, an overflowing clock ----
+
+@pytest.mark.parametrize("sets, words", [
+    (["algorithm.iterations=1000000000"], "algorithm.iterations = 1000000000: the run would keep a trace of about 57 GB "
+                                          "(57 B per gradient x 1000000000 gradients, K x M)"),
+    (["algorithm.iterations=100000000", "algorithm.batch=10", "record.trace=false", "record.every=1"],
+     "record.every = 1: the run would record 100000001 iterates, about 30 GB of metrics"),
+])
+def test_a_run_that_cannot_fit_in_memory_is_refused_naming_the_key_and_the_estimate(sets, words, tmp_path, capsys,
+                                                                                     monkeypatch):
+    from sim.frontends import memory
+
+    _nothing_ran(monkeypatch)
+    monkeypatch.setattr(memory, "machine_memory", lambda: 16 * 10**9)
+    _assert_bad_input(["run", QUICKSTART, *[arg for s in sets for arg in ("--set", s)]],
+                      [words, "more than this machine's memory (16 GB)"], tmp_path, capsys)
+
+
+def test_a_sweep_too_large_to_plan_or_hold_is_refused_at_once(tmp_path, capsys, monkeypatch):
+    import time
+
+    from sim.frontends import memory
+
+    _nothing_ran(monkeypatch)
+    monkeypatch.setattr(memory, "machine_memory", lambda: 16 * 10**9)
+    started = time.perf_counter()
+    _assert_bad_input(["sweep", QUICKSTART, "--seeds", str(10**9), "--grid", "cluster.workers=2,4"],
+                      ["--seeds = 1000000000: 2 grid points x 1000000000 seeds = 2000000000 runs need about 32.8 TB"],
+                      tmp_path, capsys)
+    assert time.perf_counter() - started < 10  # refused before planning any run (seconds, not hours)
+    _assert_bad_input(["sweep", QUICKSTART, "--trace", "--seeds", "4", "--jobs", "2", "--set",
+                       "algorithm.iterations=50000000"],
+                      ["algorithm.iterations = 50000000: 8 runs held at once (2 processes, each running up to 4 seeds "
+                       "of a grid point as one batch), each would keep a trace of about 2.85 GB"], tmp_path, capsys)
+
+
+def test_a_long_silence_is_broken_by_a_line_that_the_work_goes_on(capsys, monkeypatch):
+    import time
+
+    from sim.frontends.progress import Progress
+
+    monkeypatch.setattr(Progress, "HEARTBEAT", 0.05)
+    progress = Progress(10**18, label="asgd run", unit="update")
+    time.sleep(0.3)
+    progress.close()
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) >= 2 and all(line.startswith(f"asgd run: 0/{10**18} updates (0%), ") and
+                                   line.endswith(" s elapsed, still running") for line in lines), lines
+    time.sleep(0.15)
+    assert capsys.readouterr().err == ""  # none once closed
+    quiet = Progress(10, label="asgd run", quiet=True)
+    time.sleep(0.15)
+    quiet.close()
+    assert capsys.readouterr().err == ""
+
+
+@pytest.mark.parametrize("compute", ['{dist="exponential", mean=1e308}', '{dist="pareto", shape=0.001, scale=1.0}'])
+@pytest.mark.parametrize("scenario", ["quickstart", "worker-limit"])  # the SimPy engine and a closed form
+def test_a_clock_that_overflows_ends_with_status_overflow_not_ok(scenario, compute, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["run", str(SCENARIOS / f"{scenario}.toml"), "--set", f"cluster.compute={compute}", "--set",
+                 "algorithm.iterations=200", "--out", str(out)]) == 1
+    assert ": OVERFLOW" in capsys.readouterr().out
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["status"] == "overflow" and summary["sim_time"] is None
+    assert main(["replay", str(out)]) == 0 and main(["replay", "--timing", str(out)]) == 0
+
+
+def test_the_memory_a_process_may_use_is_the_lower_of_the_machines_and_its_containers(tmp_path, monkeypatch):
+    from sim.frontends import memory
+
+    unlimited, limited = tmp_path / "memory.max", tmp_path / "limit_in_bytes"
+    unlimited.write_text("max\n")
+    limited.write_text("1000000\n")
+    monkeypatch.setattr(memory, "CGROUP_LIMITS", (str(unlimited), str(tmp_path / "absent")))
+    physical = memory.machine_memory()
+    assert physical == os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    monkeypatch.setattr(memory, "CGROUP_LIMITS", (str(unlimited), str(limited)))
+    assert memory.machine_memory() == 1000000

@@ -6,6 +6,8 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from scenarios.distributions import DISTRIBUTIONS, parse_distribution
 from scenarios.errors import ScenarioError
@@ -136,3 +138,30 @@ def test_draws_matches_drawing_blocks_directly(name):
     rng = stream(2, Purpose.COMPUTE, 4)
     blocks = np.concatenate([dist.draw(rng, Draws.BLOCK) for _ in range(3)])
     assert values == blocks[: len(values)].tolist()
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.sampled_from([*DISTRIBUTIONS, "samples", "random"]), st.integers(0, 2**32),
+       st.lists(st.tuples(st.booleans(), st.integers(1, 700)), min_size=1, max_size=8))
+def test_draws_in_prefixes_are_the_blocks_values(name, seed, steps):
+    """The first block, drawn in growing prefixes, then whole blocks, gives the values of whole blocks drawn
+    directly, however the draws are taken (one at a time or `count` at a time); integer samples (numpy's 32-bit
+    buffer) included."""
+    draw = {"samples": lambda rng, size: rng.integers(0, 1999, size=size, dtype=np.int64),
+            "random": lambda rng, size: rng.random(size)}.get(name) or make(name).draw
+    draws, got = Draws(draw, stream(seed, Purpose.SAMPLES, 3)), []
+    for single, count in steps:
+        got += [draws() for _ in range(count)] if single else draws.take(count).tolist()
+    rng = stream(seed, Purpose.SAMPLES, 3)
+    blocks = np.concatenate([draw(rng, Draws.BLOCK) for _ in range(len(got) // Draws.BLOCK + 1)])
+    assert got == blocks[:len(got)].tolist()
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.one_of(st.integers(0, 2**32), st.integers(0, 2**63 - 1)), st.sampled_from(list(Purpose)),
+       st.one_of(st.integers(0, 600), st.integers(0, 10**6)))
+def test_streams_are_seeded_as_numpys_seed_sequence_seeds_them(seed, purpose, index):
+    """stream() computes the states of many streams at once (sim/cluster/streams._states): each is the state
+    PCG64(SeedSequence(seed, spawn_key=(purpose, index))) starts from, so the draws are numpy's own."""
+    reference = np.random.PCG64(np.random.SeedSequence(seed, spawn_key=(int(purpose), index)))
+    assert stream(seed, purpose, index).bit_generator.state == reference.state

@@ -206,3 +206,23 @@ def test_results_do_not_depend_on_the_blas_thread_count():
         many = simulate(s), get_objective("mlp").smoothness
     assert_identical_runs(one[0], many[0])
     assert one[1] == many[1]
+
+
+def test_runs_freeze_older_objects_for_the_garbage_collector_and_undo_it():
+    """During a run the collector leaves the objects older than the run alone (gc.freeze); afterwards, and after a
+    run that raised, they are collectable again."""
+    import gc
+
+    frozen = []
+    s = scenario(workers=3, iterations=20)
+    simulate(s, progress=lambda k: frozen.append(gc.get_freeze_count()))
+    assert min(frozen) > 0 and gc.get_freeze_count() == 0
+    simulate_batch(scenario(workers=3, iterations=20, bound=2), [0, 1, 2])
+    assert gc.get_freeze_count() == 0
+
+    def fail(k):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        simulate(s, progress=fail)
+    assert gc.get_freeze_count() == 0

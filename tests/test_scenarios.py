@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 import models
 from scenarios import MISSING, ScenarioError, build_objective, load, parse, parse_override, to_toml
 from scenarios.distributions import Constant, Exponential
+from scenarios.schema import MAX_NAME, NAME_PATTERN
 
 EXAMPLES = sorted((Path(__file__).resolve().parents[1] / "scenarios").glob("*.toml"))
 
@@ -491,7 +492,7 @@ def scenarios(draw):
     optional(draw, record, "trace", st.booleans())
     data = {"objective": objective, "algorithm": algorithm, "staleness": staleness, "cluster": cluster, "record": record}
     optional(draw, data, "seed", st.integers(0, 2**63 - 1))
-    optional(draw, data, "name", st.text(min_size=1, max_size=10))
+    optional(draw, data, "name", st.from_regex(NAME_PATTERN, fullmatch=True).filter(lambda name: len(name) <= MAX_NAME))
     return data
 
 
@@ -520,3 +521,33 @@ def test_example_loads(path):
     assert s.name == path.stem
     assert build_objective(s).dim >= 1
     assert parse(tomllib.loads(to_toml(s))) == s
+
+
+# ---- the scenario name: a plain name, never a path ----
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=MAX_NAME + 5))
+def test_an_accepted_name_is_one_plain_folder_name(name):
+    try:
+        accepted = parse({**BASE, "name": name}).name
+    except ScenarioError as error:
+        assert error.path == "name" and "plain name" in error.allowed
+        return
+    assert accepted == name and Path(name).name == name and Path(f"{name}-seed0").parts == (f"{name}-seed0",)
+    assert not name.startswith(".") and len(name.encode()) <= MAX_NAME
+    assert not set(name) & set("/\\\0\n\r\t ")
+
+
+@pytest.mark.parametrize("name", ["../../x", "/abs/path", "a/b", "..", ".", ".hidden", "a\0b", "a\nb", "", "x" * 201,
+                                  "caf\u00e9", "a b", 7])
+def test_names_that_are_not_plain_are_bad_input(name):
+    error = error_of({**BASE, "name": name}, {})
+    assert error.path == "name" and error.value == name
+
+
+def test_a_scenario_file_without_a_name_is_named_by_its_stem_made_plain(tmp_path):
+    for stem, name in [("my run", "my-run"), (".hidden", "hidden"), ("...", "scenario"), ("x" * 240, "x" * MAX_NAME),
+                       ("quick-start_2.v1", "quick-start_2.v1")]:
+        path = tmp_path / f"{stem}.toml"
+        path.write_text('[objective]\nname = "toy"\n')
+        assert load(path).name == name

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from scenarios import ScenarioError
 from sim.frontends.cli import main
@@ -337,3 +339,118 @@ def test_the_out_dir_must_be_new_empty_or_a_sweep(tmp_path, capsys):
     (tmp_path / "notes.txt").write_text("mine")
     assert sweep(tmp_path, *SMALL, "--jobs", "1") == 2
     assert "not an asgd sweep directory" in capsys.readouterr().err
+
+
+# ---- a damaged cache, a full disk: nothing lost, the sweep resumes ----
+
+def _damage(path: Path, how: str) -> None:
+    data = bytearray(path.read_bytes())
+    if how == "flipped bytes":  # inside a data page: only the page checksum tells
+        data[len(data) // 2:len(data) // 2 + 16] = bytes(16)
+    damaged = {"truncated": data[:len(data) // 2], "empty": b"", "random bytes": os.urandom(len(data)),
+               "flipped bytes": data}[how]
+    path.write_bytes(bytes(damaged))
+
+
+@pytest.mark.parametrize("how", ["truncated", "empty", "random bytes", "flipped bytes"])
+def test_a_damaged_run_file_is_named_set_aside_and_run_again(how, tmp_path, capsys):
+    out, flags = tmp_path / "damaged", ["--seeds", "3", *SMALL, "--jobs", "1"]
+    assert sweep(out, *flags) == 0
+    consolidated = {name: (out / name).read_bytes() for name in ("runs.parquet", "curves.parquet", "sweep.json")}
+    victim = sorted((out / ".runs").glob("*.parquet"))[1]
+    _damage(victim, how)
+    capsys.readouterr()
+    assert sweep(out, *flags) == 0
+    captured = capsys.readouterr()
+    assert f"asgd sweep: {victim} is damaged (" in captured.err and "its run is simulated again" in captured.err
+    assert "1 run now, 2 reused" in captured.out
+    assert victim.with_name(victim.name + ".damaged").exists() and pq.read_table(victim).num_rows > 0
+    assert sweep(tmp_path / "whole", *flags) == 0
+    assert_same_results(out, tmp_path / "whole")
+    assert (out / "curves.parquet").read_bytes() == consolidated["curves.parquet"]
+
+
+def test_a_damaged_trace_file_is_set_aside_and_its_run_run_again(tmp_path, capsys):
+    out, flags = tmp_path / "traced", ["--seeds", "2", *SMALL, "--jobs", "1", "--trace"]
+    assert sweep(out, *flags) == 0
+    victim = sorted((out / "traces").glob("*.parquet"))[0]
+    trace = victim.read_bytes()
+    _damage(victim, "truncated")
+    assert sweep(out, *flags) == 0
+    assert f"{victim} is damaged" in capsys.readouterr().err and victim.read_bytes() == trace
+
+
+def _full_disk_after(count: int, monkeypatch) -> None:
+    """store.write_atomic raises ENOSPC from its count-th call on."""
+    import errno
+
+    from sim.frontends import store
+
+    calls, real = [], store.write_atomic
+
+    def write_atomic(path, data):
+        calls.append(path)
+        if len(calls) >= count:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+        real(path, data)
+
+    monkeypatch.setattr(store, "write_atomic", write_atomic)
+
+
+def test_a_full_disk_stops_a_sweep_with_one_line_and_the_rerun_resumes(tmp_path, capsys, monkeypatch):
+    out, flags = tmp_path / "full", ["--seeds", "4", *SMALL, "--jobs", "1"]
+    with monkeypatch.context() as patch:
+        _full_disk_after(4, patch)  # the plan (.plan.json), two runs, then the disk is full
+        assert sweep(out, *flags) == 1
+    captured = capsys.readouterr()
+    assert captured.err.splitlines()[-1].startswith("asgd sweep: error: the result of run ")
+    assert "(No space left on device): the runs finished before it are kept there; rerun" in captured.err
+    assert "Traceback" not in captured.err and len(list((out / ".runs").glob("*.parquet"))) == 2
+    assert not list(out.rglob(".tmp-*")) and not (out / "runs.parquet").exists()
+    assert sweep(out, *flags) == 0
+    assert "2 run now, 2 reused" in capsys.readouterr().out
+    assert sweep(tmp_path / "whole", *flags) == 0
+    assert_same_results(out, tmp_path / "whole")
+
+
+def test_a_full_disk_while_consolidating_keeps_the_earlier_results(tmp_path, capsys, monkeypatch):
+    import errno
+
+    import pyarrow.parquet
+    from sim.frontends import store
+
+    out, flags = tmp_path / "full", ["--seeds", "2", *SMALL, "--jobs", "1"]
+    assert sweep(out, *flags) == 0
+    kept = lambda path: path.is_file() and path.name not in (".lock", ".plan.json")  # the plan is the new sweep's
+    before = {path.name: path.read_bytes() for path in out.iterdir() if kept(path)}
+    real = pyarrow.parquet.write_table
+
+    def write_table(table, where, *args, **kwargs):
+        if Path(str(where)).name.startswith(".tmp-runs.parquet"):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real(table, where, *args, **kwargs)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(store.pq, "write_table", write_table)
+        assert sweep(out, "--grid", "cluster.workers=2,3", *flags) == 1  # a new grid: new consolidated files
+    captured = capsys.readouterr()
+    assert captured.err.splitlines()[-1].startswith(f"asgd sweep: error: the consolidated results could not be "
+                                                    f"written to {out} (No space left on device)")
+    assert {path.name: path.read_bytes() for path in out.iterdir() if kept(path)} == before
+    assert sweep(out, "--grid", "cluster.workers=2,3", *flags) == 0
+    assert "0 run now, 4 reused" in capsys.readouterr().out
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(0, 2**63 - 40), st.sampled_from([[], ["--grid", "cluster.workers=2,3"]]))
+def test_planned_run_texts_are_the_resolved_scenarios_of_their_seeds(first, grid):
+    from scenarios import load, to_toml
+    from sim.frontends.sweep import plan
+
+    axes = parse_grid(grid[1:])
+    runs = plan(QUICKSTART, axes, {"seed": first, "algorithm.iterations": 10}, seeds=3)
+    for run in runs:
+        values = {axis.key: axis.values[i] for axis, i in zip(axes, run.point)}
+        expected = to_toml(load(QUICKSTART, {"record.trace": False, "seed": run.seed, "algorithm.iterations": 10,
+                                             **values}))
+        assert run.scenario == expected

@@ -40,10 +40,12 @@ class Tie(Exception):
 
 
 def closed_form(scenario: Scenario) -> bool:
-    """The scenario's schedule has a closed form: AsySG-con without a staleness bound, server time or changing
-    speeds (whose compute times depend on when a computation starts)."""
-    return (scenario.algorithm.name == "asysg-con" and scenario.staleness.bound is None
-            and scenario.cluster.server.is_zero and all(timing.speed is None for timing in scenario.cluster.timings))
+    """The scenario's schedule has a closed form: AsySG-con without a staleness bound, without server time, without
+    SVRG's epochs (its snapshot rounds are barriers) and without changing speeds (whose compute times depend on when
+    a computation starts); a regularizer changes only the math."""
+    return (scenario.algorithm.protocol == "asysg-con" and scenario.staleness.bound is None
+            and scenario.cluster.server.is_zero and scenario.algorithm.estimator.name == "sg"
+            and all(timing.speed is None for timing in scenario.cluster.timings))
 
 
 @dataclass
@@ -92,7 +94,7 @@ class ConSchedule:
     def __init__(self, clocks: list[WorkerClock], samples: list[SampleStream], batch: int, iterations: int,
                  minibatch: int) -> None:
         self._clocks, self._samples = clocks, samples
-        self._batch, self._iterations = batch, iterations
+        self._batch, self._iterations, self._minibatch = batch, iterations, minibatch
         self._base = max(16, -(-ROUND_GRADIENTS // len(clocks)))
         self._cycles = np.full(len(clocks), self._base)  # each worker's gradients per generation (see _generate)
         self._cycle_time = np.full(len(clocks), np.nan)  # each worker's mean cycle in its last generation
@@ -163,27 +165,39 @@ class ConSchedule:
         """The next `cycles[w]` gradients of each worker w of `workers`: read and arrival times, accumulated delay by
         delay from its last arrival (downlink, compute, uplink: the events the engine's worker loop waits for), and
         samples. A worker faster than the median generates proportionally more next time (up to MAX_CYCLES), so
-        that a round's generations span about the same time and the horizon advances by about as much."""
-        reads, arrives, samples = [], [], []
-        for w in workers.tolist():
-            clock, count, start = self._clocks[w], int(self._cycles[w]), self._last[w]
-            delays = [clock.downlink.take(count)] if clock.downlink is not None else []
-            delays.append(clock.computes(count))
-            if clock.uplink is not None:
-                delays.append(clock.uplink.take(count))
-            times = np.cumsum(np.concatenate(([start], np.column_stack(delays).ravel())))[1:].reshape(count, -1)
-            arrive = times[:, -1]
-            read = times[:, 0] if clock.downlink is not None else np.concatenate(([start], arrive[:-1]))
-            self._last[w] = arrive[-1]
-            self._cycle_time[w] = (arrive[-1] - start) / count
-            reads.append(read)
-            arrives.append(arrive)
-            samples.append(self._samples[w].take(count))
-        read, arrive = np.concatenate(reads), np.concatenate(arrives)
+        that a round's generations span about the same time and the horizon advances by about as much.
+
+        The workers whose generations round up to the same power of two are summed together: one cumsum along the
+        rows of (start, downlink_1, compute_1, uplink_1, downlink_2, ...), 0 for a latency the worker does not have
+        (t + 0.0 is t: the engine's clock, bit for bit) and after its last gradient."""
+        counts = self._cycles[workers]
+        offsets = np.concatenate(([0], np.cumsum(counts)))
+        read, arrive = np.empty(offsets[-1]), np.empty(offsets[-1])
+        samples = np.empty((offsets[-1], self._minibatch), np.int64)
+        widths = np.left_shift(1, np.ceil(np.log2(counts)).astype(np.int64))
+        for width in np.unique(widths).tolist():
+            rows = np.flatnonzero(widths == width)
+            steps = np.zeros((len(rows), 1 + 3 * width))
+            for line, row in zip(steps, rows.tolist()):
+                w, count = int(workers[row]), int(counts[row])
+                clock = self._clocks[w]
+                line[0] = self._last[w]
+                if clock.downlink is not None:
+                    line[1:3 * count:3] = clock.downlink.take(count)
+                line[2:3 * count + 1:3] = clock.computes(count)
+                if clock.uplink is not None:
+                    line[3:3 * count + 2:3] = clock.uplink.take(count)
+                samples[offsets[row]:offsets[row + 1]] = self._samples[w].take(count)
+            times = np.cumsum(steps, axis=1)[:, 1:].reshape(len(rows), width, 3)
+            valid = np.arange(width) < counts[rows, None]
+            into = (offsets[rows, None] + np.arange(width))[valid]
+            read[into], arrive[into] = times[:, :, 0][valid], times[:, :, 2][valid]
         if (arrive == read).any():
             raise Tie("a gradient computed and pushed in no time arrives at its read's instant")
-        generated = _Gradients(np.repeat(workers, self._cycles[workers]), read, arrive, np.full(len(read), -1),
-                               np.concatenate(samples))
+        last = arrive[offsets[1:] - 1]
+        self._cycle_time[workers] = (last - self._last[workers]) / counts
+        self._last[workers] = last
+        generated = _Gradients(np.repeat(workers, counts), read, arrive, np.full(len(read), -1), samples)
         with np.errstate(divide="ignore", invalid="ignore"):
             speedup = np.nanmedian(self._cycle_time) / self._cycle_time
         self._cycles = (self._base * np.clip(np.nan_to_num(speedup, nan=1.0), 1, MAX_CYCLES // self._base)).astype(int)

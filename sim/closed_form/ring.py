@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from models.updates import sgd_step, summed_gradient, summed_gradients
+from models.updates import Algorithm
 from sim.closed_form.con import Block, Tie
 from sim.run import Run
 
@@ -46,8 +46,9 @@ class Ring:
         replicates = self._x.shape[1]
         return (versions % len(self._x) * replicates + np.arange(replicates)[:, None]).reshape(len(versions), -1)
 
-    def step(self, objective, rows: np.ndarray, samples: np.ndarray, gamma: float, patches=(), spills=()) -> None:
-        """AsySG-con update k of each replicate r: x_{k+1} = x_k - gamma * sum_m G(x_{v_{r,m}}; samples[r * M + m]),
+    def step(self, algorithm: Algorithm, rows: np.ndarray, samples: np.ndarray, patches=(), spills=()) -> None:
+        """AsySG-con update k of each replicate r: x_{k+1} from x_k and the gradients at x_{v_{r,m}} with samples
+        [r * M + m] (algorithm.update; plain: x_k - gamma_k * sum_m G(x_{v_{r,m}}; samples[r * M + m])),
         the x_v at rows (R * M,) from `locate`, but for `patches`, (row index, replicate, version, release) of reads
         older than the ring, whose spilled iterate the last read releases; `spills`: the (replicate, version =
         k + 1 - S) whose iterate a read still holds, spilled before x_{k+1} takes its place. Each x_{k+1} is
@@ -57,13 +58,13 @@ class Ring:
         for index, r, v, release in patches:
             points[index] = self.spilled[r].pop(v) if release else self.spilled[r][v]
         if replicates == 1:  # stochastic_grad per gradient: less overhead than stochastic_grads for one
-            direction = summed_gradient(objective, points, samples)[None]
+            direction = algorithm.direction(points, samples)[None]
         else:
-            direction = summed_gradients(objective, points, samples, len(rows) // replicates)
+            direction = algorithm.estimator.directions(points, samples, len(rows) // replicates)
         for r, v in spills:
             self.spilled[r][v] = self._x[v % size, r].copy()
         k, self.version = self.version, self.version + 1
-        sgd_step(self._x[k % size], direction, gamma, out=self._x[self.version % size])
+        algorithm.step(self._x[k % size], direction, algorithm.gamma(k), out=self._x[self.version % size])
 
 
 
@@ -100,10 +101,9 @@ def apply_schedules(runs: list[Run], schedules: list[Iterator[Block]], depth: in
         t_apply = np.stack([p.t_apply for p in parts], 1)
         for j in range(n):
             if patches or spills:
-                ring.step(first.objective, rows[j], samples[j], first.gamma(ring.version), patches.get(j, ()),
-                          spills.get(j, ()))
+                ring.step(first.algorithm, rows[j], samples[j], patches.get(j, ()), spills.get(j, ()))
             else:  # no read older than the ring in this chunk (the usual case)
-                ring.step(first.objective, rows[j], samples[j], first.gamma(ring.version))
+                ring.step(first.algorithm, rows[j], samples[j])
             k = ring.version
             if k % every == 0 or k == K:
                 x = ring.current

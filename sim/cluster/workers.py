@@ -13,7 +13,28 @@ from sim.cluster.streams import Draws, Purpose, stream
 
 def _draws(dist: Distribution, seed: int, purpose: Purpose, index: int) -> Draws | None:
     """Draws from `dist` on stream (purpose, index); None when every draw is 0 (the engine then skips the event)."""
-    return None if dist.is_zero else Draws(dist.sampler(index), stream(seed, purpose, index))
+    if dist.is_zero:
+        return None
+    sequence = dist.sequence(index)
+    return Draws(dist.draw, stream(seed, purpose, index)) if sequence is None else Cycle(sequence)
+
+
+class Cycle:
+    """Draws' interface over a fixed sequence replayed in order, cycling (a trace distribution: no randomness)."""
+
+    def __init__(self, values: np.ndarray) -> None:
+        self._values, self._list, self._next = values, values.tolist(), 0
+
+    def __call__(self) -> float:
+        value = self._list[self._next]
+        self._next = (self._next + 1) % len(self._list)
+        return value
+
+    def take(self, count: int) -> np.ndarray:
+        """The next `count` values as an array: the values `count` calls would return."""
+        rows = (self._next + np.arange(count)) % len(self._values)
+        self._next = (self._next + count) % len(self._values)
+        return self._values[rows]
 
 
 class WorkerClock:
@@ -43,6 +64,21 @@ class WorkerClock:
         t = self._compute.take(count) if self._compute is not None else np.zeros(count)
         if self._straggles is not None:
             t = np.where(self._straggles.take(count) < self._probability, t * self._slowdown, t)
+        return t
+
+
+class RepeatedClock:
+    """A worker's clock for computations that evaluate G `times` times (SVRG's inner gradient: G(x_read; xi) and
+    G(x~; xi)): one computation takes the sum of `times` successive draws of `clock.compute`, in draw order."""
+
+    def __init__(self, clock: WorkerClock, times: int) -> None:
+        self.downlink, self.uplink = clock.downlink, clock.uplink
+        self._clock, self._times = clock, times
+
+    def compute(self) -> float:
+        t = self._clock.compute()
+        for _ in range(self._times - 1):
+            t += self._clock.compute()
         return t
 
 
@@ -77,7 +113,9 @@ class SampleStream:
 class CoordinateStream:
     """The coordinates S_k of asysg-incon thread `index`'s successive writes: `block` distinct ones, uniform on
     0..dim-1, the n-th write taking the n-th `rng.choice(dim, size=block, replace=False)` of
-    rng = stream(seed, Purpose.COORDINATES, index)."""
+    rng = stream(seed, Purpose.COORDINATES, index). For block = 1 that draw is `rng.integers(dim)` (numpy draws both
+    with one bounded 64-bit Lemire draw, Floyd's algorithm taking a single step; tests/test_algorithms.py checks
+    the equality), which costs a fifth of the time."""
 
     def __init__(self, dim: int, block: int, seed: int, index: int) -> None:
         self._dim = dim
@@ -85,4 +123,24 @@ class CoordinateStream:
         self._rng = stream(seed, Purpose.COORDINATES, index)
 
     def __call__(self) -> np.ndarray:
+        if self._block == 1:
+            return np.array([self.index()], dtype=np.int64)
         return self._rng.choice(self._dim, size=self._block, replace=False)
+
+    def index(self) -> int:
+        """The next single coordinate (block = 1): what the next call would write, as an int."""
+        return int(self._rng.integers(self._dim))
+
+
+class BlockStream:
+    """SAPALM's writes: the coordinates 0..dim-1 in `blocks` contiguous blocks (block j = [j dim // blocks,
+    (j + 1) dim // blocks)), each write one block drawn uniformly as CoordinateStream(blocks, 1, seed, index)
+    draws a coordinate, so singleton blocks (blocks = dim) write exactly AsySG-incon's block-1 coordinates."""
+
+    def __init__(self, dim: int, blocks: int, seed: int, index: int) -> None:
+        self._draw = CoordinateStream(blocks, 1, seed, index)
+        bounds = [j * dim // blocks for j in range(blocks + 1)]
+        self._blocks = [np.arange(bounds[j], bounds[j + 1]) for j in range(blocks)]
+
+    def __call__(self) -> np.ndarray:
+        return self._blocks[self._draw.index()]

@@ -1,4 +1,4 @@
-"""`asgd bench [--quick]`: one table of performance figures, each a ratio measured in this process run.
+"""`asgd bench [--quick] [--scale]`: one table of performance figures, each a ratio measured in this process run.
 
 - reference: a naive serial numpy SGD loop on nonconvex-logistic (d = 100, n = 2000, K = 50 000), the objective's
   stochastic gradient written out below (no simulation); its time per gradient is the unit of the run rows.
@@ -9,13 +9,18 @@
 - batched replicates: `simulate_batch` of the same scenario over 16 seeds (trace off, as a sweep runs them; K / 5
   iterations each): the reference's time per gradient over the batch's wall time per replicate gradient (a
   throughput ratio: higher is better). The same for "mlp".
+- methods: `simulate` of each new method (METHODS: l1 prox on AsySG-con, SVRG on AsySG-con, SAPALM on shared
+  memory; W = 16, trace on, the same K) over a naive serial numpy loop of the same method written out below
+  (seconds per gradient, full passes included on both sides for SVRG).
 - memory: how far one simulation raises the peak resident set size (Linux: VmHWM) of a fresh subprocess over its
   RSS before the run: per added gradient from K = 10^5 to 10^6 without the trace (flat: about 0), and the trace's
   bytes per gradient at K = 10^6.
 - sweep throughput: the same sweep (8 runs) with --jobs 2 over --jobs 1, worker processes already started.
 
 Timings are the best of REPEATS interleaved repetitions, so that a busy machine slows both sides of a ratio alike.
---quick scales K down about 25-fold (for tests; its figures are not meaningful). Exit code 0: the table is a report.
+--quick scales K down about 25-fold (for tests; its figures are not meaningful). --scale prints the scaling table of
+sim/frontends/bench_scale.py instead (cost per gradient against the number of workers). Exit code 0: the table is a
+report.
 """
 
 from __future__ import annotations
@@ -59,6 +64,54 @@ def _reference_logistic(objective, iterations: int, gamma: float) -> float:
     return time.perf_counter() - started
 
 
+def _soft_threshold(z: np.ndarray, threshold: float) -> np.ndarray:
+    return np.sign(z) * np.maximum(np.abs(z) - threshold, 0.0)
+
+
+def _reference_prox_l1(objective, iterations: int, gamma: float) -> float:
+    """Seconds for naive serial proximal SGD with an l1 penalty (weight PROX_WEIGHT): the step, then soft thresholding."""
+    A, y, reg = objective._A, objective._b, objective.reg
+    rng = np.random.default_rng(0)
+    x = objective.x0.copy()
+    started = time.perf_counter()
+    for _ in range(iterations):
+        x = _soft_threshold(x - gamma * reference_grad(A, y, reg, x, rng.integers(objective.n_samples)),
+                            gamma * PROX_WEIGHT)
+    return time.perf_counter() - started
+
+
+def _reference_svrg(objective, iterations: int, gamma: float) -> float:
+    """Seconds for naive serial SVRG (epochs of SVRG_EPOCH steps): a written-out full gradient at each snapshot, then
+    steps along g_i(x) - g_i(x~) + grad f(x~)."""
+    A, y, reg, n = objective._A, objective._b, objective.reg, objective.n_samples
+    rng = np.random.default_rng(0)
+    x = objective.x0.copy()
+    started = time.perf_counter()
+    for k in range(iterations):
+        if k % SVRG_EPOCH == 0:
+            snapshot = x
+            mu = (-y * expit(-y * (A @ x))) @ A / n + 2.0 * reg * x / (1.0 + x * x) ** 2
+        i = rng.integers(n)
+        x = x - gamma * (reference_grad(A, y, reg, x, i) - reference_grad(A, y, reg, snapshot, i) + mu)
+    return time.perf_counter() - started
+
+
+def _reference_sapalm(objective, iterations: int, gamma: float) -> float:
+    """Seconds for naive serial block-coordinate proximal SGD (SAPALM without asynchrony, SAPALM_BLOCKS blocks, l1
+    weight PROX_WEIGHT): draw a block and a sample, step and soft-threshold that block."""
+    A, y, reg = objective._A, objective._b, objective.reg
+    bounds = [j * objective.dim // SAPALM_BLOCKS for j in range(SAPALM_BLOCKS + 1)]
+    rng = np.random.default_rng(0)
+    x = objective.x0.copy()
+    started = time.perf_counter()
+    for _ in range(iterations):
+        j = rng.integers(SAPALM_BLOCKS)
+        block = slice(bounds[j], bounds[j + 1])
+        g = reference_grad(A, y, reg, x, rng.integers(objective.n_samples))
+        x[block] = _soft_threshold(x[block] - gamma * g[block], gamma * PROX_WEIGHT)
+    return time.perf_counter() - started
+
+
 def _reference_objective(objective, iterations: int, gamma: float) -> float:
     """Seconds for naive serial SGD with the objective's own stochastic_grad, drawing a sample each iteration."""
     rng = np.random.default_rng(0)
@@ -69,21 +122,50 @@ def _reference_objective(objective, iterations: int, gamma: float) -> float:
     return time.perf_counter() - started
 
 
-def _scenario(objective: str, iterations: int, trace: bool = True):
+PROX_WEIGHT = 1e-3
+SVRG_EPOCH = 2000
+SAPALM_BLOCKS = 10
+METHODS = {  # bench row -> (extra [algorithm] keys, its naive loop)
+    "l1 prox, AsySG-con": ({"regularizer": {"name": "l1", "weight": PROX_WEIGHT}}, _reference_prox_l1),
+    f"SVRG (epoch {SVRG_EPOCH}), AsySG-con": ({"estimator": {"name": "svrg", "epoch": SVRG_EPOCH}}, _reference_svrg),
+    f"SAPALM ({SAPALM_BLOCKS} blocks, l1), shared memory": (
+        {"name": "sapalm", "blocks": SAPALM_BLOCKS, "regularizer": {"name": "l1", "weight": PROX_WEIGHT}},
+        _reference_sapalm),
+}
+
+
+def _scenario(objective: str, iterations: int, trace: bool = True, **algorithm):
     from scenarios import parse
 
     return parse({"name": "bench", "objective": {"name": objective},
-                  "algorithm": {"name": "asysg-con", "iterations": iterations, "step": 0.01},
+                  "algorithm": {"name": "asysg-con", "iterations": iterations, "step": 0.01, **algorithm},
                   "cluster": {"workers": 16, "compute": {"dist": "exponential", "mean": 1.0}},
                   "record": {"trace": trace, "every": iterations}})  # metrics at k = 0 and K only
 
 
-def _run_seconds_per_gradient(objective: str, iterations: int, timing: str = "auto") -> float:
+def _run_seconds_per_gradient(objective: str, iterations: int, timing: str = "auto", **algorithm) -> float:
     from sim import simulate
 
     started = time.perf_counter()
-    result = simulate(_scenario(objective, iterations), timing=timing)
+    result = simulate(_scenario(objective, iterations, **algorithm), timing=timing)
     return (time.perf_counter() - started) / result.summary["gradients"]
+
+
+def _methods_over_reference(iterations: int, repeats: int) -> list[float]:
+    """For each of METHODS: its run (the bench's cluster, nonconvex-logistic) over its own naive loop, seconds per
+    gradient, best of `repeats` each."""
+    from scenarios import build_objective
+
+    objective = build_objective(_scenario("nonconvex-logistic", iterations))
+    ratios = []
+    for keys, reference in METHODS.values():
+        _run_seconds_per_gradient("nonconvex-logistic", 100, **keys)  # warm-up
+        ref = run = float("inf")
+        for _ in range(repeats):
+            ref = min(ref, reference(objective, iterations, 0.01) / iterations)
+            run = min(run, _run_seconds_per_gradient("nonconvex-logistic", iterations, **keys))
+        ratios.append(run / ref)
+    return ratios
 
 
 def _batched_seconds_per_gradient(objective: str, iterations: int) -> float:
@@ -187,6 +269,7 @@ def measure(quick: bool = False) -> list[tuple[str, str, str, str]]:
     ref, logistic, logistic_engine, logistic_batched = _run_over_reference("nonconvex-logistic", k, repeats,
                                                                            _reference_logistic)
     _, mlp, mlp_engine, mlp_batched = _run_over_reference("mlp", k, repeats, _reference_objective)
+    methods = _methods_over_reference(k, repeats)
     kb = k // BATCHED_SHORTER
     speedup = _sweep_speedup(*size["sweep"], repeats)
     small, large = size["memory"]
@@ -204,6 +287,8 @@ def measure(quick: bool = False) -> list[tuple[str, str, str, str]]:
         row("run / reference, mlp, on the SimPy engine (timing='simpy')", mlp_engine, "x", None),
         row(f"reference / batched replicates, mlp: {REPLICATES} seeds, trace off, K={kb} each", mlp_batched, "x", 3,
             at_most=False),
+        *[row(f"run / its naive loop: {name}, W=16, trace on, K={k}", ratio, "x", 1.5)
+          for name, ratio in zip(METHODS, methods)],
         row(f"memory, trace off: peak RSS growth of a run, K={small} -> {large}, per added gradient",
             (off_large - off_small) / (g_large - g_small), " B", 1),
         row(f"memory, trace on: peak RSS growth over trace off at K={large}, per gradient",
@@ -225,6 +310,11 @@ def format_table(rows: list[tuple[str, str, str, str]], quick: bool) -> str:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
+    if args.scale:
+        from sim.frontends.bench_scale import format_scale, measure_scale
+
+        print(format_scale(measure_scale(args.quick), args.quick))
+        return 0
     print(format_table(measure(args.quick), args.quick))
     return 0
 
@@ -232,4 +322,6 @@ def cmd_bench(args: argparse.Namespace) -> int:
 def add_commands(commands) -> None:
     bench = commands.add_parser("bench", help="print the performance table (ratios measured in this run)")
     bench.add_argument("--quick", action="store_true", help="scale K down (for tests; figures not meaningful)")
+    bench.add_argument("--scale", action="store_true",
+                       help="instead: cost per gradient of each protocol at W = 10 to 10,000 (sim/frontends/bench_scale.py)")
     bench.set_defaults(handler=cmd_bench)

@@ -85,19 +85,19 @@ def variant(base: Scenario, iterations: int, workers: int) -> Scenario:
     return parse(data)
 
 
-def _integers(text: str, flag: str) -> list[int]:
+def _integers(text: str, flag: str, example: str) -> list[int]:
     try:
         values = sorted({int(item) for item in text.split(",")})
     except ValueError:
         values = []
     if not values or values[0] < 1:
-        raise ScenarioError(flag, text, "must be a comma-separated list of integers >= 1, e.g. 1000,4000,16000")
+        raise ScenarioError(flag, text, f"must be a comma-separated list of integers >= 1, e.g. {example}")
     return values
 
 
 def _k_grid(args: argparse.Namespace) -> list[int]:
     if args.k_grid is not None:
-        ks = _integers(args.k_grid, "--k-grid")
+        ks = _integers(args.k_grid, "--k-grid", "1000,4000,16000")
     else:
         if not 1 <= args.k_min <= args.k_max:
             raise ScenarioError("--k-min", args.k_min, f"must be >= 1 and <= --k-max ({args.k_max})")
@@ -110,9 +110,10 @@ def _k_grid(args: argparse.Namespace) -> list[int]:
 def _validate(args: argparse.Namespace, base: Scenario) -> tuple[list[int], list[int]]:
     """The K and W grids; bad flags or a scenario without a corollary step raise ScenarioError."""
     from models.updates import corollary_step
+    from sim.run import build_algorithm
 
     ks = _k_grid(args)
-    workers = _integers(args.workers, "--workers")
+    workers = _integers(args.workers, "--workers", DEFAULT_WORKERS)
     if workers[0] != 1:
         raise ScenarioError("--workers", args.workers,
                             "must include 1: the serial run every speedup is measured against")
@@ -130,6 +131,7 @@ def _validate(args: argparse.Namespace, base: Scenario) -> tuple[list[int], list
     except ValueError as error:
         raise ScenarioError("objective", base.objective["name"],
                             f"asgd check runs the corollary step: {error}") from None
+    build_algorithm(variant(base, ks[0], workers[0]), objective)  # the largest corollary step: MCP's concavity
     return ks, sorted(set(workers) | {base.cluster.workers})
 
 
@@ -143,6 +145,10 @@ def cmd_check(args: argparse.Namespace) -> int:
     ks, workers = _validate(args, base)
     out = out or Path("runs") / f"check-{base.name}"
     check_out_dir(out, "report.md", "an asgd check report")
+    if args.scheduler is not None:
+        from sim.frontends.executors import probe_scheduler
+
+        probe_scheduler(args.scheduler)  # before the first line is printed
     points = [(variant(base, k, w), base.seed + i) for k in ks for w in workers for i in range(args.seeds)]
     jobs = jobs_of(args)
     print(f"asgd check {base.name}: {len(ks)} K x {len(workers)} W x {args.seeds} seeds = {len(points)} runs "

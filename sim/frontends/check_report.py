@@ -17,8 +17,8 @@ from scenarios import Scenario
 from sim.frontends.rundir import staged
 from sim.frontends.tables import table
 
-RUN_COLUMNS = ["workers", "iterations", "seed", "status", "step_value", "ergodic_grad_norm_sq",
-               "weighted_ergodic_grad_norm_sq", "bound", "bound_statement", "bound_preconditions_hold",
+RUN_COLUMNS = ["workers", "iterations", "seed", "status", "step_value", "ergodic_grad_norm_sq", "ergodic_stationarity",
+               "evaluations", "weighted_ergodic_grad_norm_sq", "bound", "bound_statement", "bound_preconditions_hold",
                "bound_step_condition", "bound_k_condition", "theorem1_bound", "max_staleness", "mean_staleness",
                "gradients", "dropped", "sim_time", "final_loss", "wall_seconds"]
 
@@ -46,7 +46,7 @@ class Report:
         statement = str(statements[0]) if len(statements) else None
         at_w0 = grid[grid["workers"] == base.cluster.workers]
         checks = [bound_check(at_w0, statement), rate_check(at_w0, tolerance),
-                  speedup_check(speedup, limits, threshold), worker_limit_check(limits["iteration"], tolerance)]
+                  speedup_check(speedup, limits, threshold, statement is not None), worker_limit_check(limits["iteration"], tolerance)]
         k_max = runs["planned_iterations"].max()  # the grid's K: a diverged run stops short of it
         first = runs.drop_duplicates(["workers", "planned_iterations"]).index  # the first seed of each grid point
         staleness = {f"W = {runs.loc[i, 'workers']}": grid_runs[i].staleness
@@ -63,12 +63,15 @@ class Report:
         return (f"{s.name}: {s.algorithm.name}, W = {s.cluster.workers}, M = {s.algorithm.batch}, corollary step; "
                 f"{r['objective']} with L = {r['smoothness']:.4g}, sigma^2 = {r['variance']:.4g}, "
                 f"f* = {r['f_star']:.4g}, f(x_1) = {r['f_x0']:.4g}\n"
+                f"bound: {self.statement or 'none implemented'}; measure: "
+                f"{'||grad f(x)||^2' if s.algorithm.regularizer['name'] == 'none' else 'squared gradient mapping'}\n"
                 f"grid: K = {_listed(self.grid['iterations'])}; W = {_listed(self.grid['workers'])}; {seeds} seeds; "
                 f"{len(self.runs)} runs in {self.wall_seconds:.1f} s")
 
     def speedup_table(self) -> str:
         k = self.speedup["iterations"].max()
-        rows = [(int(r.workers), int(r.max_staleness), "yes" if r.preconditions else "no", f"{r.iteration_speedup:.2f}",
+        holds = {True: "yes", False: "no" if self.statement else "n/a (no bound)"}
+        rows = [(int(r.workers), int(r.max_staleness), holds[bool(r.preconditions)], f"{r.iteration_speedup:.2f}",
                  f"{r.iteration_efficiency:.2f}", f"{r.time_speedup:.2f}", f"{r.time_efficiency:.2f}")
                 for r in self.speedup[self.speedup["iterations"] == k].itertuples()]
         return table(["W", "max staleness T", "Corollary 2 holds", "iteration speedup", "efficiency",

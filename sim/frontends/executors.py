@@ -19,12 +19,14 @@ import multiprocessing
 import multiprocessing.connection
 import os
 import signal
+import socket
 import threading
 import tomllib
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from contextlib import contextmanager
 from functools import partial
+from urllib.parse import urlsplit
 
 from scenarios import ScenarioError, parse
 from sim import simulate, simulate_batch
@@ -36,6 +38,9 @@ Execute = Callable[[list[Task]], Iterator[Outcome]]
 MAX_CHUNK = 16          # runs per task at most
 CHUNKS_PER_SLOT = 4     # tasks per worker slot at least, when there are enough runs: balances uneven run times
 CONNECT_TIMEOUT = "10s"
+PROBE_TIMEOUT = 3.0     # seconds: a TCP connection to the scheduler's address, tried before Dask's client connects
+SCHEDULER_SCHEMES = ("tcp", "tls", "ws", "wss")  # Dask's network protocols; an address without one is tcp://
+DEFAULT_SCHEDULER_PORT = 8786
 MIN_BATCH = 4           # replicates batched together at least on the SimPy engine: below, batching costs the
                         # cheapest objectives time; closed-form schedules (sim/closed_form/con.py) batch from 2 on
 
@@ -129,12 +134,44 @@ def executor(jobs: int, scheduler: str | None = None) -> Iterator[Execute]:
         from distributed import Client
     except ImportError:
         raise ScenarioError("--scheduler", scheduler, "needs Dask's distributed package: pip install 'asgd[cluster]'") from None
+    probe_scheduler(scheduler)
     try:
         client = Client(scheduler, timeout=CONNECT_TIMEOUT, set_as_default=False)
     except (OSError, ValueError, TypeError) as error:
         raise ScenarioError("--scheduler", scheduler, f"no Dask scheduler could be reached there ({error})") from None
     with client:
         yield partial(_dask, client)
+
+
+def scheduler_address(text: str) -> tuple[str, int]:
+    """The host and port of a --scheduler address, [SCHEME://]HOST[:PORT] (SCHEME one of SCHEDULER_SCHEMES, PORT by
+    default 8786, an IPv6 host in brackets); anything else is bad input."""
+    scheme, sep, rest = text.partition("://")
+    if not sep:
+        scheme, rest = "tcp", text
+    allowed = (f"must be an address [SCHEME://]HOST[:PORT] such as tcp://10.0.0.5:8786 "
+               f"(SCHEME: {', '.join(SCHEDULER_SCHEMES)}; PORT 1..65535, default {DEFAULT_SCHEDULER_PORT})")
+    if scheme not in SCHEDULER_SCHEMES or not rest or any(c in rest for c in "/?#@ \t\n\0"):
+        raise ScenarioError("--scheduler", text, allowed)
+    try:
+        parts = urlsplit(f"tcp://{rest}")
+        port = parts.port
+    except ValueError:  # an unclosed [, a port that is no number or out of range
+        raise ScenarioError("--scheduler", text, allowed) from None
+    if not parts.hostname or port == 0:
+        raise ScenarioError("--scheduler", text, allowed)
+    return parts.hostname, port or DEFAULT_SCHEDULER_PORT
+
+
+def probe_scheduler(text: str) -> None:
+    """A well-formed --scheduler address where something accepts connections (within PROBE_TIMEOUT), checked
+    before anything is written; else bad input."""
+    host, port = scheduler_address(text)
+    try:
+        socket.create_connection((host, port), timeout=PROBE_TIMEOUT).close()
+    except OSError as error:  # refused, unknown host, timeout
+        reason = error.strerror or str(error) or type(error).__name__
+        raise ScenarioError("--scheduler", text, f"no Dask scheduler could be reached there ({reason})") from None
 
 
 def _in_process(tasks: list[Task]) -> Iterator[Outcome]:

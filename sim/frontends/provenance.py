@@ -43,8 +43,11 @@ def code_digest() -> str:
     return source_digest(ROOT)
 
 
+PROVENANCE_KEYS = ("asgd_version", "source_hash", "command")
+
+
 def provenance(command: list[str] | None) -> dict[str, Any]:
     """What a run directory's summary.json and a sweep's sweep.json record of their origin: `asgd_version`,
     `source_hash` (the code digest) and `command`, the asgd command line (shell-quoted; None from the Python API)."""
-    return {"asgd_version": CODE_VERSION, "source_hash": code_digest(),
-            "command": shlex.join(["asgd", *command]) if command is not None else None}
+    values = (CODE_VERSION, code_digest(), shlex.join(["asgd", *command]) if command is not None else None)
+    return dict(zip(PROVENANCE_KEYS, values))

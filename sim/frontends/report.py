@@ -72,7 +72,7 @@ def summary_table(data: SweepData, wide: bool = False) -> str:
                                                                  "p50/p90/p99/max", "sim time", "dropped"]
     rows = []
     for row in summary.to_dict("records"):
-        rows.append([*(row[key] for key in data.keys), f"{row['ok']}/{row['diverged']}/{row['failed']}",
+        rows.append([*(row[key] for key in data.keys), f"{row['ok']}/{row['diverged'] + row['overflow']}/{row['failed']}",
                      _interval(row, "ergodic", wide), _interval(row, "final", wide), _number(row["staleness_mean"], 3),
                      "/".join(_number(row[f"staleness_{q}"]) for q in ("p50", "p90", "p99", "max")),
                      _number(row["sim_time"], 4), _percent(row["dropped_fraction"])])

@@ -1,19 +1,23 @@
 """The result store of a sweep directory: one file per run, written atomically, consolidated at the end.
 
-    DIR/.runs/<run_id>.parquet          a finished run (status ok or diverged): its metrics, with its summary,
+    DIR/.runs/<run_id>.parquet          a finished run (status ok, diverged or overflow): its metrics, with its summary,
                                         staleness counts and resolved scenario in the file's metadata
     DIR/.runs/<run_id>.failed.parquet   a run that raised; it is run again when the sweep is rerun
     DIR/traces/<run_id>.parquet         its trace, for runs with record.trace = true (`asgd sweep --trace`)
     DIR/curves.parquet, staleness.parquet, runs.parquet, sweep.json
-                                        the current grid's runs consolidated, written in this order once
-                                        every run is done: sweep.json, last, marks a complete set
+                                        the current grid's runs consolidated once every run is done: the three
+                                        tables are written whole under temporary names, then sweep.json is
+                                        removed, the tables renamed into place and sweep.json written last, so
+                                        sweep.json marks a complete set and an earlier set stays until the new
+                                        one is complete
     DIR/.plan.json                      the runs and grid cells of the last sweep started here, written before
                                         any run (asgd report reads it for a sweep stopped halfway)
     DIR/report.md, DIR/plots/*.png      the sweep's report (sim.frontends.report), after consolidation
 
 Every file is written under a temporary name (".tmp-*") in its folder and renamed into place (os.replace), so
-a reader sees a whole file or none. A sweep removes the temporaries a killed one left and, before running, the
-consolidated files of the previous sweep; a lock file keeps two sweeps out of one directory. A run id hashes
+a reader sees a whole file or none. A sweep removes the temporaries a killed one left; a lock file keeps two
+sweeps out of one directory. A finished run's file that cannot be read back (damaged on disk) is set aside as
+<run_id>.parquet.damaged, with a message naming it, and its run is simulated again. A run id hashes
 the result format, the code (`code_digest`: the source of the packages, so any change of it counts, released or
 not) and the run's fully resolved scenario, so a result of another scenario, grid, seed or code never stands in
 for a run.
@@ -26,6 +30,7 @@ import hashlib
 import json
 import os
 import secrets
+import sys
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -38,6 +43,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from scenarios import ScenarioError
+from scenarios.errors import WriteError
 from sim.recording import staleness_table
 from sim.frontends.provenance import CODE_VERSION, code_digest
 from sim.frontends.rundir import check_out_dir, json_ready
@@ -45,6 +51,8 @@ from sim.frontends.rundir import check_out_dir, json_ready
 RESULT_FORMAT = 1
 CONSOLIDATED = ("curves.parquet", "staleness.parquet", "runs.parquet", "sweep.json")
 PLAN = ".plan.json"  # the runs of the last sweep started in the directory, with their grid cells
+STATUSES = ("ok", "diverged", "overflow", "failed")  # a run's status: overflow = its clock went past the largest float
+STORE_MARKER, STORE_KIND = ".lock", "an asgd sweep directory"  # what check_out_dir accepts as an earlier sweep
 ROW_GROUP = 1 << 17  # rows of curves.parquet buffered before a row group is written
 
 
@@ -74,8 +82,9 @@ class RunRecord:
 
 
 def parquet_bytes(table: pa.Table) -> bytes:
+    """`table` as Parquet with page checksums (CRC-32), so that a file damaged on disk is detected when read back."""
     sink = pa.BufferOutputStream()
-    pq.write_table(table, sink)
+    pq.write_table(table, sink, write_page_checksum=True)
     return sink.getvalue().to_pybytes()
 
 
@@ -103,16 +112,21 @@ def read_record(path: Path) -> RunRecord:
 
 def decode_record(data: bytes) -> RunRecord:
     """An encoded result (a per-run file, an Outcome's `result`) as a RunRecord."""
-    table = pq.read_table(pa.BufferReader(data))
+    table = pq.read_table(pa.BufferReader(data), page_checksum_verification=True)
     info = json.loads(table.schema.metadata[b"asgd"])
     return RunRecord(info["status"], info["error"], info["summary"], info["staleness"],
                      table.replace_schema_metadata(None), info["scenario"])
 
 
+def _temporary(path: Path) -> Path:
+    """A fresh temporary name beside `path` (".tmp-*", removed by the next sweep if left behind)."""
+    return path.with_name(f".tmp-{path.name}-{os.getpid()}-{secrets.token_hex(4)}")
+
+
 @contextmanager
 def _replacing(path: Path) -> Iterator[Path]:
     """A temporary path beside `path`, renamed to `path` if the block succeeds and removed if it does not."""
-    temporary = path.with_name(f".tmp-{path.name}-{os.getpid()}-{secrets.token_hex(4)}")
+    temporary = _temporary(path)
     try:
         yield temporary
         os.replace(temporary, path)
@@ -126,16 +140,26 @@ def write_atomic(path: Path, data: bytes) -> None:
         temporary.write_bytes(data)
 
 
-class Store:
-    """A sweep directory, locked while open: `with Store(out) as store: ...`."""
+def _read_trace(path: Path) -> None:
+    pq.read_table(path, page_checksum_verification=True)
 
-    def __init__(self, out: Path) -> None:
+
+def _warn(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+class Store:
+    """A sweep directory, locked while open: `with Store(out) as store: ...`. `warn` receives the one-line message
+    about each damaged file set aside."""
+
+    def __init__(self, out: Path, warn: Callable[[str], None] = _warn) -> None:
         self.out = out
         self.runs = out / ".runs"
         self.traces = out / "traces"
+        self.warn = warn
 
     def __enter__(self) -> Store:
-        check_out_dir(self.out, ".lock", "an asgd sweep directory")
+        check_out_dir(self.out, STORE_MARKER, STORE_KIND)
         self.out.mkdir(parents=True, exist_ok=True)
         self._lock = (self.out / ".lock").open("a")
         try:
@@ -147,8 +171,6 @@ class Store:
         for folder in (self.out, self.runs, self.traces):
             for temporary in folder.glob(".tmp-*"):
                 temporary.unlink()
-        for name in CONSOLIDATED:
-            (self.out / name).unlink(missing_ok=True)
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -164,23 +186,50 @@ class Store:
         """The PLAN of the last sweep started here."""
         return json.loads((self.out / PLAN).read_text())
 
-    def done(self, run_id: str) -> bool:
-        """The run finished (ok or diverged) in this or an earlier sweep."""
-        return (self.runs / f"{run_id}.parquet").exists()
+    def done(self, run_id: str, trace: bool = False) -> bool:
+        """The run finished (ok, diverged or overflow) in this or an earlier sweep: its file (and with `trace` its trace) is
+        there and reads back. A file that does not is set aside (warning) and the run counts as not done."""
+        path = self.runs / f"{run_id}.parquet"
+        if not path.exists():
+            return False
+        checks = [(path, read_record)] + ([(self.traces / f"{run_id}.parquet", _read_trace)] if trace else [])
+        for file, read in checks:
+            try:
+                read(file)
+            except Exception as error:  # pyarrow, json and OS errors alike: the file is not what this code wrote
+                self._set_aside(file, error)
+                if file != path:
+                    self._set_aside(path, None)
+                return False
+        return True
 
-    def failed(self, run_id: str) -> bool:
-        """The run raised when it last ran."""
-        return (self.runs / f"{run_id}.failed.parquet").exists()
+    def _set_aside(self, path: Path, error: BaseException | None) -> None:
+        """Rename a damaged file to NAME.damaged (replacing an earlier one) and say so (`error`: why it is damaged;
+        None for a run file set aside with its damaged trace, silently)."""
+        aside = path.with_name(f"{path.name}.damaged")
+        if path.exists():
+            os.replace(path, aside)
+        if error is not None:
+            reason = (str(error) or type(error).__name__).splitlines()[0]
+            self.warn(f"asgd sweep: {path} is damaged ({type(error).__name__}: {reason}): set aside as {aside.name}; "
+                      f"its run is simulated again")
 
     def put(self, outcome: Outcome) -> None:
-        """Keep one run's outcome; its trace is written first, so a finished run always has it."""
-        if outcome.trace is not None:
-            self.traces.mkdir(exist_ok=True)
-            write_atomic(self.traces / f"{outcome.run_id}.parquet", outcome.trace)
-        failed = self.runs / f"{outcome.run_id}.failed.parquet"
-        write_atomic(failed if outcome.status == "failed" else self.runs / f"{outcome.run_id}.parquet", outcome.result)
-        if outcome.status != "failed":
-            failed.unlink(missing_ok=True)
+        """Keep one run's outcome; its trace is written first, so a finished run always has it. A write that fails
+        (a full disk) raises WriteError: the runs kept so far stay, for a rerun to resume from."""
+        try:
+            if outcome.trace is not None:
+                self.traces.mkdir(exist_ok=True)
+                write_atomic(self.traces / f"{outcome.run_id}.parquet", outcome.trace)
+            failed = self.runs / f"{outcome.run_id}.failed.parquet"
+            write_atomic(failed if outcome.status == "failed" else self.runs / f"{outcome.run_id}.parquet",
+                         outcome.result)
+            if outcome.status != "failed":
+                failed.unlink(missing_ok=True)
+        except OSError as error:
+            raise WriteError(f"the result of run {outcome.run_id} could not be written to {self.runs} "
+                             f"({error.strerror or error}): the runs finished before it are kept there; rerun the "
+                             f"same command to resume") from None
 
     def record(self, run_id: str) -> RunRecord:
         path = self.runs / f"{run_id}.parquet"
@@ -189,24 +238,37 @@ class Store:
     def consolidate(self, runs: list[tuple[str, int]], cells: dict[str, list[Any]],
                     manifest: dict[str, Any]) -> pa.Table:
         """Write curves, staleness and runs (one row per (run id, seed) of `runs`, with the grid columns `cells`
-        aligned with it), then sweep.json (`manifest` and the counts by status); returns the runs table."""
-        with _replacing(self.out / "curves.parquet") as path, \
-                _RowGroups(path, _prefixed(pa.table({}), _front(runs, cells), 0)) as curves:
-            table, staleness = self.tables(runs, cells, curves.write)
-        self._write_table("staleness.parquet", staleness)
-        self._write_table("runs.parquet", table)
-        statuses = Counter(table["status"].to_pylist())
-        manifest = {**manifest, "result_format": RESULT_FORMAT, "asgd": CODE_VERSION, "code": code_digest(),
-                    "runs": len(runs), **{status: statuses[status] for status in ("ok", "diverged", "failed")}}
-        write_atomic(self.out / "sweep.json", (json.dumps(json_ready(manifest), indent=2) + "\n").encode())
+        aligned with it), then sweep.json (`manifest` and the counts by status); returns the runs table. The
+        earlier consolidated files are replaced only once the new tables are written whole (module docstring); a
+        write that fails raises WriteError and leaves them."""
+        written = {name: _temporary(self.out / name) for name in CONSOLIDATED[:3]}
+        try:
+            with _RowGroups(written["curves.parquet"], _prefixed(pa.table({}), _front(runs, cells), 0)) as curves:
+                table, staleness = self.tables(runs, cells, curves.write)
+            pq.write_table(staleness, written["staleness.parquet"])
+            pq.write_table(table, written["runs.parquet"])
+            statuses = Counter(table["status"].to_pylist())
+            manifest = {**manifest, "result_format": RESULT_FORMAT, "asgd": CODE_VERSION, "code": code_digest(),
+                        "runs": len(runs), **{status: statuses[status] for status in STATUSES}}
+            (self.out / "sweep.json").unlink(missing_ok=True)  # from here until it is written the set is not whole
+            for name, temporary in written.items():
+                os.replace(temporary, self.out / name)
+            write_atomic(self.out / "sweep.json", (json.dumps(json_ready(manifest), indent=2) + "\n").encode())
+        except OSError as error:
+            raise WriteError(f"the consolidated results could not be written to {self.out} "
+                             f"({error.strerror or error}): every run is kept in {self.runs}; rerun the same command "
+                             f"to consolidate them") from None
+        finally:
+            for temporary in written.values():
+                temporary.unlink(missing_ok=True)
         return table
 
     def tables(self, runs: list[tuple[str, int]], cells: dict[str, list[Any]],
                curves: Callable[[pa.Table], None], finished_only: bool = False) -> tuple[pa.Table, pa.Table]:
         """The runs and staleness tables of `runs` (see consolidate), handing each run's curve to `curves`; with
-        `finished_only`, the runs without a result yet are left out (a partial sweep: asgd report)."""
+        `finished_only`, the runs without a readable result yet are left out (a partial sweep: asgd report)."""
         if finished_only:
-            kept = [i for i, (run, _) in enumerate(runs) if self.done(run) or self.failed(run)]
+            kept = [i for i, (run, _) in enumerate(runs) if self._readable(run)]
             runs, cells = [runs[i] for i in kept], {key: [values[i] for i in kept] for key, values in cells.items()}
         front = _front(runs, cells)
         rows, staleness = [], [_prefixed(staleness_table([]), front, 0)]
@@ -219,9 +281,13 @@ class Store:
                 staleness.append(_prefixed(staleness_table(record.staleness), front, index))
         return _runs_table(front, rows), pa.concat_tables(staleness)
 
-    def _write_table(self, name: str, table: pa.Table) -> None:
-        with _replacing(self.out / name) as path:
-            pq.write_table(table, path)
+    def _readable(self, run_id: str) -> bool:
+        """The run has a result file (finished or failed) that reads back."""
+        try:
+            self.record(run_id)
+        except Exception:  # missing, or damaged on disk: not (yet) a result
+            return False
+        return True
 
 
 class _RowGroups:

@@ -11,7 +11,8 @@ record.trace = true applied in this order. Every grid point is validated, its ob
 Results, resuming and run ids: sim.frontends.store. Rerunning the same command after an interruption (Ctrl-C, kill -9)
 reuses every finished run and gives the results of an uninterrupted sweep.
 
-Exit codes: 0 every run finished, with status ok or diverged (a divergence is a result, e.g. of too large a step);
+Exit codes: 0 every run finished, with status ok, diverged or overflow (a divergence is a result, e.g. of too large a
+step; overflow: the simulated clock went past the largest float);
 1 some run failed (it raised: recorded with its error, and run again when the sweep is rerun); 2 bad input
 (nothing is run); 130 interrupted.
 """
@@ -34,9 +35,10 @@ import pyarrow as pa
 from scenarios import ScenarioError, build_objective, load, parse_override, to_toml
 from scenarios.schema import INT64_MAX
 from sim.frontends.grid import Axis, parse_grid, product
+from sim.frontends.memory import check_run_memory, check_sweep_size
 from sim.frontends.progress import Progress
 from sim.frontends.provenance import provenance
-from sim.frontends.store import Outcome, run_id
+from sim.frontends.store import STATUSES, Outcome, run_id
 
 if TYPE_CHECKING:
     from sim.frontends.executors import Execute, Task
@@ -64,13 +66,15 @@ class Interrupted(KeyboardInterrupt):
 
 
 def plan(scenario: str | Path, axes: list[Axis], overrides: dict[str, Any], seeds: int = 1,
-         trace: bool = False) -> list[PlannedRun]:
+         trace: bool = False, held: tuple[int, str] = (1, "")) -> list[PlannedRun]:
     """Every run of the sweep, grid point by grid point (the first axis varies slowest), seeds innermost.
-    Raises one ScenarioError if any grid point is invalid."""
+    Raises one ScenarioError if any grid point is invalid, or if the plan, or held = (copies, how) runs of a grid
+    point held at once, cannot fit in the machine's memory (sim.frontends.memory)."""
     for key in overrides:
         if key in {axis.key for axis in axes}:
             raise ScenarioError("--set", key, "is also a --grid key: give its values with --grid only")
     points, runs, invalid, objectives = product(axes), [], [], set()
+    check_sweep_size(len(points), seeds)
     for point in points:
         fixed = {"record.trace": False, **overrides, **{axis.key: axis.values[i] for axis, i in zip(axes, point)}}
         if trace:
@@ -81,12 +85,14 @@ def plan(scenario: str | Path, axes: list[Axis], overrides: dict[str, Any], seed
             if objective not in objectives:
                 build_objective(base)
                 objectives.add(objective)
+            check_run_memory(base, *held)
         except ScenarioError as error:
             invalid.append((point, error))
             continue
         check_seeds(base.seed, seeds)
+        head, _, tail = to_toml(base).partition(f"\nseed = {base.seed}\n")  # the name before it is one line
         for seed in range(base.seed, base.seed + seeds):
-            text = to_toml(load(scenario, {**fixed, "seed": seed}))
+            text = f"{head}\nseed = {seed}\n{tail}"  # = to_toml(load(scenario, {**fixed, "seed": seed}))
             runs.append(PlannedRun(point, seed, run_id(text), text))
     if invalid:
         point, error = invalid[0]
@@ -109,13 +115,19 @@ def run_sweep(scenario: str | Path, axes: list[Axis], overrides: dict[str, Any],
               command: list[str] | None = None) -> SweepReport:
     """Plan the sweep, run what is not done yet, consolidate the results into `out`; see the module docstring.
     `command`: the asgd command line's arguments, recorded in sweep.json."""
-    from sim.frontends.executors import executor
-    from sim.frontends.store import Store
+    from sim.frontends.executors import MAX_CHUNK, executor
+    from sim.frontends.rundir import check_out_dir
+    from sim.frontends.store import STORE_KIND, STORE_MARKER, Store
 
     started = time.perf_counter()
-    runs = plan(scenario, axes, overrides, seeds, trace)
-    with Store(Path(out)) as store, executor(jobs, scheduler) as execute:  # a bad --out stops before any worker starts
-        todo = list({run.run_id: (run.run_id, run.scenario) for run in runs if not store.done(run.run_id)}.values())
+    batch = min(MAX_CHUNK, seeds)
+    held = (1, "") if scheduler else (jobs * batch, f" ({jobs} process{'es' if jobs > 1 else ''}, each running up to "
+                                                   f"{batch} seeds of a grid point as one batch)")
+    runs = plan(scenario, axes, overrides, seeds, trace, held)
+    check_out_dir(Path(out), STORE_MARKER, STORE_KIND)  # a bad --out stops before any worker starts
+    with executor(jobs, scheduler) as execute, Store(Path(out)) as store:  # nothing is written before it connects
+        todo = list({run.run_id: (run.run_id, run.scenario) for run in runs
+                     if not store.done(run.run_id, trace)}.values())
         total = len({run.run_id for run in runs})
         if not quiet:
             print(f"asgd sweep: {total} runs, {total - len(todo)} done earlier, {len(todo)} to run "
@@ -153,7 +165,7 @@ def placement(jobs: int, scheduler: str | None) -> str:
 
 def format_report(report: SweepReport, out: Path, shown: int = 5) -> str:
     statuses = report.runs.column("status").to_pylist()
-    counts = ", ".join(f"{statuses.count(s)} {s}" for s in ("ok", "diverged", "failed"))
+    counts = ", ".join(f"{statuses.count(s)} {s}" for s in STATUSES if s != "overflow" or s in statuses)
     lines = [f"asgd sweep: {len(statuses)} runs ({counts}); {report.executed} run now, {report.reused} reused, "
              f"in {report.seconds:.1f} s", f"  written to {out}: runs.parquet, curves.parquet, staleness.parquet"]
     failed = [row for row in report.runs.to_pylist() if row["status"] == "failed"]

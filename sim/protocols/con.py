@@ -16,15 +16,26 @@ and counted; its worker pulls again.
 
 from __future__ import annotations
 
+import heapq
+
 import simpy
 
+from sim.protocols.epochs import Admission
+from sim.protocols.waiters import ALWAYS, Waiters
 from sim.run import Read, Run
 from sim.cluster.workers import SampleStream, WorkerClock
 
 
 class ParameterServer:
     """Forms updates from arriving gradients under the staleness policy; `run` applies them. AsySG-incon's
-    sim/shared_memory.SharedMemory stands in for the Run there: one read per update (batch 1), no service time."""
+    sim/protocols/shared_memory.SharedMemory stands in for the Run there: one read per update (batch 1), no service time.
+
+    The cost of policy "wait" per event does not grow with W (but for heap operations, O(log W)): the outstanding
+    gradients are feasible at all times (every read, update and version rise keeps them so), so a pull's check is
+    a count (`can_read`) and an update's steps through the versions of the in-flight gradients, at most T + 1 and
+    usually none (`_flight_feasible`); the M stalest queued gradients come from a heap keyed by (version, arrival),
+    which orders them as a stable sort by version does; and an update resumes only the pulls that may go on, in
+    the order SimPy resumed them all before (sim/protocols/waiters.py; tests/wait_oracle.py keeps the old way)."""
 
     def __init__(self, env: simpy.Environment, run: Run, batch: int, bound: int | None, policy: str, service) -> None:
         self.env = env
@@ -34,25 +45,42 @@ class ParameterServer:
         self.drop = bound is not None and policy == "drop"
         self.bound = bound
         self.service = service
-        self.in_flight: dict[int, Read] = {}  # policy "wait": worker -> its read, until the gradient arrives
-        self.queue: list[Read] = []           # arrived gradients, in arrival order
-        self.started = 0                      # updates started (applied, or in service)
+        self.queue: list = []   # arrived gradients: in arrival order, or (policy "wait") a heap of (version, arrival, read)
+        self._arrivals = 0
+        self._flying: dict[int, int] = {}  # policy "wait": version -> gradients read and not arrived (in flight)
+        self._flying_total = 0
+        self._oldest_flying = 0  # <= every version in flight (they only rise: a read gets the newest version)
+        self.started = 0         # updates started (applied, or in service)
         self.busy = False
-        self.updated: simpy.Event | None = None  # fires at the next update, for pulls that wait
+        self.waiters = Waiters(env, self.can_read)
 
     def can_read(self) -> bool:
-        """Policy "wait": a read now keeps the outstanding gradients feasible."""
-        return not self.wait or self._feasible([*self._outstanding(), self.run.scheduled], self.started)
+        """Policy "wait": a read now keeps the outstanding gradients feasible. They are feasible, and the read would
+        be the newest (its version the highest), so only its own deadline is new: sorted oldest first it comes after
+        the n outstanding (i = n), and can enter update started + n // M at the earliest."""
+        outstanding = len(self.queue) + self._flying_total
+        return not self.wait or self.started + outstanding // self.batch - self.run.scheduled <= self.bound
 
     def read(self, worker: int, samples) -> Read:
         read = self.run.read(worker, self.env.now, samples)
         if self.wait:
-            self.in_flight[worker] = read
+            self._fly(read.version, 1)
         return read
+
+    def version_rose(self, read: Read, before: int) -> None:
+        """An in-flight read's version rose from `before` to read.version (AsySG-incon: its read ended); then serve."""
+        if self.wait:
+            self._fly(before, -1)
+            self._fly(read.version, 1)
+        self.serve()
 
     def push(self, read: Read) -> None:
         if self.wait:
-            del self.in_flight[read.worker]
+            self._fly(read.version, -1)
+            heapq.heappush(self.queue, (read.version, self._arrivals, read))
+            self._arrivals += 1
+            self.serve()
+            return
         if self.drop and self.started - read.version > self.bound:
             self.run.drop(read, self.started - read.version, self.env.now)
             return
@@ -79,47 +107,68 @@ class ParameterServer:
 
     def _apply(self, batch: list[Read]) -> None:
         self.run.apply(batch, self.env.now)
-        if self.updated is not None:
-            self.updated.succeed()
-            self.updated = None
+        self.waiters.updated()
 
     def next_update(self) -> simpy.Event:
         """An event that fires when the next update has been applied."""
-        if self.updated is None:
-            self.updated = self.env.event()
-        return self.updated
+        return self.waiters.wait(ALWAYS)
+
+    def admission(self, after: Read | None = None) -> simpy.Event:
+        """An event that fires at the first update after which a read may start (`can_read`) when its turn comes
+        among the waiting pulls, and, with `after`, that read's gradient has been applied (`after.done`)."""
+        return self.waiters.wait(after)
 
     def _take_batch(self) -> list[Read] | None:
         """The reads summed into update k = self.started, removed from the queue; None if it cannot start now."""
         k = self.started
+        if self.wait:
+            batch = [heapq.heappop(self.queue) for _ in range(self.batch)]
+            if not self._flight_feasible(batch[-1][0], k + 1):
+                for entry in batch:
+                    heapq.heappush(self.queue, entry)
+                return None
+            return [read for _, _, read in batch]
         if self.drop:
             for read in [r for r in self.queue if k - r.version > self.bound]:
                 self.queue.remove(read)
                 self.run.drop(read, k - read.version, self.env.now)
         if len(self.queue) < self.batch:
             return None
-        if not self.wait:
-            batch = self.queue[:self.batch]
-            del self.queue[:self.batch]
-            return batch
-        stalest = sorted(self.queue, key=lambda r: r.version)  # stable: ties keep arrival order
-        batch, rest = stalest[:self.batch], stalest[self.batch:]
-        if not self._feasible([*(r.version for r in rest), *(r.version for r in self.in_flight.values())], k + 1):
-            if not self.in_flight:
-                raise RuntimeError("policy 'wait' lost feasibility: no gradient in flight can restore it")
-            return None
-        self.queue = [r for r in self.queue if not any(r is b for b in batch)]
+        batch = self.queue[:self.batch]
+        del self.queue[:self.batch]
         return batch
 
-    def _outstanding(self):
-        yield from (r.version for r in self.queue)
-        yield from (r.version for r in self.in_flight.values())
-
-    def _feasible(self, versions: list[int], next_update: int) -> bool:
-        """Sorted oldest first, the i-th gradient can enter update next_update + i // M within the bound T."""
-        if not versions or next_update + (len(versions) - 1) // self.batch - min(versions) <= self.bound:
+    def _flight_feasible(self, below: int, next_update: int) -> bool:
+        """Whether the outstanding gradients, less the M stalest queued (the newest of them of version `below`), are
+        feasible from update `next_update` on. Feasible (sorted oldest first, the i-th can enter update
+        next_update + i // M within T) means: for every version x, the C(x) gradients of version <= x fit in the
+        updates up to x + T, C(x) <= M (x + T + 1 - next_update). For x >= `below` that follows from the outstanding
+        gradients being feasible from update next_update - 1 on (C(x) falls by M); below it, every queued gradient
+        of version <= x is in the update, so C(x) counts in-flight gradients only, checked at their versions."""
+        total = self._flying_total
+        if not total:
             return True
-        return all(next_update + i // self.batch - v <= self.bound for i, v in enumerate(sorted(versions)))
+        oldest = self._oldest_flying
+        while oldest not in self._flying:
+            oldest += 1
+        self._oldest_flying = oldest
+        slack = self.bound + 1 - next_update
+        count = 0
+        for version in range(oldest, below):
+            if total <= self.batch * (version + slack):  # C(x) <= total: true from here on
+                return True
+            count += self._flying.get(version, 0)
+            if count > self.batch * (version + slack):
+                return False
+        return True
+
+    def _fly(self, version: int, change: int) -> None:
+        count = self._flying.get(version, 0) + change
+        if count:
+            self._flying[version] = count
+        else:
+            del self._flying[version]
+        self._flying_total += change
 
 
 def worker(env: simpy.Environment, index: int, clock: WorkerClock, samples: SampleStream, server: ParameterServer):
@@ -129,7 +178,7 @@ def worker(env: simpy.Environment, index: int, clock: WorkerClock, samples: Samp
         if downlink is not None:
             yield env.timeout(downlink())
         while wait and not server.can_read():
-            yield server.next_update()
+            yield server.admission()
         read = server.read(index, samples())
         yield env.timeout(clock.compute())
         if uplink is not None:
@@ -138,7 +187,10 @@ def worker(env: simpy.Environment, index: int, clock: WorkerClock, samples: Samp
 
 
 def start(env: simpy.Environment, run: Run, clocks: list[WorkerClock], samples: list[SampleStream], batch: int,
-          bound: int | None, policy: str, service) -> None:
-    server = ParameterServer(env, run, batch, bound, policy, service)
+          bound: int | None, policy: str, service, epochs=None) -> None:
+    """The server and W workers on `run`; `epochs(run)` (SVRG: sim/protocols/epochs.py) puts an EpochGate between them."""
+    gate = epochs(run) if epochs is not None else None
+    server = ParameterServer(env, gate if gate is not None else run, batch, bound, policy, service)
+    admission = Admission(server, gate) if gate is not None else server
     for index, (clock, stream) in enumerate(zip(clocks, samples)):
-        env.process(worker(env, index, clock, stream, server))
+        env.process(worker(env, index, clock, stream, admission))

@@ -17,7 +17,8 @@ from scenarios.types import Scenario
 from sim.protocols.con import ParameterServer
 from sim.run import Run
 from sim.protocols.shared_memory import SharedMemory
-from sim.cluster.workers import CoordinateStream, SampleStream, WorkerClock, read_clock
+from sim.cluster.workers import BlockStream, CoordinateStream, SampleStream, WorkerClock, read_clock
+from sim.protocols.epochs import Admission
 
 
 def thread(env: simpy.Environment, index: int, clock: WorkerClock, samples: SampleStream, batch: int,
@@ -25,26 +26,31 @@ def thread(env: simpy.Environment, index: int, clock: WorkerClock, samples: Samp
     """Read, compute M gradients, write; forever."""
     while True:
         while not server.can_read():
-            yield server.next_update()
+            yield server.admission()
         read = server.read(index, [samples() for _ in range(batch)])
         if read.end > read.start:
             yield env.timeout(read.duration)
         memory.end_read(read)
-        server.serve()  # the read's version rose from `first` to b: a write held back by "wait" may go now
+        server.version_rose(read, read.first)  # from `first` to b: a write held back by "wait" may go now
         for _ in range(batch):
             yield env.timeout(clock.compute())
         server.push(read)
         while not read.done:
-            yield server.next_update()
+            yield server.admission(after=read)
 
 
 def start(env: simpy.Environment, run: Run, scenario: Scenario, clocks: list[WorkerClock], samples: list[SampleStream],
-          seed: int) -> None:
-    """W threads on `run`'s shared x; each has its own compute, read-time, sample and coordinate streams."""
+          seed: int, epochs=None) -> None:
+    """W threads on `run`'s shared x; each has its own compute, read-time, sample and coordinate streams (SAPALM:
+    block streams). `epochs(memory)` (SVRG: sim/protocols/epochs.py) puts an EpochGate between memory and server."""
     dim = run.objective.dim
     cluster, algorithm = scenario.cluster, scenario.algorithm
-    memory = SharedMemory(run, [read_clock(cluster.read, seed, i) for i in range(cluster.workers)],
-                          [CoordinateStream(dim, algorithm.block, seed, i) for i in range(cluster.workers)])
-    server = ParameterServer(env, memory, 1, scenario.staleness.bound, scenario.staleness.policy, None)
+    writes = [BlockStream(dim, algorithm.blocks, seed, i) if algorithm.blocks is not None
+              else CoordinateStream(dim, algorithm.block, seed, i) for i in range(cluster.workers)]
+    memory = SharedMemory(run, [read_clock(cluster.read, seed, i) for i in range(cluster.workers)], writes)
+    gate = epochs(memory) if epochs is not None else None
+    server = ParameterServer(env, gate if gate is not None else memory, 1, scenario.staleness.bound,
+                             scenario.staleness.policy, None)
+    admission = Admission(server, gate) if gate is not None else server
     for index, (clock, stream) in enumerate(zip(clocks, samples)):
-        env.process(thread(env, index, clock, stream, algorithm.batch, memory, server))
+        env.process(thread(env, index, clock, stream, algorithm.batch, memory, admission))

@@ -124,7 +124,7 @@ class SharedMemory:
         run, k = self.run, self.store.version
         run.formed()
         coordinates = self._coordinates[read.worker]()
-        apply_incon_update(self.store, run.objective, read.first, read.landed_at, read.samples, coordinates, run.gamma(k))
+        apply_incon_update(self.store, run.algorithm, read.first, read.landed_at, read.samples, coordinates)
         self._land(k, coordinates, now)
         self._record(read, k, k, now, coordinates)
         for _ in read.samples:

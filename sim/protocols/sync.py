@@ -1,6 +1,7 @@
 """Synchronous minibatch SGD, the baseline: each round every worker pulls x_k, computes and pushes; the server
 waits for all W gradients (a barrier), then applies one update of their sum (in arrival order) after its service
-time. Staleness is always 0."""
+time. Staleness is always 0. With SVRG every epoch of `epoch` rounds begins with a snapshot round (the full pass's
+simulated time, sim/protocols/epochs.full_pass_time)."""
 
 from __future__ import annotations
 
@@ -21,8 +22,11 @@ def worker_round(env: simpy.Environment, run: Run, index: int, clock: WorkerCloc
     arrived.append(read)
 
 
-def coordinator(env: simpy.Environment, run: Run, clocks: list[WorkerClock], samples: list[SampleStream], service):
+def coordinator(env: simpy.Environment, run: Run, clocks: list[WorkerClock], samples: list[SampleStream], service,
+                epoch: int | None, snapshot_time: float):
     while not run.finished:
+        if epoch is not None and run.scheduled % epoch == 0:  # SVRG: a snapshot round (sim/protocols/epochs.py)
+            yield env.timeout(snapshot_time)
         arrived: list[Read] = []
         yield env.all_of([env.process(worker_round(env, run, i, clock, stream, arrived))
                           for i, (clock, stream) in enumerate(zip(clocks, samples))])
@@ -31,5 +35,7 @@ def coordinator(env: simpy.Environment, run: Run, clocks: list[WorkerClock], sam
         run.apply(arrived, env.now)
 
 
-def start(env: simpy.Environment, run: Run, clocks: list[WorkerClock], samples: list[SampleStream], service) -> None:
-    env.process(coordinator(env, run, clocks, samples, service))
+def start(env: simpy.Environment, run: Run, clocks: list[WorkerClock], samples: list[SampleStream], service,
+          epoch: int | None = None, snapshot_time: float = 0.0) -> None:
+    """The rounds on `run`; SVRG (`epoch` updates per snapshot) begins each epoch with a snapshot round."""
+    env.process(coordinator(env, run, clocks, samples, service, epoch, snapshot_time))

@@ -1,0 +1,79 @@
+"""The update math of every algorithm as parts: an estimator (estimators.py), a step rule (steps.py) and a server
+update (apply.py: the gradient step, then a regularizer's prox, models/regularizers.py), built once per run into one
+`Algorithm` that the SimPy engine (sim/run.py), the closed-form ring (sim/closed_form/ring.py) and `asgd replay` all
+call. Pure numpy with explicit state, no SimPy.
+
+The fixed pipeline of an update k: (1) the estimator sums its gradients' directions in arrival order; (2) the step
+gamma_k scales the sum (every rule gives the M gradients one step, so it factors out); (3) the server update applies
+it: x_{k+1} = prox_{gamma_k h}(x_k - gamma_k sum_m v_m), or on the written coordinates only for a shared-memory
+write; (4) the estimator sees x_{k+1} (SVRG's snapshot). Without a regularizer and with the plain estimator this is
+literally sgd_step(x_k, summed_gradient(...), gamma_k), today's AsySG-con update.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+from models.base import Objective
+from models.regularizers import REGULARIZERS, Regularizer
+from models.updates.apply import coordinate_prox_step, coordinate_step, prox_step, sgd_step
+from models.updates.estimators import ESTIMATORS, SG, SVRG, summed_gradient, summed_gradients
+from models.updates.steps import STEP_RULES, corollary_step, largest_step, step_schedule, step_sizes
+
+
+class Algorithm:
+    """One run's update math: `gamma(k)`, the estimator (with its state) and the regularizer (None: h = 0)."""
+
+    def __init__(self, objective: Objective, gamma: Callable[[int], float], estimator: SG | SVRG | None = None,
+                 regularizer: Regularizer | None = None) -> None:
+        self.objective = objective
+        self.gamma = gamma
+        self.estimator = estimator if estimator is not None else SG(objective)
+        self.regularizer = regularizer if regularizer is not None and regularizer.name != "none" else None
+        self.direction = self.estimator.direction
+        self.advanced = self.estimator.advanced
+
+    def step(self, x: np.ndarray, direction: np.ndarray, gamma: float, out: np.ndarray | None = None) -> np.ndarray:
+        """The server update of the whole vector: x - gamma d, then the prox (in `direction` or `out`)."""
+        if self.regularizer is None:
+            return sgd_step(x, direction, gamma, out)
+        return prox_step(self.regularizer, x, direction, gamma, out)
+
+    def update(self, x: np.ndarray, points: Sequence[np.ndarray], samples: Sequence[np.ndarray], k: int) -> np.ndarray:
+        """x_{k+1} from x = x_k and the update's gradients at `points` with `samples` (a new array)."""
+        return self.step(x, self.direction(points, samples), self.gamma(k))
+
+    def updates(self, x: np.ndarray, points: np.ndarray, samples: np.ndarray, batch: int, k: int,
+                out: np.ndarray | None = None) -> np.ndarray:
+        """`update` for R replicates at update k (x (R, d), `batch` rows of points per replicate), row r bitwise
+        equal to `update` on replicate r. Only a stateless estimator batches (SVRG runs replicates one by one)."""
+        return self.step(x, self.estimator.directions(points, samples, batch), self.gamma(k), out)
+
+    def write(self, x: np.ndarray, points: Sequence[np.ndarray], samples: Sequence[np.ndarray],
+              coordinates: np.ndarray, k: int) -> np.ndarray:
+        """A shared-memory write: x_{k+1} = x_k on every coordinate but S = `coordinates`, where it is the server
+        update's value (AsySG-incon; SAPALM's block prox)."""
+        direction, gamma = self.direction(points, samples), self.gamma(k)
+        if self.regularizer is None:
+            return coordinate_step(x, direction, gamma, coordinates)
+        return coordinate_prox_step(self.regularizer, x, direction, gamma, coordinates)
+
+    def stationarity(self, x: np.ndarray, gradient: np.ndarray, gradient_norm_sq: float, gamma: float) -> float:
+        """||G_gamma(x)||^2 for the gradient mapping G_gamma(x) = (x - prox_{gamma h}(x - gamma grad f(x))) / gamma;
+        without a regularizer it is grad f(x), and `gradient_norm_sq` is returned as is."""
+        if self.regularizer is None:
+            return gradient_norm_sq
+        mapping = x - self.regularizer.prox(x - gamma * gradient, gamma)
+        mapping /= gamma
+        return float(mapping @ mapping)
+
+    def penalty(self, x: np.ndarray) -> float:
+        """h(x)."""
+        return 0.0 if self.regularizer is None else self.regularizer.value(x)
+
+
+__all__ = ["Algorithm", "ESTIMATORS", "REGULARIZERS", "SG", "STEP_RULES", "SVRG", "coordinate_prox_step",
+           "coordinate_step", "corollary_step", "largest_step", "prox_step", "sgd_step", "step_schedule", "step_sizes",
+           "summed_gradient", "summed_gradients"]

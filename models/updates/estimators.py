@@ -1,0 +1,99 @@
+"""Estimators: the direction an update's gradients give, sum_m v_m, summed left to right in arrival order.
+
+- "sg" (Lian et al. 2015): v_m = G(x_m; xi_m), the stochastic gradient at the point its worker read.
+- "svrg" (Reddi et al. 2016, asynchronous as in Huo and Huang 2016 / Fang and Lin 2017, the standard definition
+  since those two could not be read here): v_m = (G(x_m; xi_m) - G(x~; xi_m)) + mu, x~ the snapshot of the
+  update's epoch and mu = grad f(x~) its exact full gradient.
+
+An estimator's state is a deterministic fold over the applied iterates (`advanced` after every update, in update
+order), so `asgd replay` rebuilds it by applying the same updates.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from models.base import Objective
+
+
+def summed_gradient(objective: Objective, points: Sequence[np.ndarray], samples: Sequence[np.ndarray]) -> np.ndarray:
+    """sum_m G(points[m]; samples[m]), summed left to right in the given (arrival) order."""
+    total = objective.stochastic_grad(points[0], samples[0])
+    for m in range(1, len(points)):
+        total = total + objective.stochastic_grad(points[m], samples[m])
+    return total
+
+
+def summed_gradients(objective: Objective, points: np.ndarray, samples: np.ndarray, batch: int) -> np.ndarray:
+    """summed_gradient for R groups of `batch` consecutive rows of points (R * batch, d) and samples, as one
+    objective.stochastic_grads call: row r of the (R, d) result is group r's sum, bit for bit."""
+    gradients = objective.stochastic_grads(points, samples).reshape(len(points) // batch, batch, -1)
+    total = gradients[:, 0]
+    for m in range(1, batch):
+        total = total + gradients[:, m]
+    return total
+
+
+class SG:
+    """The plain stochastic gradient: one evaluation of G per gradient, no state."""
+
+    name = "sg"
+    evaluations = 1  # evaluations of G per gradient
+
+    def __init__(self, objective: Objective) -> None:
+        self.objective = objective
+
+    def direction(self, points: Sequence[np.ndarray], samples: Sequence[np.ndarray]) -> np.ndarray:
+        return summed_gradient(self.objective, points, samples)
+
+    def directions(self, points: np.ndarray, samples: np.ndarray, batch: int) -> np.ndarray:
+        """direction for R replicates at once (rows of (R * batch, d)); row r bitwise equal to direction's."""
+        return summed_gradients(self.objective, points, samples, batch)
+
+    def advanced(self, version: int, x: np.ndarray) -> None:
+        """x_version was applied (nothing to keep)."""
+
+
+class SVRG:
+    """SVRG's inner estimator with epochs of `epoch` updates: the snapshot of update k is x~ = x_{k - k mod epoch},
+    mu = grad f(x~) computed (exactly, once) when first needed."""
+
+    name = "svrg"
+    evaluations = 2  # G(x_read; xi) and G(x~; xi)
+
+    def __init__(self, objective: Objective, epoch: int) -> None:
+        self.objective = objective
+        self.epoch = epoch
+        self.snapshot_version = 0
+        self.snapshot = np.array(objective.x0, dtype=np.float64)
+        self._mu: np.ndarray | None = None
+
+    @property
+    def mu(self) -> np.ndarray:
+        """grad f(x~), exact."""
+        if self._mu is None:
+            self._mu = self.objective.grad(self.snapshot)
+        return self._mu
+
+    def inner(self, point: np.ndarray, samples: np.ndarray) -> np.ndarray:
+        """v = (G(point; xi) - G(x~; xi)) + mu, a new array."""
+        v = self.objective.stochastic_grad(point, samples)
+        v -= self.objective.stochastic_grad(self.snapshot, samples)
+        v += self.mu
+        return v
+
+    def direction(self, points: Sequence[np.ndarray], samples: Sequence[np.ndarray]) -> np.ndarray:
+        total = self.inner(points[0], samples[0])
+        for m in range(1, len(points)):
+            total = total + self.inner(points[m], samples[m])
+        return total
+
+    def advanced(self, version: int, x: np.ndarray) -> None:
+        """x_version was applied: it is the next snapshot when an epoch starts there."""
+        if version % self.epoch == 0:
+            self.snapshot_version, self.snapshot, self._mu = version, x, None
+
+
+ESTIMATORS = {"sg": SG, "svrg": SVRG}

@@ -1,0 +1,61 @@
+"""Step rules: gamma_k for the 0-based update index k, as small pure functions (Lian et al. 2015, Corollary 2 and
+Theorem 1's schedules).
+
+A rule is one function `rule(value, c) -> (k -> gamma_k)` and one line of STEP_RULES; the scenario's "corollary"
+policy resolves to "constant" first (sim/run.resolve_step). Every rule here gives all M gradients of an update the
+same step, so gamma factors out of the sum and the update is apply.sgd_step(x, sum of gradients, gamma_k).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import numpy as np
+
+from models.base import Objective
+
+
+def corollary_step(objective: Objective, batch: int, iterations: int, minibatch: int) -> float:
+    """Corollary 2: gamma = sqrt((f(x_1) - f*) / (M L K sigma^2)), sigma^2 the variance of one G (a minibatch mean)."""
+    gap = objective.loss(objective.x0) - objective.f_star
+    sigma_sq = objective.variance / minibatch
+    if not (gap > 0 and sigma_sq > 0):
+        raise ValueError(f"the corollary step needs f(x_1) - f* > 0 and sigma^2 > 0 (got {gap}, {sigma_sq})")
+    return math.sqrt(gap / (batch * objective.smoothness * iterations * sigma_sq))
+
+
+def constant(value: float | None, c: float | None) -> Callable[[int], float]:
+    """gamma_k = value."""
+    assert value is not None
+    return lambda k: value
+
+
+def decay(value: float | None, c: float | None) -> Callable[[int], float]:
+    """gamma_k = c / sqrt(k + 1) (the paper's c / sqrt(k), k >= 1)."""
+    assert c is not None
+    return lambda k: c / math.sqrt(k + 1)
+
+
+STEP_RULES: dict[str, Callable[[float | None, float | None], Callable[[int], float]]] = {
+    "constant": constant,
+    "decay": decay,
+}
+
+
+def step_schedule(policy: str, value: float | None, c: float | None) -> Callable[[int], float]:
+    """gamma_k of the resolved step policy (STEP_RULES)."""
+    return STEP_RULES[policy](value, c)
+
+
+def largest_step(policy: str, value: float | None, c: float | None) -> float:
+    """max_k gamma_k of the resolved policy: its first step (every rule here is non-increasing)."""
+    return step_schedule(policy, value, c)(0)
+
+
+def step_sizes(policy: str, value: float | None, c: float | None, count: int, start: int = 0) -> np.ndarray:
+    """step_schedule's gamma_k for k = start..start+count-1 as one array (the paper's gamma_{start+1} onwards);
+    a block equals the same slice of a longer array exactly."""
+    if policy == "decay":
+        return c / np.sqrt(np.arange(start + 1, start + count + 1, dtype=float))
+    return np.full(count, value, dtype=float)

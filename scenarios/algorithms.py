@@ -1,0 +1,135 @@
+"""The [algorithm] table: presets, parts and which combinations make sense.
+
+An algorithm is a protocol (who computes what, when), an estimator, a step rule and a server update (the gradient
+step, then a regularizer's prox). `algorithm.name` names a preset, which fixes the protocol and fills in parts; any
+part set explicitly wins. The compatibility table (COMPATIBILITY) lists every combination that is refused, with the
+reason; the refusals themselves are raised where the facts they need are known (here, schema.USED_BY, the loader for
+the objective's sample count, sim/run.build_algorithm for a resolved corollary step).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from models.regularizers import REGULARIZERS
+from models.updates import largest_step
+from models.values import is_real
+from scenarios.errors import MISSING, ScenarioError
+from scenarios.types import Algorithm, Estimator, Step
+from scenarios.validate import INT64_MAX, RECORDED_AS_INT64, Table, capped, choice
+
+PRESETS = {  # algorithm.name -> its protocol (and parts: sapalm writes one of `blocks` contiguous blocks)
+    "asysg-con": "asysg-con",
+    "asysg-incon": "asysg-incon",
+    "sync": "sync",
+    "sapalm": "asysg-incon",
+}
+ALGORITHM_KEYS = ("name", "batch", "iterations", "step", "minibatch", "block", "estimator", "regularizer", "blocks")
+STEP_POLICIES = {"constant": ("value",), "corollary": (), "decay": ("c",)}  # policy -> its parameters (each > 0)
+ESTIMATOR_KEYS = {"sg": (), "svrg": ("epoch",)}
+
+COMPATIBILITY = (  # (key, with, why refused): bad input naming both keys
+    ("algorithm.block", 'algorithm.name = "sapalm"', "SAPALM writes whole blocks: set algorithm.blocks"),
+    ("algorithm.blocks", 'algorithm.name other than "sapalm"', "only SAPALM partitions the coordinates into blocks"),
+    ("algorithm.estimator.name = \"svrg\"", "an objective without a finite sample set (objective.name = "
+     "\"noisy-rosenbrock\")", "SVRG's snapshot needs a full pass over the samples"),
+    ("algorithm.regularizer.concavity (mcp)", "algorithm.step", "MCP's prox needs concavity > every step gamma_k"),
+)
+
+
+def algorithm(table: Table, workers: int) -> tuple[Algorithm, dict[str, Any]]:
+    """The Algorithm and its resolved table (sync's batch is implied by cluster.workers and not written out)."""
+    name = table.choice("name", tuple(PRESETS), "asysg-con")
+    protocol = PRESETS[name]
+    batch = _capped(table, "batch", workers if protocol == "sync" else 1, 1)
+    if protocol == "sync" and batch != workers:
+        raise ScenarioError(table.key("batch"), batch,
+                            f'"sync" sums one gradient from each worker per update: batch must equal '
+                            f"cluster.workers ({workers}) or be omitted")
+    iterations = _capped(table, "iterations", 1000, 1, "update numbers are recorded as 64-bit integers")
+    step, step_out = _step(table.get("step", {"policy": "corollary"}), table.key("step"))
+    minibatch = table.integer("minibatch", 1, low=1)  # its upper limit depends on the objective: scenarios.loader
+    block = _capped(table, "block", 1, 1)  # <= the objective's dim: scenarios.loader
+    blocks = _capped(table, "blocks", 1, 1)  # <= the objective's dim: scenarios.loader
+    estimator, estimator_out = _estimator(table.get("estimator", "sg"), table.key("estimator"))
+    regularizer = _regularizer(table.get("regularizer", "none"), table.key("regularizer"))
+    check_step(regularizer, step, table.key("step"))
+    out = {"name": name, "batch": batch, "iterations": iterations, "step": step_out, "minibatch": minibatch,
+           "block": block, "estimator": estimator_out, "regularizer": regularizer, "blocks": blocks}
+    if protocol == "sync":
+        del out["batch"]  # implied by cluster.workers: written out, it would refuse a later --set cluster.workers
+    return Algorithm(name, batch, iterations, step, minibatch, block, protocol, estimator, regularizer,
+                     blocks if name == "sapalm" else None), out
+
+
+def check_step(regularizer: dict[str, Any], step: Step, path: str = "algorithm.step") -> None:
+    """MCP needs concavity > gamma_k for every k; the largest step of a constant or decay policy is known here
+    (a corollary step only once the objective is built: sim/run.build_algorithm)."""
+    if step.policy == "corollary":
+        return
+    why = build_regularizer(regularizer).check_step(largest_step(step.policy, step.value, step.c))
+    if why is not None:
+        raise ScenarioError(path, {"policy": step.policy, **({"value": step.value} if step.value else {"c": step.c})},
+                            f"{why} (algorithm.regularizer.concavity)")
+
+
+def build_regularizer(spec: dict[str, Any]):
+    """The models.regularizers instance of a resolved regularizer table."""
+    params = {key: value for key, value in spec.items() if key != "name"}
+    return REGULARIZERS[spec["name"]](**params)
+
+
+def _capped(table: Table, key: str, default: Any, low: int, why: str = RECORDED_AS_INT64) -> int:
+    return capped(table, key, default, low, INT64_MAX, why)
+
+
+def _step(value: Any, path: str) -> tuple[Step, dict[str, Any]]:
+    if not isinstance(value, dict):
+        if not is_real(value, low=0, open_low=True):
+            raise ScenarioError(path, value, 'must be a number > 0 (a constant step) or a table: { policy = "constant", '
+                                             'value = ... }, { policy = "corollary" } or { policy = "decay", c = ... }')
+        value = {"policy": "constant", "value": value}
+    policy = choice(value.get("policy", MISSING), f"{path}.policy", tuple(STEP_POLICIES))
+    table = Table(value, path, ("policy", *STEP_POLICIES[policy]))
+    params = {key: table.number(key, low=0, open_low=True) for key in STEP_POLICIES[policy]}
+    return Step(policy, **params), {"policy": policy, **params}
+
+
+def _estimator(value: Any, path: str) -> tuple[Estimator, Any]:
+    """ "sg" | { name = "sg" } | { name = "svrg", epoch = m }."""
+    if isinstance(value, str):
+        if value != "sg":
+            raise ScenarioError(path, value, '"sg" or a table: { name = "svrg", epoch = m } (m updates per snapshot)')
+        return Estimator("sg", None), "sg"
+    if not isinstance(value, dict):
+        raise ScenarioError(path, value, 'must be "sg" or a table: { name = "svrg", epoch = m }')
+    name = choice(value.get("name", MISSING), f"{path}.name", tuple(ESTIMATOR_KEYS))
+    table = Table(value, path, ("name", *ESTIMATOR_KEYS[name]))
+    if name == "sg":
+        return Estimator("sg", None), "sg"
+    epoch = _capped(table, "epoch", MISSING, 1)
+    return Estimator("svrg", epoch), {"name": "svrg", "epoch": epoch}
+
+
+def _regularizer(value: Any, path: str) -> dict[str, Any]:
+    """ "none" | { name = "none" } | { name = "l1", weight } | { name = "mcp", weight, concavity } | { name = "box",
+    low, high } (low may be -inf, high inf); returned as the resolved table."""
+    if isinstance(value, str):
+        value = {"name": value}
+    if not isinstance(value, dict):
+        raise ScenarioError(path, value, 'must be "none" or a table such as { name = "l1", weight = 0.01 }')
+    name = choice(value.get("name", MISSING), f"{path}.name", tuple(REGULARIZERS))
+    cls = REGULARIZERS[name]
+    table = Table(value, path, ("name", *cls.params))
+    spec: dict[str, Any] = {"name": name}
+    for key in cls.params:
+        number = table.get(key)
+        if not (is_real(number) or (name == "box" and isinstance(number, float) and math.isinf(number))):
+            raise ScenarioError(table.key(key), number, "must be a finite number" + (" (or -inf / inf)" if name == "box" else ""))
+        spec[key] = float(number)
+    try:
+        build_regularizer(spec)
+    except (ValueError, OverflowError) as error:
+        raise ScenarioError(path, value, str(error)) from None
+    return spec
