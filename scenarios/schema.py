@@ -14,7 +14,7 @@ from scenarios.distributions import Constant, Distribution, parse_distribution
 from scenarios.errors import MISSING, ScenarioError
 from scenarios.algorithms import ALGORITHM_KEYS
 from scenarios.algorithms import algorithm as parse_algorithm
-from scenarios.types import Algorithm, Cluster, Record, Scenario, Speed, Staleness, WorkerTiming
+from scenarios.types import Algorithm, Cluster, Failures, Record, Scenario, Speed, Staleness, WorkerTiming
 from scenarios.validate import INT64_MAX, RECORDED_AS_INT64, Table, boolean, capped, integer, number, string
 
 STALENESS_POLICIES = ("wait", "drop")
@@ -31,10 +31,11 @@ WORKER_DISTRIBUTIONS = ("compute", "downlink", "uplink")  # the ones a worker gr
 
 TOP_KEYS = ("name", "seed", "objective", "algorithm", "staleness", "cluster", "record")
 STALENESS_KEYS = ("bound", "policy")
-CLUSTER_KEYS = ("workers", *DISTRIBUTION_DEFAULTS, "stragglers", "speed", "groups")
+CLUSTER_KEYS = ("workers", *DISTRIBUTION_DEFAULTS, "stragglers", "speed", "failures", "loss", "groups")
 SPEED_KEYS = ("normal", "slow", "slowdown", "shared")
 STRAGGLER_KEYS = ("probability", "slowdown")
-GROUP_KEYS = ("workers", "slowdown", *WORKER_DISTRIBUTIONS, "stragglers", "speed")
+GROUP_KEYS = ("workers", "slowdown", *WORKER_DISTRIBUTIONS, "stragglers", "speed", "failures", "loss")
+FAILURE_KEYS = ("uptime", "downtime")
 RECORD_KEYS = ("every", "trace")
 
 # Keys only some algorithms read: given under another one with a value other than their default they would be
@@ -167,13 +168,18 @@ def _check_cycles(algorithm: Algorithm, cluster: Cluster, cluster_out: dict[str,
                                 "time is not 0: give compute, downlink or uplink a positive mean")
 
 
-def _check_shared_memory(algorithm: Algorithm, parsed: dict[str, Distribution]) -> None:
-    """AsySG-incon threads share one machine's memory: network and server latencies (groups' too) must be 0.
-    `parsed`: every distribution _cluster parsed, by key path (a base latency that every worker's group replaces is
-    in no worker's timing, yet still refused)."""
+def _check_shared_memory(algorithm: Algorithm, parsed: dict[str, Distribution | float]) -> None:
+    """AsySG-incon threads share one machine's memory: network and server latencies (groups' too) must be 0, and no
+    message can be lost. `parsed`: every distribution and loss _cluster parsed, by key path (a base latency that
+    every worker's group replaces is in no worker's timing, yet still refused)."""
     if algorithm.protocol != "asysg-incon":
         return
     for path, dist in parsed.items():
+        if path.rsplit(".", 1)[1] == "loss":
+            if dist > 0:
+                raise ScenarioError(path, dist, "must be 0 for asysg-incon: its threads share one machine's memory, "
+                                                "with no network to lose a message on")
+            continue
         if path.rsplit(".", 1)[1] in SHARED_MEMORY_ZERO and not dist.is_zero:
             raise ScenarioError(path, dist.spec(),
                                 "must be 0 for asysg-incon: its threads share one machine's memory, with no network "
@@ -191,9 +197,9 @@ def _stragglers(table: Table) -> tuple[tuple[float, float], dict[str, Any]]:
     return (probability, slowdown), {"probability": probability, "slowdown": slowdown}
 
 
-def _cluster(table: Table) -> tuple[Cluster, dict[str, Any], dict[str, Distribution]]:
-    """The Cluster, its resolved table and every distribution parsed, by key path (cluster.uplink,
-    cluster.groups[0].uplink, ...)."""
+def _cluster(table: Table) -> tuple[Cluster, dict[str, Any], dict[str, Distribution | float]]:
+    """The Cluster, its resolved table and every distribution and loss parsed, by key path (cluster.uplink,
+    cluster.groups[0].uplink, cluster.loss, ...)."""
     workers = capped(table, "workers", 4, 1, MAX_WORKERS, WORKERS_LIMIT)
     out: dict[str, Any] = {"workers": workers}
     dists = {}
@@ -206,6 +212,7 @@ def _cluster(table: Table) -> tuple[Cluster, dict[str, Any], dict[str, Distribut
         speed, out["speed"] = _speed(table.table("speed", SPEED_KEYS))
     base = {key: dists[key] for key in WORKER_DISTRIBUTIONS} | {"stragglers": stragglers, "slowdown": 1.0,
                                                                 "speed": speed, "unit": workers}
+    _faults(table, base, out, parsed)
     settings = [base] * workers
     groups = table.get("groups", [])
     if not isinstance(groups, list):
@@ -216,13 +223,16 @@ def _cluster(table: Table) -> tuple[Cluster, dict[str, Any], dict[str, Distribut
         group_table = Table(group, f"{table.key('groups')}[{index}]", GROUP_KEYS)
         members, setting, resolved = _group(group_table, workers, base, member_of, index)
         parsed |= {group_table.key(key): setting[key] for key in WORKER_DISTRIBUTIONS if key in group_table.data}
+        if "loss" in group_table.data:
+            parsed[group_table.key("loss")] = setting["loss"]
         for worker in members:
             settings[worker] = setting
         group_out.append(resolved)
     if group_out:
         out["groups"] = group_out
     timings = tuple(WorkerTiming(s["compute"].scaled(s["slowdown"]), s["downlink"], s["uplink"], *s["stragglers"],
-                                 s["speed"], s["unit"] if s["speed"] is not None and s["speed"].shared else worker)
+                                 s["speed"], s["unit"] if s["speed"] is not None and s["speed"].shared else worker,
+                                 s["failures"], s["loss"])
                     for worker, s in enumerate(settings))
     return Cluster(workers, timings, dists["server"], dists["read"]), out, parsed
 
@@ -248,7 +258,35 @@ def _group(table: Table, workers: int, base: dict[str, Any], member_of: dict[int
     if "speed" in table.data:
         setting["speed"], out["speed"] = _speed(table.table("speed", SPEED_KEYS))
         setting["unit"] = workers + 1 + index  # a shared process of its own
+    _faults(table, setting, out)
     return members, setting, out
+
+
+def _faults(table: Table, setting: dict[str, Any], out: dict[str, Any], parsed: dict | None = None) -> None:
+    """`failures` and `loss` of the cluster or a group, when given, into its setting and resolved table (and the
+    cluster's loss into `parsed`); absent, the setting keeps the cluster's (none and 0 at the top)."""
+    setting.setdefault("failures", None)
+    setting.setdefault("loss", 0.0)
+    if "failures" in table.data:
+        setting["failures"], out["failures"] = _failures(table.table("failures", FAILURE_KEYS))
+    if "loss" in table.data:
+        loss = table.number("loss", low=0, high=1)
+        if loss == 1:
+            raise ScenarioError(table.key("loss"), table.data["loss"], "must be in [0, 1): with 1 no gradient "
+                                                                        "ever arrives")
+        setting["loss"] = out["loss"] = loss
+    if parsed is not None:
+        parsed[table.key("loss")] = setting["loss"]
+
+
+def _failures(table: Table) -> tuple[Failures, dict[str, Any]]:
+    """Failures: the uptime and downtime distributions (the uptime's mean > 0: a worker must get some work done)."""
+    uptime, uptime_out = _distribution(table, "uptime")
+    downtime, downtime_out = _distribution(table, "downtime")
+    if uptime.mean <= 0:
+        raise ScenarioError(table.key("uptime"), uptime_out, "must have a positive mean: a worker that is never up "
+                                                             "computes nothing")
+    return Failures(uptime, downtime), {"uptime": uptime_out, "downtime": downtime_out}
 
 
 def _speed(table: Table) -> tuple[Speed, dict[str, Any]]:

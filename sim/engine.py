@@ -28,6 +28,7 @@ from sim.recording import staleness_table
 from sim.closed_form.ring import apply_schedules
 from sim.run import Run, apply_updates
 from sim.closed_form.con import TIMINGS, Block, ConSchedule, closed_form, ring_depth
+from sim.cluster.failures import start_faults
 from sim.cluster.speed import SpeedProcess, modulated, switches_until
 from sim.cluster.workers import RepeatedClock, SampleStream, WorkerClock, service_clock
 from sim.protocols.epochs import EpochGate, full_pass_time
@@ -197,13 +198,15 @@ def _start(env: simpy.Environment, run: Run, scenario: Scenario, objective) -> N
         epochs = functools.partial(EpochGate, env, epoch=epoch, batch=algorithm.batch, gradients_per_read=per_read,
                                    snapshot_time=snapshot_time)
     _speeds(env, run, scenario, clocks)
+    faults = start_faults(env, run.events, cluster.timings, seed)
+    faults = faults if any(fault is not None for fault in faults) else None
     if algorithm.protocol == "sync":
-        sync.start(env, run, clocks, samples, service, epoch, snapshot_time if epoch is not None else 0.0)
+        sync.start(env, run, clocks, samples, service, epoch, snapshot_time if epoch is not None else 0.0, faults)
     elif algorithm.protocol == "asysg-con":
         con.start(env, run, clocks, samples, algorithm.batch, scenario.staleness.bound, scenario.staleness.policy,
-                  service, epochs)
+                  service, epochs, faults)
     else:
-        incon.start(env, run, scenario, clocks, samples, seed, epochs)
+        incon.start(env, run, scenario, clocks, samples, seed, epochs, faults)
 
 
 def _speeds(env: simpy.Environment, run: Run, scenario: Scenario, clocks: list[WorkerClock]) -> None:

@@ -23,6 +23,9 @@ class Purpose(IntEnum):
     COORDINATES = 6
     READ = 7
     SPEED = 8
+    UPTIME = 9      # sim/cluster/failures.py
+    DOWNTIME = 10
+    LOSS = 11
 
 
 def stream(seed: int, purpose: Purpose, index: int = 0) -> np.random.Generator:
