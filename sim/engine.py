@@ -316,10 +316,11 @@ def _summary(scenario: Scenario, run: Run, wall_seconds: float) -> dict[str, Any
 
 def _evaluations(scenario: Scenario, run: Run, iterations: int) -> int:
     """Sample-gradient evaluations spent (a stochastic gradient of minibatch b counts b): each gradient the server
-    consumed, dropped ones included, times its estimator's evaluations of G, plus n per SVRG snapshot round (one
-    at each of the versions 0, epoch, 2 epoch, ... below the updates applied)."""
+    consumed, dropped ones included, and each lost one whose computation had finished (sim/cluster/failures.py),
+    times its estimator's evaluations of G, plus n per SVRG snapshot round (one at each of the versions 0, epoch,
+    2 epoch, ... below the updates applied)."""
     algorithm = scenario.algorithm
-    spent = run.gradients * run.algorithm.estimator.evaluations * algorithm.minibatch
+    spent = (run.gradients + run.events.computed_lost) * run.algorithm.estimator.evaluations * algorithm.minibatch
     if algorithm.estimator.epoch is not None:
         spent += math.ceil(max(iterations, 1) / algorithm.estimator.epoch) * run.objective.n_samples
     return spent

@@ -245,6 +245,7 @@ class EventLog:
 
     def __init__(self) -> None:
         self.rows: list[tuple[float, int, str, int, float]] = []
+        self.computed_lost = 0  # lost gradients whose computation had finished (spent evaluations: sim.engine)
 
     def add(self, time: float, worker: int, kind: str, read_version: int = -1, lost_time: float = 0.0) -> None:
         self.rows.append((time, worker, kind, read_version, lost_time))

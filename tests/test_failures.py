@@ -63,6 +63,7 @@ def test_the_applied_fraction_of_pushed_gradients_is_one_minus_the_loss():
     assert abs(applied - n * (1 - p)) <= 4 * math.sqrt(n * p * (1 - p))
     losses = result.events[result.events["kind"] == "loss"]
     assert len(losses) == lost and (losses["read_version"] >= 0).all() and (losses["lost_time"] > 0).all()
+    assert result.summary["evaluations"] == n  # a lost gradient was computed: its evaluation was spent
 
 
 def test_a_lost_read_admits_a_waiting_pull_at_once():

@@ -10,7 +10,9 @@ Lost messages (cluster.loss = p): each pushed gradient is lost with probability 
 Purpose.LOSS); the worker notices after its uplink time, its read is released and it pulls again.
 
 Events (sim/recording.EventLog): "failure" (read_version of the lost gradient, -1 when no read was in progress, and
-lost_time, the worker time since that read), "recovery", "loss" (likewise). Lost gradients never reach the trace.
+lost_time, the worker time since that read), "recovery", "loss" (likewise). Lost gradients never reach the trace;
+those whose computation had finished (every lost message; a failure during the uplink, or in shared memory while
+the write waited) count in the run's evaluations (EventLog.computed_lost).
 """
 
 from __future__ import annotations
@@ -45,13 +47,16 @@ class Faults:
         if self._losses is None or self._losses() >= self._probability:
             return False
         self.events.add(self.env.now, self.index, "loss", read_version, self.env.now - since)
+        self.events.computed_lost += 1
         return True
 
-    def failed(self, read_version: int = -1, since: float | None = None) -> simpy.Event:
+    def failed(self, read_version: int = -1, since: float | None = None, computed: int = 0) -> simpy.Event:
         """The worker's work was interrupted by a failure, losing the gradient read at version `read_version` at time
-        `since` (-1: none): record it, and return the event of the worker's recovery (to yield)."""
+        `since` (-1: none), of which `computed` gradients had been computed: record it, and return the event of the
+        worker's recovery (to yield)."""
         now = self.env.now
         self.events.add(now, self.index, "failure", read_version, 0.0 if since is None else now - since)
+        self.events.computed_lost += computed
         return self.recovery
 
     def _alternate(self, uptime, downtime):

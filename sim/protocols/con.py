@@ -198,7 +198,7 @@ def worker(env: simpy.Environment, index: int, clock: WorkerClock, samples: Samp
     for the recovery, then the worker pulls again."""
     downlink, uplink, wait = clock.downlink, clock.uplink, server.wait
     while True:
-        read = None
+        read, computed = None, 0
         try:
             if downlink is not None:
                 yield env.timeout(downlink())
@@ -206,6 +206,7 @@ def worker(env: simpy.Environment, index: int, clock: WorkerClock, samples: Samp
                 yield server.admission()
             read = server.read(index, samples())
             yield env.timeout(clock.compute())
+            computed = 1
             if uplink is not None:
                 yield env.timeout(uplink())
             if faults is not None and faults.lost(read.version, read.t_read):
@@ -215,7 +216,7 @@ def worker(env: simpy.Environment, index: int, clock: WorkerClock, samples: Samp
         except simpy.Interrupt:  # a failure (sim/cluster/failures.py)
             if read is not None:
                 server.lose(read)
-            yield faults.failed(read.version, read.t_read) if read is not None else faults.failed()
+            yield faults.failed(read.version, read.t_read, computed) if read is not None else faults.failed()
 
 
 def start(env: simpy.Environment, run: Run, clocks: list[WorkerClock], samples: list[SampleStream], batch: int,

@@ -27,7 +27,7 @@ def thread(env: simpy.Environment, index: int, clock: WorkerClock, samples: Samp
     """Read, compute M gradients, write; forever. With `faults`, a failure loses the read in progress (server.lose:
     also a write held back by "wait"), and the thread reads again after its recovery."""
     while True:
-        read = None
+        read, computed = None, 0
         try:
             while not server.can_read():
                 yield server.admission()
@@ -38,13 +38,14 @@ def thread(env: simpy.Environment, index: int, clock: WorkerClock, samples: Samp
             server.version_rose(read, read.first)  # from `first` to b: a write held back by "wait" may go now
             for _ in range(batch):
                 yield env.timeout(clock.compute())
+                computed += 1
             server.push(read)
             while not read.done:
                 yield server.admission(after=read)
         except simpy.Interrupt:  # a failure (sim/cluster/failures.py)
             if read is not None and not read.done:
                 server.lose(read)
-                yield faults.failed(read.version, read.start)
+                yield faults.failed(read.version, read.start, computed)
             else:
                 yield faults.failed()
 

@@ -17,7 +17,7 @@ def worker_round(env: simpy.Environment, run: Run, index: int, clock: WorkerCloc
                  arrived: list[Read], faults: Faults | None = None):
     """Pull, compute, push one gradient; with `faults`, again until one arrives (a worker down waits to recover)."""
     while True:
-        read = None
+        read, computed = None, 0
         try:
             if faults is not None and faults.recovery is not None:  # down when the round began
                 yield faults.recovery
@@ -25,6 +25,7 @@ def worker_round(env: simpy.Environment, run: Run, index: int, clock: WorkerCloc
                 yield env.timeout(clock.downlink())
             read = run.read(index, env.now, samples())
             yield env.timeout(clock.compute())
+            computed = 1
             if clock.uplink is not None:
                 yield env.timeout(clock.uplink())
             if faults is not None and faults.lost(read.version, read.t_read):
@@ -35,7 +36,7 @@ def worker_round(env: simpy.Environment, run: Run, index: int, clock: WorkerCloc
         except simpy.Interrupt:  # a failure
             if read is not None:
                 run.lose(read, env.now)
-            yield faults.failed(read.version, read.t_read) if read is not None else faults.failed()
+            yield faults.failed(read.version, read.t_read, computed) if read is not None else faults.failed()
 
 
 def coordinator(env: simpy.Environment, run: Run, clocks: list[WorkerClock], samples: list[SampleStream], service,
