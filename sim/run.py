@@ -125,7 +125,7 @@ class Run:
         else:
             self._dropped(read, staleness, now)
 
-    def lose(self, read: Read, now: float) -> None:
+    def lose(self, read: Read) -> None:
         """A gradient that never reached the server (its worker failed, or the network lost it): its read's hold is
         released (deferred: in order with the updates and drops, once the updates before it are applied); it is in
         no count and no trace row."""

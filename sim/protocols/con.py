@@ -103,7 +103,7 @@ class ParameterServer:
                 heapq.heapify(self.queue)
             else:
                 self._fly(read.version, -1)
-        self.run.lose(read, self.env.now)
+        self.run.lose(read)
         if self.wait:
             self.serve()
             self.waiters.updated()

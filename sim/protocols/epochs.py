@@ -78,9 +78,9 @@ class EpochGate:
         self.admitted -= self.per_read
         self._fire()
 
-    def lose(self, read, now: float) -> None:
+    def lose(self, read) -> None:
         """A gradient that never arrived (sim/cluster/failures.py) gives its place back, like a drop."""
-        self.run.lose(read, now)
+        self.run.lose(read)
         self.admitted -= self.per_read
         self._fire()
 

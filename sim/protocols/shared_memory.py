@@ -144,7 +144,7 @@ class SharedMemory:
         self.run.gradients += len(read.samples)
         read.done = True
 
-    def lose(self, read: InconRead, now: float) -> None:
+    def lose(self, read: InconRead) -> None:
         """A thread failed (sim/cluster/failures.py) while reading, computing or waiting to write: its read ends
         unwritten, releasing what it held; nothing is recorded in the trace."""
         if read in self._reading:

@@ -29,13 +29,13 @@ def worker_round(env: simpy.Environment, run: Run, index: int, clock: WorkerCloc
             if clock.uplink is not None:
                 yield env.timeout(clock.uplink())
             if faults is not None and faults.lost(read.version, read.t_read):
-                run.lose(read, env.now)
+                run.lose(read)
                 continue
             arrived.append(read)
             return
         except simpy.Interrupt:  # a failure
             if read is not None:
-                run.lose(read, env.now)
+                run.lose(read)
             yield faults.failed(read.version, read.t_read, computed) if read is not None else faults.failed()
 
 
