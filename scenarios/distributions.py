@@ -6,8 +6,13 @@ shape <= 1), and `draw(rng, size)` returns non-negative float64 values from the 
 
 from __future__ import annotations
 
+import contextvars
+import functools
+import hashlib
+import io
 import math
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
+from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
@@ -35,6 +40,11 @@ class Distribution:
     def spec(self) -> dict[str, Any]:
         """The scenario table that rebuilds this distribution."""
         return {"dist": self.name, **{f.name: getattr(self, f.name) for f in fields(self)}}
+
+    def sequence(self, index: int) -> np.ndarray | None:
+        """A fixed sequence that worker (or unit) `index` replays in order, cycling, instead of drawing (a trace
+        distribution); None for a random distribution."""
+        return None
 
     def scaled(self, factor: float) -> "Distribution":
         """The distribution of `factor * X` (used for slow workers)."""
@@ -217,6 +227,10 @@ class Scaled(Distribution):
     def draw(self, rng, size):
         return self.factor * self.base.draw(rng, size)
 
+    def sequence(self, index):
+        base = self.base.sequence(index)
+        return None if base is None else self.factor * base
+
     def spec(self):
         raise TypeError("a scaled distribution is written as its base plus the worker group's slowdown")
 
@@ -235,10 +249,13 @@ def parse_distribution(spec: Any, path: str) -> Distribution:
 
     Raises ScenarioError naming `path` for an unknown name, a missing, extra or invalid parameter.
     """
-    allowed = ", ".join(f"{name}({', '.join(_param_names(cls))})" for name, cls in DISTRIBUTIONS.items())
+    allowed = ", ".join([*(f"{name}({', '.join(_param_names(cls))})" for name, cls in DISTRIBUTIONS.items()),
+                         *(f"{name}(file, column)" for name in MEASURED)])
     if not isinstance(spec, dict):
         raise ScenarioError(path, spec, f"must be a table like {{ dist = \"exponential\", mean = 1.0 }}; distributions: {allowed}")
     name = spec.get("dist", MISSING)
+    if isinstance(name, str) and name in MEASURED:
+        return _measured(MEASURED[name], spec, path)
     if not isinstance(name, str) or name not in DISTRIBUTIONS:
         raise ScenarioError(f"{path}.dist", name, f"must be one of: {allowed}")
     cls = DISTRIBUTIONS[name]
@@ -256,3 +273,121 @@ def parse_distribution(spec: Any, path: str) -> Distribution:
     dist._check(path)
     return dist
 
+
+
+# Measured durations from a file: {dist = "empirical" | "trace", file = "timings.csv", column = "seconds"}. A relative
+# file is found beside the scenario file (scenarios.loader.load sets the folder); the resolved scenario names it by
+# its absolute path and the SHA-256 of its bytes, so a run directory or a sweep result never silently stands for a
+# file that has changed since.
+SCENARIO_FOLDER: contextvars.ContextVar[Path] = contextvars.ContextVar("scenario_folder", default=Path("."))
+MEASURED_FORMATS = (".csv", ".parquet")
+
+
+@dataclass(frozen=True)
+class Measured(Distribution):
+    """Durations measured by the user, read from a CSV or Parquet column (every value a finite number >= 0)."""
+
+    file: str
+    column: str
+    sha256: str
+    values: np.ndarray = field(compare=False, repr=False)
+
+    @property
+    def mean(self) -> float:
+        return float(self.values.mean())
+
+    @property
+    def is_zero(self) -> bool:
+        return not self.values.any()
+
+    def spec(self):
+        return {"dist": self.name, "file": self.file, "column": self.column, "sha256": self.sha256}
+
+
+@dataclass(frozen=True)
+class Empirical(Measured):
+    """X uniform over the file's values (resampled with replacement): E[X] = their mean."""
+
+    name = "empirical"
+
+    def draw(self, rng, size):
+        return self.values[rng.integers(0, len(self.values), size)]
+
+
+@dataclass(frozen=True)
+class Trace(Measured):
+    """The file's values in order, cycling: worker i's n-th draw is row (i + n) mod rows (worker 0 replays the file
+    exactly; the others start i rows later, so that workers do not move in lockstep). No randomness."""
+
+    name = "trace"
+
+    def draw(self, rng, size):
+        raise TypeError("a trace distribution is replayed per worker: see sequence(index)")
+
+    def sequence(self, index: int) -> np.ndarray:
+        return np.roll(self.values, -(index % len(self.values)))
+
+
+MEASURED: dict[str, type[Measured]] = {cls.name: cls for cls in (Empirical, Trace)}
+
+
+def _measured(cls: type[Measured], spec: dict[str, Any], path: str) -> Measured:
+    extra = sorted(set(spec) - {"dist", "file", "column", "sha256"})
+    if extra:
+        raise ScenarioError(f"{path}.{extra[0]}", spec[extra[0]], f"is not a parameter of {cls.name}; it takes file, "
+                                                                  "column (and the sha256 of a resolved scenario)")
+    for key in ("file", "column"):
+        if not isinstance(spec.get(key), str) or not spec[key]:
+            raise ScenarioError(f"{path}.{key}", spec.get(key, MISSING), f"{cls.name} needs file and column: "
+                                "a CSV or Parquet file (relative to the scenario file) and the column of durations")
+    file = (SCENARIO_FOLDER.get() / spec["file"]).absolute()
+    values, digest = _read_durations(str(file), spec["column"], f"{path}.file")
+    if "sha256" in spec and spec["sha256"] != digest:
+        raise ScenarioError(f"{path}.sha256", spec["sha256"], f"does not match {file} (its SHA-256 is now {digest}): "
+                                                              "the file changed since this scenario was resolved")
+    return cls(str(file), spec["column"], digest, values)
+
+
+def _read_durations(file: str, column: str, path: str) -> tuple[np.ndarray, str]:
+    """The column's values and the file's SHA-256; a missing, unreadable or empty file, a missing column and a value
+    that is not a finite number >= 0 are bad input naming the file and row."""
+    location = Path(file)
+    if location.suffix.lower() not in MEASURED_FORMATS:
+        raise ScenarioError(path, file, "must be a .csv or .parquet file")
+    try:
+        data = location.read_bytes()
+    except FileNotFoundError:
+        raise ScenarioError(path, file, "no such file (a relative path is taken from the scenario file's folder)") from None
+    except OSError as error:
+        raise ScenarioError(path, file, f"cannot be read: {error.strerror or error}") from None
+    return _parse_durations(data, location.suffix.lower(), file, column, path), hashlib.sha256(data).hexdigest()
+
+
+@functools.lru_cache(maxsize=32)
+def _parse_durations(data: bytes, suffix: str, file: str, column: str, path: str) -> np.ndarray:
+    import pandas as pd
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        if suffix == ".csv":
+            frame = pd.read_csv(io.BytesIO(data), dtype=str, keep_default_na=False)
+            first_row = 2  # the header is line 1
+        else:
+            frame = pq.read_table(pa.BufferReader(data)).to_pandas()
+            first_row = 0
+    except Exception as error:  # pandas and pyarrow raise many kinds for a file that is not a table
+        raise ScenarioError(path, file, f"is not a readable {suffix[1:]} table ({str(error).splitlines()[0]})") from None
+    if column not in frame.columns:
+        raise ScenarioError(path, file, f"has no column {column!r} (its columns: {', '.join(map(str, frame.columns))})")
+    if len(frame) == 0:
+        raise ScenarioError(path, file, f"has no rows in column {column!r}: at least one duration is needed")
+    values = pd.to_numeric(frame[column], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+    bad = np.flatnonzero(~(np.isfinite(values) & (values >= 0)))
+    if len(bad):
+        row = int(bad[0])
+        where = f"line {row + first_row}" if suffix == ".csv" else f"row {row}"
+        raise ScenarioError(path, file, f"{where}, column {column!r}: {frame[column].iloc[row]!r} is not a duration "
+                                        "(a finite number >= 0)")
+    values.flags.writeable = False
+    return values

@@ -11,6 +11,7 @@ from typing import Any
 import tomli_w
 
 from models import Objective, ParameterError, get_objective
+from scenarios.distributions import SCENARIO_FOLDER
 from scenarios.errors import ScenarioError
 from scenarios.overrides import apply_overrides
 from scenarios.schema import build
@@ -35,7 +36,11 @@ def load(path: str | Path, overrides: dict[str, Any] | None = None) -> Scenario:
         raise ScenarioError("scenario", str(path), f"is not valid TOML: {error}") from None
     except RecursionError:
         raise ScenarioError("scenario", str(path), TOO_DEEP) from None
-    return _with_objective_checks(build(apply_overrides(data, overrides), path.stem))
+    folder = SCENARIO_FOLDER.set(path.parent)  # measured-timing files are found beside the scenario
+    try:
+        return _with_objective_checks(build(apply_overrides(data, overrides), path.stem))
+    finally:
+        SCENARIO_FOLDER.reset(folder)
 
 
 TOO_DEEP = "nests arrays or tables too deeply to be read (no scenario key nests more than a few levels)"

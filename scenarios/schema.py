@@ -14,7 +14,7 @@ from scenarios.distributions import Constant, Distribution, parse_distribution
 from scenarios.errors import MISSING, ScenarioError
 from scenarios.algorithms import ALGORITHM_KEYS
 from scenarios.algorithms import algorithm as parse_algorithm
-from scenarios.types import Algorithm, Cluster, Record, Scenario, Staleness, WorkerTiming
+from scenarios.types import Algorithm, Cluster, Failures, Record, Scenario, Speed, Staleness, WorkerTiming
 from scenarios.validate import INT64_MAX, RECORDED_AS_INT64, Table, boolean, capped, integer, number, string
 
 STALENESS_POLICIES = ("wait", "drop")
@@ -31,9 +31,11 @@ WORKER_DISTRIBUTIONS = ("compute", "downlink", "uplink")  # the ones a worker gr
 
 TOP_KEYS = ("name", "seed", "objective", "algorithm", "staleness", "cluster", "record")
 STALENESS_KEYS = ("bound", "policy")
-CLUSTER_KEYS = ("workers", *DISTRIBUTION_DEFAULTS, "stragglers", "groups")
+CLUSTER_KEYS = ("workers", *DISTRIBUTION_DEFAULTS, "stragglers", "speed", "failures", "loss", "groups")
+SPEED_KEYS = ("normal", "slow", "slowdown", "shared")
 STRAGGLER_KEYS = ("probability", "slowdown")
-GROUP_KEYS = ("workers", "slowdown", *WORKER_DISTRIBUTIONS, "stragglers")
+GROUP_KEYS = ("workers", "slowdown", *WORKER_DISTRIBUTIONS, "stragglers", "speed", "failures", "loss")
+FAILURE_KEYS = ("uptime", "downtime")
 RECORD_KEYS = ("every", "trace")
 
 # Keys only some algorithms read: given under another one with a value other than their default they would be
@@ -166,13 +168,18 @@ def _check_cycles(algorithm: Algorithm, cluster: Cluster, cluster_out: dict[str,
                                 "time is not 0: give compute, downlink or uplink a positive mean")
 
 
-def _check_shared_memory(algorithm: Algorithm, parsed: dict[str, Distribution]) -> None:
-    """AsySG-incon threads share one machine's memory: network and server latencies (groups' too) must be 0.
-    `parsed`: every distribution _cluster parsed, by key path (a base latency that every worker's group replaces is
-    in no worker's timing, yet still refused)."""
+def _check_shared_memory(algorithm: Algorithm, parsed: dict[str, Distribution | float]) -> None:
+    """AsySG-incon threads share one machine's memory: network and server latencies (groups' too) must be 0, and no
+    message can be lost. `parsed`: every distribution and loss _cluster parsed, by key path (a base latency that
+    every worker's group replaces is in no worker's timing, yet still refused)."""
     if algorithm.protocol != "asysg-incon":
         return
     for path, dist in parsed.items():
+        if path.rsplit(".", 1)[1] == "loss":
+            if dist > 0:
+                raise ScenarioError(path, dist, "must be 0 for asysg-incon: its threads share one machine's memory, "
+                                                "with no network to lose a message on")
+            continue
         if path.rsplit(".", 1)[1] in SHARED_MEMORY_ZERO and not dist.is_zero:
             raise ScenarioError(path, dist.spec(),
                                 "must be 0 for asysg-incon: its threads share one machine's memory, with no network "
@@ -190,9 +197,9 @@ def _stragglers(table: Table) -> tuple[tuple[float, float], dict[str, Any]]:
     return (probability, slowdown), {"probability": probability, "slowdown": slowdown}
 
 
-def _cluster(table: Table) -> tuple[Cluster, dict[str, Any], dict[str, Distribution]]:
-    """The Cluster, its resolved table and every distribution parsed, by key path (cluster.uplink,
-    cluster.groups[0].uplink, ...)."""
+def _cluster(table: Table) -> tuple[Cluster, dict[str, Any], dict[str, Distribution | float]]:
+    """The Cluster, its resolved table and every distribution and loss parsed, by key path (cluster.uplink,
+    cluster.groups[0].uplink, cluster.loss, ...)."""
     workers = capped(table, "workers", 4, 1, MAX_WORKERS, WORKERS_LIMIT)
     out: dict[str, Any] = {"workers": workers}
     dists = {}
@@ -200,7 +207,12 @@ def _cluster(table: Table) -> tuple[Cluster, dict[str, Any], dict[str, Distribut
         dists[key], out[key] = _distribution(table, key, default)
     parsed = {table.key(key): dist for key, dist in dists.items()}
     stragglers, out["stragglers"] = _stragglers(table.table("stragglers", STRAGGLER_KEYS))
-    base = {key: dists[key] for key in WORKER_DISTRIBUTIONS} | {"stragglers": stragglers, "slowdown": 1.0}
+    speed = None
+    if "speed" in table.data:
+        speed, out["speed"] = _speed(table.table("speed", SPEED_KEYS))
+    base = {key: dists[key] for key in WORKER_DISTRIBUTIONS} | {"stragglers": stragglers, "slowdown": 1.0,
+                                                                "speed": speed, "unit": workers}
+    _faults(table, base, out, parsed)
     settings = [base] * workers
     groups = table.get("groups", [])
     if not isinstance(groups, list):
@@ -211,37 +223,111 @@ def _cluster(table: Table) -> tuple[Cluster, dict[str, Any], dict[str, Distribut
         group_table = Table(group, f"{table.key('groups')}[{index}]", GROUP_KEYS)
         members, setting, resolved = _group(group_table, workers, base, member_of, index)
         parsed |= {group_table.key(key): setting[key] for key in WORKER_DISTRIBUTIONS if key in group_table.data}
+        if "loss" in group_table.data:
+            parsed[group_table.key("loss")] = setting["loss"]
         for worker in members:
             settings[worker] = setting
         group_out.append(resolved)
     if group_out:
         out["groups"] = group_out
-    timings = tuple(WorkerTiming(s["compute"].scaled(s["slowdown"]), s["downlink"], s["uplink"], *s["stragglers"])
-                    for s in settings)
+    timings = tuple(WorkerTiming(s["compute"].scaled(s["slowdown"]), s["downlink"], s["uplink"], *s["stragglers"],
+                                 s["speed"], s["unit"] if s["speed"] is not None and s["speed"].shared else worker,
+                                 s["failures"], s["loss"])
+                    for worker, s in enumerate(settings))
     return Cluster(workers, timings, dists["server"], dists["read"]), out, parsed
 
 
 def _group(table: Table, workers: int, base: dict[str, Any], member_of: dict[int, int],
            index: int) -> tuple[list[int], dict[str, Any], dict[str, Any]]:
     """One [[cluster.groups]] entry: its member ids (recorded in `member_of`), its settings and resolved table."""
-    members = table.get("workers")
     path = table.key("workers")
-    if not isinstance(members, list) or not members:
-        raise ScenarioError(path, members, f"must be a non-empty array of worker ids in 0..{workers - 1}")
-    for position, worker in enumerate(members):
-        integer(worker, f"{path}[{position}]", low=0, high=workers - 1)
+    members, selector = _members(table.get("workers"), path, workers)
+    for worker in members:
         if worker in member_of:
             where = "this group" if member_of[worker] == index else f"cluster.groups[{member_of[worker]}]"
-            raise ScenarioError(path, members, f"worker {worker} is already in {where}; a worker belongs to at most one group")
+            raise ScenarioError(path, selector, f"worker {worker} is already in {where} (with cluster.workers = "
+                                                f"{workers}); a worker belongs to at most one group")
         member_of[worker] = index
     setting = dict(base, slowdown=table.number("slowdown", 1.0, low=0, open_low=True))
-    out: dict[str, Any] = {"workers": list(members), "slowdown": setting["slowdown"]}
+    out: dict[str, Any] = {"workers": selector, "slowdown": setting["slowdown"]}
     for key in WORKER_DISTRIBUTIONS:
         if key in table.data:
             setting[key], out[key] = _distribution(table, key)
     if "stragglers" in table.data:
         setting["stragglers"], out["stragglers"] = _stragglers(table.table("stragglers", STRAGGLER_KEYS))
+    if "speed" in table.data:
+        setting["speed"], out["speed"] = _speed(table.table("speed", SPEED_KEYS))
+        setting["unit"] = workers + 1 + index  # a shared process of its own
+    _faults(table, setting, out)
     return members, setting, out
+
+
+def _faults(table: Table, setting: dict[str, Any], out: dict[str, Any], parsed: dict | None = None) -> None:
+    """`failures` and `loss` of the cluster or a group, when given, into its setting and resolved table (and the
+    cluster's loss into `parsed`); absent, the setting keeps the cluster's (none and 0 at the top)."""
+    setting.setdefault("failures", None)
+    setting.setdefault("loss", 0.0)
+    if "failures" in table.data:
+        setting["failures"], out["failures"] = _failures(table.table("failures", FAILURE_KEYS))
+    if "loss" in table.data:
+        loss = table.number("loss", low=0, high=1)
+        if loss == 1:
+            raise ScenarioError(table.key("loss"), table.data["loss"], "must be in [0, 1): with 1 no gradient "
+                                                                        "ever arrives")
+        setting["loss"] = out["loss"] = loss
+    if parsed is not None:
+        parsed[table.key("loss")] = setting["loss"]
+
+
+def _failures(table: Table) -> tuple[Failures, dict[str, Any]]:
+    """Failures: the uptime and downtime distributions (the uptime's mean > 0: a worker must get some work done)."""
+    uptime, uptime_out = _distribution(table, "uptime")
+    downtime, downtime_out = _distribution(table, "downtime")
+    if uptime.mean <= 0:
+        raise ScenarioError(table.key("uptime"), uptime_out, "must have a positive mean: a worker that is never up "
+                                                             "computes nothing")
+    return Failures(uptime, downtime), {"uptime": uptime_out, "downtime": downtime_out}
+
+
+def _speed(table: Table) -> tuple[Speed, dict[str, Any]]:
+    """A two-state speed: mean times in the normal and slow states (> 0), the slowdown (>= 1), shared or not."""
+    speed = Speed(table.number("normal", low=0, open_low=True), table.number("slow", low=0, open_low=True),
+                  table.number("slowdown", low=1), table.boolean("shared", False))
+    return speed, {"normal": speed.normal, "slow": speed.slow, "slowdown": speed.slowdown, "shared": speed.shared}
+
+
+SELECTORS = ("first", "last", "share")
+
+
+def _members(value: Any, path: str, workers: int) -> tuple[list[int], Any]:
+    """A group's member ids for `workers` workers, and its resolved `workers` value: an array of ids, or a selector
+    resolved for every worker count: { first = n } (ids 0..n-1), { last = n } (the n highest ids), { share = s }
+    (the round(s W) highest ids, half up; from = "first" for the lowest). More than W selected means all W."""
+    if isinstance(value, list):
+        if not value:
+            raise ScenarioError(path, value, f"must be a non-empty array of worker ids in 0..{workers - 1}, or a "
+                                             "selector: { first = n }, { last = n } or { share = s }")
+        for position, worker in enumerate(value):
+            integer(worker, f"{path}[{position}]", low=0, high=workers - 1)
+        return list(value), list(value)
+    table = Table(value, path, (*SELECTORS, "from"))
+    given = [key for key in SELECTORS if key in table.data]
+    if len(given) != 1:
+        raise ScenarioError(path, value, "must select its members in one way: an array of worker ids, "
+                                         "{ first = n }, { last = n } or { share = s } (0 < s <= 1)")
+    kind = given[0]
+    if kind == "share":
+        share = table.number("share", low=0, high=1, open_low=True)
+        end = table.choice("from", ("last", "first"), "last")
+        count, resolved = min(workers, int(share * workers + 0.5)), {"share": share, "from": end}
+    else:
+        if "from" in table.data:
+            raise ScenarioError(table.key("from"), table.data["from"], "goes with share only")
+        count = table.integer(kind, low=1)
+        resolved, end = {kind: count}, kind
+        count = min(count, workers)
+    members = list(range(count)) if end == "first" else list(range(workers - count, workers))
+    return members, resolved
 
 
 def _record(table: Table, iterations: int) -> tuple[Record, dict[str, Any]]:

@@ -9,6 +9,26 @@ from scenarios.distributions import Distribution
 
 
 @dataclass(frozen=True)
+class Speed:
+    """A two-state speed (sim/cluster/speed.py): normal for exponential times of mean `normal`, slow for ones of mean
+    `slow`, computations `slowdown` times slower while slow; `shared`: one process for the whole group (or cluster)."""
+
+    normal: float
+    slow: float
+    slowdown: float
+    shared: bool
+
+
+@dataclass(frozen=True)
+class Failures:
+    """A worker that fails (sim/cluster/failures.py): up for times drawn from `uptime`, then down for times drawn from
+    `downtime`, alternately; the work in flight when it goes down is lost."""
+
+    uptime: Distribution
+    downtime: Distribution
+
+
+@dataclass(frozen=True)
 class WorkerTiming:
     """One worker's latencies: compute time (times `slowdown`, and times `straggler_slowdown` with probability
     `straggler_probability`), downlink (server -> worker, the pull) and uplink (worker -> server, the push)."""
@@ -18,6 +38,10 @@ class WorkerTiming:
     uplink: Distribution
     straggler_probability: float = 0.0
     straggler_slowdown: float = 1.0
+    speed: Speed | None = None
+    speed_unit: int = 0       # which speed process: the worker's own (its id) or a shared one (W + 1 + group, W)
+    failures: Failures | None = None
+    loss: float = 0.0         # probability that a pushed gradient is lost on the network
 
 
 @dataclass(frozen=True)

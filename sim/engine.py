@@ -28,6 +28,8 @@ from sim.recording import staleness_table
 from sim.closed_form.ring import apply_schedules
 from sim.run import Run, apply_updates
 from sim.closed_form.con import TIMINGS, Block, ConSchedule, closed_form, ring_depth
+from sim.cluster.failures import start_faults
+from sim.cluster.speed import SpeedProcess, modulated, switches_until
 from sim.cluster.workers import RepeatedClock, SampleStream, WorkerClock, service_clock
 from sim.protocols.epochs import EpochGate, full_pass_time
 
@@ -42,6 +44,12 @@ class Result:
     metrics_table: pa.Table = field(repr=False)
     trace_table: pa.Table = field(repr=False)
     staleness_counts: list[int] = field(repr=False)
+    events_table: pa.Table = field(repr=False)
+
+    @cached_property
+    def events(self) -> pd.DataFrame:
+        """The cluster's events (failures, recoveries, lost messages, speed switches): sim.recording.EVENT_SCHEMA."""
+        return self.events_table.to_pandas()
 
     @cached_property
     def metrics(self) -> pd.DataFrame:
@@ -189,13 +197,28 @@ def _start(env: simpy.Environment, run: Run, scenario: Scenario, objective) -> N
         per_read = algorithm.batch if algorithm.protocol == "asysg-incon" else 1
         epochs = functools.partial(EpochGate, env, epoch=epoch, batch=algorithm.batch, gradients_per_read=per_read,
                                    snapshot_time=snapshot_time)
+    _speeds(env, run, scenario, clocks)
+    faults = start_faults(env, run.events, cluster.timings, seed)
+    faults = faults if any(fault is not None for fault in faults) else None
     if algorithm.protocol == "sync":
-        sync.start(env, run, clocks, samples, service, epoch, snapshot_time if epoch is not None else 0.0)
+        sync.start(env, run, clocks, samples, service, epoch, snapshot_time if epoch is not None else 0.0, faults)
     elif algorithm.protocol == "asysg-con":
         con.start(env, run, clocks, samples, algorithm.batch, scenario.staleness.bound, scenario.staleness.policy,
-                  service, epochs)
+                  service, epochs, faults)
     else:
-        incon.start(env, run, scenario, clocks, samples, seed, epochs)
+        incon.start(env, run, scenario, clocks, samples, seed, epochs, faults)
+
+
+def _speeds(env: simpy.Environment, run: Run, scenario: Scenario, clocks: list[WorkerClock]) -> None:
+    """Workers with a two-state speed compute under their speed process (sim/cluster/speed.py), one per worker or
+    one shared by a group; the run keeps them for the events of its switches."""
+    processes: dict[int, SpeedProcess] = {}
+    for worker, (timing, clock) in enumerate(zip(scenario.cluster.timings, clocks)):
+        if timing.speed is not None:
+            if timing.speed_unit not in processes:
+                processes[timing.speed_unit] = SpeedProcess(timing.speed, scenario.seed, timing.speed_unit)
+            clock.compute = modulated(clock.compute, processes[timing.speed_unit], lambda: env.now)
+            run.speeds.append((worker, processes[timing.speed_unit]))
 
 
 def _schedule(scenario: Scenario, objective) -> Iterator[Block]:
@@ -230,8 +253,12 @@ def _run_ahead(env: simpy.Environment, run: Run) -> None:
 
 
 def _result(scenario: Scenario, run: Run, wall_seconds: float) -> Result:
+    for worker, process in run.speeds:
+        for time, kind in switches_until(process, run.sim_time):
+            run.events.add(time, worker, kind)
     summary = _summary(scenario, run, wall_seconds)
-    return Result(scenario, summary, run.store.current, run.metrics.table(), run.trace.table(), run.staleness.counts)
+    return Result(scenario, summary, run.store.current, run.metrics.table(), run.trace.table(), run.staleness.counts,
+                  run.events.table())
 
 
 def _summary(scenario: Scenario, run: Run, wall_seconds: float) -> dict[str, Any]:
@@ -271,6 +298,7 @@ def _summary(scenario: Scenario, run: Run, wall_seconds: float) -> dict[str, Any
         "max_staleness": run.staleness.max,
         "mean_staleness": run.staleness.mean,
         **run.staleness.percentiles(),
+        **run.events.counts(),
         "step_policy": algorithm.step.policy,
         "step_first": run.gamma(0),
         "step_value": run.step.value,   # the constant gamma (the corollary policy's, resolved), else None
@@ -288,10 +316,11 @@ def _summary(scenario: Scenario, run: Run, wall_seconds: float) -> dict[str, Any
 
 def _evaluations(scenario: Scenario, run: Run, iterations: int) -> int:
     """Sample-gradient evaluations spent (a stochastic gradient of minibatch b counts b): each gradient the server
-    consumed, dropped ones included, times its estimator's evaluations of G, plus n per SVRG snapshot round (one
-    at each of the versions 0, epoch, 2 epoch, ... below the updates applied)."""
+    consumed, dropped ones included, and each lost one whose computation had finished (sim/cluster/failures.py),
+    times its estimator's evaluations of G, plus n per SVRG snapshot round (one at each of the versions 0, epoch,
+    2 epoch, ... below the updates applied)."""
     algorithm = scenario.algorithm
-    spent = run.gradients * run.algorithm.estimator.evaluations * algorithm.minibatch
+    spent = (run.gradients + run.events.computed_lost) * run.algorithm.estimator.evaluations * algorithm.minibatch
     if algorithm.estimator.epoch is not None:
         spent += math.ceil(max(iterations, 1) / algorithm.estimator.epoch) * run.objective.n_samples
     return spent

@@ -228,3 +228,38 @@ class MetricsRecorder:
             "stationarity": pa.array(columns[6], pa.float64()),  # ||G_gamma_k(x_k)||^2 (= grad_norm_sq if h = 0)
             "objective": pa.array(columns[7], pa.float64()),     # f(x_k) + h(x_k)
         })
+
+
+EVENT_SCHEMA = pa.schema([
+    ("time", pa.float64()),
+    ("worker", pa.int32()),
+    ("kind", pa.string()),          # failure, recovery, loss, slow, normal
+    ("read_version", pa.int64()),   # failure, loss: the version the lost gradient read (-1: none in progress)
+    ("lost_time", pa.float64()),    # failure, loss: worker time spent on the lost work
+])
+EVENT_KINDS = ("failure", "recovery", "loss", "slow", "normal")
+
+
+class EventLog:
+    """The cluster's events (events.parquet): failures and recoveries, lost messages, speed switches."""
+
+    def __init__(self) -> None:
+        self.rows: list[tuple[float, int, str, int, float]] = []
+        self.computed_lost = 0  # lost gradients whose computation had finished (spent evaluations: sim.engine)
+
+    def add(self, time: float, worker: int, kind: str, read_version: int = -1, lost_time: float = 0.0) -> None:
+        self.rows.append((time, worker, kind, read_version, lost_time))
+
+    def counts(self) -> dict[str, float]:
+        """Summary fields: events by kind and the worker time the lost work had taken."""
+        kinds = [row[2] for row in self.rows]
+        return {"failures": kinds.count("failure"), "lost_messages": kinds.count("loss"),
+                "speed_switches": kinds.count("slow") + kinds.count("normal"),
+                "lost_worker_time": sum(row[4] for row in self.rows)}
+
+    def table(self) -> pa.Table:
+        """The events in time order (a stable sort: events of one instant keep the order they happened in)."""
+        rows = sorted(self.rows, key=lambda row: row[0])
+        columns = list(zip(*rows)) if rows else [[]] * 5
+        return pa.Table.from_arrays([pa.array(column, field.type) for column, field in zip(columns, EVENT_SCHEMA)],
+                                    schema=EVENT_SCHEMA)

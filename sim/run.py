@@ -26,7 +26,7 @@ from scenarios.errors import ScenarioError
 from scenarios.types import Scenario, Step
 from sim.closed_form.con import Block
 from sim.iterates import IterateStore, apply_con_update, apply_con_updates
-from sim.recording import InconTraceRecorder, MetricsRecorder, StalenessCounter, TraceRecorder
+from sim.recording import EventLog, InconTraceRecorder, MetricsRecorder, StalenessCounter, TraceRecorder
 
 
 @dataclass(slots=True)
@@ -78,11 +78,14 @@ class Run:
         self.store = IterateStore(objective.x0)
         self.trace = (InconTraceRecorder if algorithm.protocol == "asysg-incon" else TraceRecorder)(scenario.record.trace)
         self.staleness = StalenessCounter()
+        self.events = EventLog()
+        self.speeds: list[tuple[int, object]] = []  # (worker, its SpeedProcess): sim.engine._speeds
         self.metrics = MetricsRecorder(self.algorithm, scenario.record.every)
         self.on_progress = on_progress
         self.on_finish: Callable[[], None] = lambda: None
         self.deferred = deferred
-        self.pending: deque[tuple] = deque()  # deferred: (reads, now) updates and (read, staleness, now) drops, in order
+        self.pending: deque[tuple] = deque()  # deferred: (reads, now) updates, (read, staleness, now) drops and (read,)
+        # losses (sim/cluster/failures.py), in order
         self.pending_updates = 0
         self.on_pending: Callable[[], None] = lambda: None  # deferred: called after each update the engine forms
         self.scheduled = 0      # updates formed by the engine
@@ -122,14 +125,27 @@ class Run:
         else:
             self._dropped(read, staleness, now)
 
+    def lose(self, read: Read) -> None:
+        """A gradient that never reached the server (its worker failed, or the network lost it): its read's hold is
+        released (deferred: in order with the updates and drops, once the updates before it are applied); it is in
+        no count and no trace row."""
+        if self.deferred:
+            self.pending.append((read,))
+        else:
+            self.store.release(read.version)
+
     def next_update(self) -> tuple[list[Read], float]:
-        """Deferred: record the pending drops up to the next pending update, and return that update."""
+        """Deferred: record the pending drops and release the losses up to the next pending update, and return that
+        update."""
         while True:
             item = self.pending.popleft()
             if len(item) == 2:
                 self.pending_updates -= 1
                 return item
-            self._dropped(*item)
+            if len(item) == 1:
+                self.store.release(item[0].version)
+            else:
+                self._dropped(*item)
 
     def record_updates(self, block: Block) -> None:
         """Record the updates of a closed-form schedule's block (sim/closed_form/con.py), applied elsewhere (apply_schedules,

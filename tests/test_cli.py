@@ -24,7 +24,7 @@ def test_run_writes_the_contract_files_and_replay_reproduces(tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "300 updates" in printed and "staleness" in printed and str(out) in printed
     assert sorted(p.name for p in out.iterdir()) == sorted(
-        ["scenario.toml", "summary.json", "metrics.parquet", "trace.parquet", "x_final.npy"])
+        ["scenario.toml", "summary.json", "metrics.parquet", "trace.parquet", "events.parquet", "x_final.npy"])
     summary = json.loads((out / "summary.json").read_text())
     assert SUMMARY_KEYS <= set(summary) and summary["seed"] == 7 and summary["iterations"] == 300
     metrics = pd.read_parquet(out / "metrics.parquet")

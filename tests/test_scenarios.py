@@ -511,7 +511,7 @@ def test_resolved_toml_round_trips(data):
 def test_examples_exist():
     names = {path.stem for path in EXAMPLES}
     assert {"quickstart", "stragglers", "network-bound", "heterogeneous", "sync", "logistic-digits",
-            "robust-regression", "rosenbrock", "mlp", "phase-retrieval"} <= names
+            "robust-regression", "rosenbrock", "mlp", "phase-retrieval", "measured", "rack", "failures"} <= names
     assert any(load(path).staleness.policy == "drop" for path in EXAMPLES)
 
 

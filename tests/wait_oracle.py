@@ -128,8 +128,9 @@ def oracle_worker(env: simpy.Environment, index: int, clock: WorkerClock, sample
 
 
 def start_con(env: simpy.Environment, run: Run, clocks: list[WorkerClock], samples: list[SampleStream], batch: int,
-              bound: int | None, policy: str, service, epochs=None) -> None:
+              bound: int | None, policy: str, service, epochs=None, faults=None) -> None:
     assert epochs is None, "the oracle predates SVRG's epochs"
+    assert faults is None, "the oracle predates failures and lost messages"
     server = OracleServer(env, run, batch, bound, policy, service)
     for index, (clock, stream) in enumerate(zip(clocks, samples)):
         env.process(oracle_worker(env, index, clock, stream, server))
@@ -153,8 +154,9 @@ def oracle_thread(env: simpy.Environment, index: int, clock: WorkerClock, sample
 
 
 def start_incon(env: simpy.Environment, run: Run, scenario: Scenario, clocks: list[WorkerClock],
-                samples: list[SampleStream], seed: int, epochs=None) -> None:
+                samples: list[SampleStream], seed: int, epochs=None, faults=None) -> None:
     assert epochs is None, "the oracle predates SVRG's epochs"
+    assert faults is None, "the oracle predates failures and lost messages"
     dim = run.objective.dim
     cluster, algorithm = scenario.cluster, scenario.algorithm
     memory = SharedMemory(run, [read_clock(cluster.read, seed, i) for i in range(cluster.workers)],

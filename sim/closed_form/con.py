@@ -40,10 +40,14 @@ class Tie(Exception):
 
 
 def closed_form(scenario: Scenario) -> bool:
-    """The scenario's schedule has a closed form: AsySG-con without a staleness bound, without server time and
-    without SVRG's epochs (its snapshot rounds are barriers); a regularizer changes only the math."""
+    """The scenario's schedule has a closed form: AsySG-con without a staleness bound, without server time, without
+    SVRG's epochs (its snapshot rounds are barriers), without changing speeds (whose compute times depend on when
+    a computation starts) and without failures or lost messages (sim/cluster/failures.py: the engine runs them); a
+    regularizer changes only the math."""
     return (scenario.algorithm.protocol == "asysg-con" and scenario.staleness.bound is None
-            and scenario.cluster.server.is_zero and scenario.algorithm.estimator.name == "sg")
+            and scenario.cluster.server.is_zero and scenario.algorithm.estimator.name == "sg"
+            and all(timing.speed is None and timing.failures is None and timing.loss == 0
+                    for timing in scenario.cluster.timings))
 
 
 @dataclass

@@ -22,6 +22,10 @@ class Purpose(IntEnum):
     SERVER = 5
     COORDINATES = 6
     READ = 7
+    SPEED = 8
+    UPTIME = 9      # sim/cluster/failures.py
+    DOWNTIME = 10
+    LOSS = 11
 
 
 def stream(seed: int, purpose: Purpose, index: int = 0) -> np.random.Generator:

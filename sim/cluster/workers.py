@@ -11,9 +11,30 @@ from scenarios.distributions import Distribution
 from sim.cluster.streams import Draws, Purpose, stream
 
 
-def _draws(dist: Distribution, seed: int, purpose: Purpose, index: int) -> Draws | None:
+def duration_draws(dist: Distribution, seed: int, purpose: Purpose, index: int) -> Draws | None:
     """Draws from `dist` on stream (purpose, index); None when every draw is 0 (the engine then skips the event)."""
-    return None if dist.is_zero else Draws(dist.draw, stream(seed, purpose, index))
+    if dist.is_zero:
+        return None
+    sequence = dist.sequence(index)
+    return Draws(dist.draw, stream(seed, purpose, index)) if sequence is None else Cycle(sequence)
+
+
+class Cycle:
+    """Draws' interface over a fixed sequence replayed in order, cycling (a trace distribution: no randomness)."""
+
+    def __init__(self, values: np.ndarray) -> None:
+        self._values, self._list, self._next = values, values.tolist(), 0
+
+    def __call__(self) -> float:
+        value = self._list[self._next]
+        self._next = (self._next + 1) % len(self._list)
+        return value
+
+    def take(self, count: int) -> np.ndarray:
+        """The next `count` values as an array: the values `count` calls would return."""
+        rows = (self._next + np.arange(count)) % len(self._values)
+        self._next = (self._next + count) % len(self._values)
+        return self._values[rows]
 
 
 class WorkerClock:
@@ -21,9 +42,9 @@ class WorkerClock:
     with probability straggler_probability, compute otherwise."""
 
     def __init__(self, timing: WorkerTiming, seed: int, index: int) -> None:
-        self.downlink = _draws(timing.downlink, seed, Purpose.DOWNLINK, index)
-        self.uplink = _draws(timing.uplink, seed, Purpose.UPLINK, index)
-        self._compute = _draws(timing.compute, seed, Purpose.COMPUTE, index)
+        self.downlink = duration_draws(timing.downlink, seed, Purpose.DOWNLINK, index)
+        self.uplink = duration_draws(timing.uplink, seed, Purpose.UPLINK, index)
+        self._compute = duration_draws(timing.compute, seed, Purpose.COMPUTE, index)
         self._straggles = (Draws(lambda rng, size: rng.random(size), stream(seed, Purpose.STRAGGLER, index))
                            if timing.straggler_probability > 0 else None)
         self._probability = timing.straggler_probability
@@ -63,12 +84,12 @@ class RepeatedClock:
 
 def read_clock(read: Distribution, seed: int, index: int) -> Draws | None:
     """Durations of asysg-incon thread `index`'s reads of the shared vector; None when they are all 0."""
-    return _draws(read, seed, Purpose.READ, index)
+    return duration_draws(read, seed, Purpose.READ, index)
 
 
 def service_clock(server: Distribution, seed: int) -> Draws | None:
     """Service times of the parameter server's updates; None when they are all 0."""
-    return _draws(server, seed, Purpose.SERVER, 0)
+    return duration_draws(server, seed, Purpose.SERVER, 0)
 
 
 class SampleStream:

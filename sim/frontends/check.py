@@ -75,10 +75,11 @@ def variant(base: Scenario, iterations: int, workers: int) -> Scenario:
     algorithm["iterations"] = iterations
     algorithm["step"] = {"policy": "corollary"}
     if workers != cluster["workers"]:
-        if cluster.get("groups"):
-            raise ScenarioError("cluster.groups", "[...]", "asgd check varies cluster.workers, which worker groups "
-                                                           "tie to fixed worker ids: drop them with "
-                                                           "--set 'cluster.groups=[]'")
+        if any(isinstance(group["workers"], list) for group in cluster.get("groups", [])):
+            raise ScenarioError("cluster.groups", "[...]", "asgd check varies cluster.workers, which a group of fixed "
+                                                           "worker ids does not scale with: select its members by share "
+                                                           "or rank (workers = { share = 0.25 }, { last = 2 }) or drop "
+                                                           "the groups with --set 'cluster.groups=[]'")
         cluster["workers"] = workers  # sync: M = W follows (the resolved scenario leaves its batch implied)
     data["record"] = {"every": max(1, iterations // RECORD_POINTS), "trace": False}
     return parse(data)

@@ -60,6 +60,9 @@ def format_summary(s: dict[str, Any], out: Path) -> str:
         f"   objective f + h {s['final_objective']:.6g}   ({s['evaluations']} sample-gradient evaluations)",
         f"  staleness       mean {s['mean_staleness']:.3f}, p50 {s['staleness_p50']}, p90 {s['staleness_p90']}, "
         f"p99 {s['staleness_p99']}, max {s['max_staleness']}",
+        *([f"  cluster events  {s['failures']} failures, {s['lost_messages']} lost messages, {s['speed_switches']} "
+           f"speed switches; lost work {s['lost_worker_time']:.6g} worker time (events.parquet)"]
+          if s['failures'] or s['lost_messages'] or s['speed_switches'] else []),
         f"  wall time       {s['wall_seconds']:.2f} s",
         f"  written to      {out}",
     ]

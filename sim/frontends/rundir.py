@@ -24,7 +24,7 @@ from scenarios import to_toml
 from scenarios.errors import ScenarioError, WriteError
 from sim.frontends.provenance import provenance
 
-FILES = ("scenario.toml", "summary.json", "metrics.parquet", "trace.parquet", "x_final.npy")
+FILES = ("scenario.toml", "summary.json", "metrics.parquet", "trace.parquet", "events.parquet", "x_final.npy")
 # The temporary names an output folder OUT is staged under: ".OUT." and 8 random characters (tempfile.mkdtemp), and
 # ".OUT.old-PID" (PID at most 7 digits on Linux) for the earlier output moved aside.
 STAGING_EXTRA = len(".") + len(".old-") + 7
@@ -161,6 +161,7 @@ def write_run(out: Path, result, command: list[str] | None = None, force: bool =
         (staging / "summary.json").write_text(json.dumps(json_ready(summary), indent=2) + "\n")
         pq.write_table(result.metrics_table, staging / "metrics.parquet")
         pq.write_table(result.trace_table, staging / "trace.parquet")
+        pq.write_table(result.events_table, staging / "events.parquet")
         np.save(staging / "x_final.npy", result.x_final)
 
 

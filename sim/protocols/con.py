@@ -12,6 +12,9 @@ gradient must arrive first); a pull is answered only if its gradient keeps the s
 next update. Nothing is dropped, every staleness is <= T, and any W, M, T work (T = 0 with W > M serializes).
 Policy "drop": a gradient whose staleness would exceed T is discarded (at arrival, or when the update is formed)
 and counted; its worker pulls again.
+
+Failures and lost messages (sim/cluster/failures.py): a gradient that never arrives is `lose`-d: its read released
+and, under "wait", no longer outstanding, so deferred updates and waiting pulls go on.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import simpy
 from sim.protocols.epochs import Admission
 from sim.protocols.waiters import ALWAYS, Waiters
 from sim.run import Read, Run
+from sim.cluster.failures import Faults
 from sim.cluster.workers import SampleStream, WorkerClock
 
 
@@ -86,6 +90,23 @@ class ParameterServer:
             return
         self.queue.append(read)
         self.serve()
+
+    def lose(self, read: Read) -> None:
+        """A gradient read and never delivered (its worker failed, or the network lost it; AsySG-incon: a thread failed
+        while its write was held back): its read is released and, under policy "wait", no longer outstanding, so an
+        update deferred for it may start and the waiting pulls are resumed to check again (one that became
+        admissible without an update goes on)."""
+        if self.wait:
+            queued = [entry for entry in self.queue if entry[2] is read]
+            if queued:
+                self.queue.remove(queued[0])
+                heapq.heapify(self.queue)
+            else:
+                self._fly(read.version, -1)
+        self.run.lose(read)
+        if self.wait:
+            self.serve()
+            self.waiters.updated()
 
     def serve(self) -> None:
         """Start every update that can start now (also after a read's version rose: AsySG-incon)."""
@@ -171,26 +192,42 @@ class ParameterServer:
         self._flying_total += change
 
 
-def worker(env: simpy.Environment, index: int, clock: WorkerClock, samples: SampleStream, server: ParameterServer):
-    """Pull, compute, push, forever."""
+def worker(env: simpy.Environment, index: int, clock: WorkerClock, samples: SampleStream, server: ParameterServer,
+           faults: Faults | None = None):
+    """Pull, compute, push, forever; with `faults`, a lost gradient is given up (server.lose) and a failure waits
+    for the recovery, then the worker pulls again."""
     downlink, uplink, wait = clock.downlink, clock.uplink, server.wait
     while True:
-        if downlink is not None:
-            yield env.timeout(downlink())
-        while wait and not server.can_read():
-            yield server.admission()
-        read = server.read(index, samples())
-        yield env.timeout(clock.compute())
-        if uplink is not None:
-            yield env.timeout(uplink())
-        server.push(read)
+        read, computed = None, 0
+        try:
+            if downlink is not None:
+                yield env.timeout(downlink())
+            while wait and not server.can_read():
+                yield server.admission()
+            read = server.read(index, samples())
+            yield env.timeout(clock.compute())
+            computed = 1
+            if uplink is not None:
+                yield env.timeout(uplink())
+            if faults is not None and faults.lost(read.version, read.t_read):
+                server.lose(read)
+                continue
+            server.push(read)
+        except simpy.Interrupt:  # a failure (sim/cluster/failures.py)
+            if read is not None:
+                server.lose(read)
+            yield faults.failed(read.version, read.t_read, computed) if read is not None else faults.failed()
 
 
 def start(env: simpy.Environment, run: Run, clocks: list[WorkerClock], samples: list[SampleStream], batch: int,
-          bound: int | None, policy: str, service, epochs=None) -> None:
-    """The server and W workers on `run`; `epochs(run)` (SVRG: sim/protocols/epochs.py) puts an EpochGate between them."""
+          bound: int | None, policy: str, service, epochs=None, faults: list[Faults | None] | None = None) -> None:
+    """The server and W workers on `run`; `epochs(run)` (SVRG: sim/protocols/epochs.py) puts an EpochGate between them;
+    `faults`: each worker's failures and lost messages (sim/cluster/failures.py), if any."""
     gate = epochs(run) if epochs is not None else None
     server = ParameterServer(env, gate if gate is not None else run, batch, bound, policy, service)
     admission = Admission(server, gate) if gate is not None else server
     for index, (clock, stream) in enumerate(zip(clocks, samples)):
-        env.process(worker(env, index, clock, stream, admission))
+        fault = faults[index] if faults is not None else None
+        process = env.process(worker(env, index, clock, stream, admission, fault))
+        if fault is not None:
+            fault.work = process

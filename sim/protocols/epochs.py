@@ -4,8 +4,8 @@ Snapshot round: the workers compute the exact full gradient at the snapshot x~ (
 read is admitted meanwhile. Its simulated time is the cost model `full_pass_time`. The math itself is exact and
 happens in the estimator (models/updates/estimators.SVRG), which keeps x~ = x_{k - k mod epoch}.
 
-Inner updates: the gate admits reads for exactly epoch * M gradients per epoch (a dropped gradient gives its place
-back), so every gradient of the epoch's updates is read after its snapshot round and no read outlives its epoch:
+Inner updates: the gate admits reads for exactly epoch * M gradients per epoch (a dropped or lost gradient gives its
+place back), so every gradient of the epoch's updates is read after its snapshot round and no read outlives its epoch:
 the epochs drain. An inner gradient costs two evaluations of G (workers.RepeatedClock: two compute draws).
 
 `EpochGate` stands between the ParameterServer (sim/protocols/con.py) and the run (a Run, or AsySG-incon's
@@ -78,6 +78,12 @@ class EpochGate:
         self.admitted -= self.per_read
         self._fire()
 
+    def lose(self, read) -> None:
+        """A gradient that never arrived (sim/cluster/failures.py) gives its place back, like a drop."""
+        self.run.lose(read)
+        self.admitted -= self.per_read
+        self._fire()
+
     def _snapshot(self) -> None:
         """Close the gate for a snapshot round, and open the next epoch when it ends."""
         self.open, self.admitted = False, 0
@@ -100,7 +106,7 @@ class Admission:
 
     def __init__(self, server, gate: EpochGate) -> None:
         self.server, self.gate = server, gate
-        self.read, self.push, self.version_rose = server.read, server.push, server.version_rose  # the server's
+        self.read, self.push, self.version_rose, self.lose = server.read, server.push, server.version_rose, server.lose
 
     def can_read(self) -> bool:
         return self.gate.can_read() and (not self.server.wait or self.server.can_read())

@@ -14,6 +14,7 @@ from __future__ import annotations
 import simpy
 
 from scenarios.types import Scenario
+from sim.cluster.failures import Faults
 from sim.protocols.con import ParameterServer
 from sim.run import Run
 from sim.protocols.shared_memory import SharedMemory
@@ -22,27 +23,38 @@ from sim.protocols.epochs import Admission
 
 
 def thread(env: simpy.Environment, index: int, clock: WorkerClock, samples: SampleStream, batch: int,
-           memory: SharedMemory, server: ParameterServer):
-    """Read, compute M gradients, write; forever."""
+           memory: SharedMemory, server: ParameterServer, faults: Faults | None = None):
+    """Read, compute M gradients, write; forever. With `faults`, a failure loses the read in progress (server.lose:
+    also a write held back by "wait"), and the thread reads again after its recovery."""
     while True:
-        while not server.can_read():
-            yield server.admission()
-        read = server.read(index, [samples() for _ in range(batch)])
-        if read.end > read.start:
-            yield env.timeout(read.duration)
-        memory.end_read(read)
-        server.version_rose(read, read.first)  # from `first` to b: a write held back by "wait" may go now
-        for _ in range(batch):
-            yield env.timeout(clock.compute())
-        server.push(read)
-        while not read.done:
-            yield server.admission(after=read)
+        read, computed = None, 0
+        try:
+            while not server.can_read():
+                yield server.admission()
+            read = server.read(index, [samples() for _ in range(batch)])
+            if read.end > read.start:
+                yield env.timeout(read.duration)
+            memory.end_read(read)
+            server.version_rose(read, read.first)  # from `first` to b: a write held back by "wait" may go now
+            for _ in range(batch):
+                yield env.timeout(clock.compute())
+                computed += 1
+            server.push(read)
+            while not read.done:
+                yield server.admission(after=read)
+        except simpy.Interrupt:  # a failure (sim/cluster/failures.py)
+            if read is not None and not read.done:
+                server.lose(read)
+                yield faults.failed(read.version, read.start, computed)
+            else:
+                yield faults.failed()
 
 
 def start(env: simpy.Environment, run: Run, scenario: Scenario, clocks: list[WorkerClock], samples: list[SampleStream],
-          seed: int, epochs=None) -> None:
+          seed: int, epochs=None, faults: list[Faults | None] | None = None) -> None:
     """W threads on `run`'s shared x; each has its own compute, read-time, sample and coordinate streams (SAPALM:
-    block streams). `epochs(memory)` (SVRG: sim/protocols/epochs.py) puts an EpochGate between memory and server."""
+    block streams). `epochs(memory)` (SVRG: sim/protocols/epochs.py) puts an EpochGate between memory and server;
+    `faults`: each thread's failures (sim/cluster/failures.py), if any."""
     dim = run.objective.dim
     cluster, algorithm = scenario.cluster, scenario.algorithm
     writes = [BlockStream(dim, algorithm.blocks, seed, i) if algorithm.blocks is not None
@@ -53,4 +65,7 @@ def start(env: simpy.Environment, run: Run, scenario: Scenario, clocks: list[Wor
                              scenario.staleness.policy, None)
     admission = Admission(server, gate) if gate is not None else server
     for index, (clock, stream) in enumerate(zip(clocks, samples)):
-        env.process(thread(env, index, clock, stream, algorithm.batch, memory, admission))
+        fault = faults[index] if faults is not None else None
+        process = env.process(thread(env, index, clock, stream, algorithm.batch, memory, admission, fault))
+        if fault is not None:
+            fault.work = process

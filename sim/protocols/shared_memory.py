@@ -144,6 +144,14 @@ class SharedMemory:
         self.run.gradients += len(read.samples)
         read.done = True
 
+    def lose(self, read: InconRead) -> None:
+        """A thread failed (sim/cluster/failures.py) while reading, computing or waiting to write: its read ends
+        unwritten, releasing what it held; nothing is recorded in the trace."""
+        if read in self._reading:
+            self._reading.remove(read)
+        release_read(self.store, read.first, len(read.landed_at))
+        read.done = True
+
     def _land(self, k: int, coordinates: np.ndarray, now: float) -> None:
         """Update k landed at `now`: each read in progress sees it on the coordinates it has not read yet."""
         lowest = int(coordinates.min())
