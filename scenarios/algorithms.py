@@ -13,7 +13,7 @@ import math
 from typing import Any
 
 from models.regularizers import REGULARIZERS
-from models.updates import largest_step
+from models.updates import STALENESS_POLICIES, largest_step
 from models.values import is_real
 from scenarios.errors import MISSING, ScenarioError
 from scenarios.types import Algorithm, Estimator, Step
@@ -26,7 +26,9 @@ PRESETS = {  # algorithm.name -> its protocol (and parts: sapalm writes one of `
     "sapalm": "asysg-incon",
 }
 ALGORITHM_KEYS = ("name", "batch", "iterations", "step", "minibatch", "block", "estimator", "regularizer", "blocks")
-STEP_POLICIES = {"constant": ("value",), "corollary": (), "decay": ("c",)}  # policy -> its parameters (each > 0)
+STEP_POLICIES = {"constant": ("value",), "corollary": (), "decay": ("c",), "staleness-aware": ("value",),
+                 "delay-adaptive": ("value",)}  # policy -> its parameters (each > 0)
+DELAY_RULES = ("mishchenko", "koloskova")  # step = { policy = "delay-adaptive", rule = ... } (models.updates.steps)
 ESTIMATOR_KEYS = {"sg": (), "svrg": ("epoch",)}
 
 COMPATIBILITY = (  # (key, with, why refused): bad input naming both keys
@@ -35,6 +37,10 @@ COMPATIBILITY = (  # (key, with, why refused): bad input naming both keys
     ("algorithm.estimator.name = \"svrg\"", "an objective without a finite sample set (objective.name = "
      "\"noisy-rosenbrock\")", "SVRG's snapshot needs a full pass over the samples"),
     ("algorithm.regularizer.concavity (mcp)", "algorithm.step", "MCP's prox needs concavity > every step gamma_k"),
+    ("algorithm.step.policy = \"staleness-aware\" | \"delay-adaptive\"", 'algorithm.name = "asysg-incon" | "sapalm"',
+     "a staleness-dependent step needs the version each gradient read (a parameter server)"),
+    ("algorithm.step.policy = \"staleness-aware\" | \"delay-adaptive\"", "algorithm.regularizer with "
+     "algorithm.batch > 1", "the prox takes one step per update, and the M gradients have their own"),
 )
 
 
@@ -55,6 +61,7 @@ def algorithm(table: Table, workers: int) -> tuple[Algorithm, dict[str, Any]]:
     estimator, estimator_out = _estimator(table.get("estimator", "sg"), table.key("estimator"))
     regularizer = _regularizer(table.get("regularizer", "none"), table.key("regularizer"))
     check_step(regularizer, step, table.key("step"))
+    _check_staleness_step(step, protocol, regularizer, batch, table.key("step"))
     out = {"name": name, "batch": batch, "iterations": iterations, "step": step_out, "minibatch": minibatch,
            "block": block, "estimator": estimator_out, "regularizer": regularizer, "blocks": blocks}
     if protocol == "sync":
@@ -74,6 +81,18 @@ def check_step(regularizer: dict[str, Any], step: Step, path: str = "algorithm.s
                             f"{why} (algorithm.regularizer.concavity)")
 
 
+def _check_staleness_step(step: Step, protocol: str, regularizer: dict[str, Any], batch: int, path: str) -> None:
+    """A staleness-dependent step needs a parameter server, and one step per update for a prox (COMPATIBILITY)."""
+    if step.policy not in STALENESS_POLICIES:
+        return
+    if protocol == "asysg-incon":
+        raise ScenarioError(f"{path}.policy", step.policy, 'a staleness-dependent step needs the version each gradient '
+                            'read: use it with algorithm.name = "asysg-con" or "sync", not a shared-memory protocol')
+    if regularizer["name"] != "none" and batch > 1:
+        raise ScenarioError(f"{path}.policy", step.policy, "with algorithm.regularizer the prox takes one step per "
+                            "update, but each of the algorithm.batch > 1 gradients has its own: set batch = 1")
+
+
 def build_regularizer(spec: dict[str, Any]):
     """The models.regularizers instance of a resolved regularizer table."""
     params = {key: value for key, value in spec.items() if key != "name"}
@@ -91,8 +110,16 @@ def _step(value: Any, path: str) -> tuple[Step, dict[str, Any]]:
                                              'value = ... }, { policy = "corollary" } or { policy = "decay", c = ... }')
         value = {"policy": "constant", "value": value}
     policy = choice(value.get("policy", MISSING), f"{path}.policy", tuple(STEP_POLICIES))
-    table = Table(value, path, ("policy", *STEP_POLICIES[policy]))
-    params = {key: table.number(key, low=0, open_low=True) for key in STEP_POLICIES[policy]}
+    extra = ("rule", "concurrency") if policy == "delay-adaptive" else ()
+    table = Table(value, path, ("policy", *STEP_POLICIES[policy], *extra))
+    params: dict[str, Any] = {key: table.number(key, low=0, open_low=True) for key in STEP_POLICIES[policy]}
+    if policy == "delay-adaptive":
+        params["rule"] = table.choice("rule", DELAY_RULES, MISSING)
+        concurrency = _capped(table, "concurrency", MISSING, 1) if "concurrency" in value else None
+        if concurrency is not None:
+            if params["rule"] != "koloskova":
+                raise ScenarioError(table.key("concurrency"), concurrency, 'only rule = "koloskova" has a concurrency')
+            params["concurrency"] = concurrency
     return Step(policy, **params), {"policy": policy, **params}
 
 

@@ -30,11 +30,15 @@ class Cluster:
 
 @dataclass(frozen=True)
 class Step:
-    """algorithm.step: policy "constant" (gamma_k = value), "corollary" (Corollary 2 of Lian et al.), "decay" (gamma_k = c / sqrt(k))."""
+    """algorithm.step: policy "constant" (gamma_k = value), "corollary" (Corollary 2 of Lian et al.), "decay" (gamma_k =
+    c / sqrt(k)), "staleness-aware" (value / staleness) or "delay-adaptive" (`rule` "mishchenko" | "koloskova", the
+    latter with `concurrency`, None: cluster.workers): models/updates/steps.py."""
 
     policy: str
     value: float | None = None
     c: float | None = None
+    rule: str | None = None
+    concurrency: int | None = None
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ import pyarrow as pa
 import simpy
 
 from analysis.bounds import bound_summary
-from models.updates import step_sizes
+from models.updates import STALENESS_POLICIES, step_sizes
 from models import one_blas_thread
 from scenarios import build_objective, parse
 from scenarios.types import Scenario
@@ -304,7 +304,8 @@ def _bounds(scenario: Scenario, run: Run, iterations: int) -> dict[str, Any]:
     algorithm, objective, T = scenario.algorithm, run.objective, run.staleness.max
     policy, value, c = run.step.policy, run.step.value, run.step.c
     gammas = value if policy != "decay" else (lambda start, stop: step_sizes(policy, value, c, stop - start, start))
-    plain = algorithm.estimator.name == "sg" and algorithm.regularizer["name"] == "none"  # the paper's algorithms
+    plain = (algorithm.estimator.name == "sg" and algorithm.regularizer["name"] == "none"  # the paper's algorithms
+             and policy not in STALENESS_POLICIES)
     return bound_summary(algorithm.name if plain else None, algorithm.step.policy, gammas, iterations, T,
                          objective.smoothness, algorithm.batch, objective.variance / algorithm.minibatch,
                          run.f_x0 - objective.f_star)

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from models.base import Objective
-from models.updates import ESTIMATORS, Algorithm, corollary_step, step_schedule
+from models.updates import ESTIMATORS, STALENESS_RULES, Algorithm, corollary_step, staleness_rule, step_schedule
 from scenarios.algorithms import build_regularizer
 from scenarios.errors import ScenarioError
 from scenarios.types import Scenario, Step
@@ -60,7 +60,22 @@ def build_algorithm(scenario: Scenario, objective: Objective) -> tuple[Algorithm
         raise ScenarioError("algorithm.step", {"policy": algorithm.step.policy}, f"{why} (algorithm.regularizer.concavity)")
     estimator = algorithm.estimator
     parts = (objective,) if estimator.epoch is None else (objective, estimator.epoch)
-    return Algorithm(objective, gamma, ESTIMATORS[estimator.name](*parts), regularizer), step
+    return Algorithm(objective, gamma, ESTIMATORS[estimator.name](*parts), regularizer,
+                     stale_step(step, objective, scenario.cluster.workers)), step
+
+
+def stale_step(step: Step, objective: Objective, workers: int) -> Callable[[int], float] | None:
+    """The staleness -> step function of a staleness-dependent policy (models.updates.STALENESS_RULES; Koloskova's
+    concurrency defaults to the number of workers), None for the others. A delay-adaptive rule needs the objective's
+    stated smoothness L: finite and > 0."""
+    rule = staleness_rule(step.policy, step.rule)
+    if rule is None:
+        return None
+    if step.policy == "delay-adaptive" and not (0 < objective.smoothness < math.inf):
+        raise ScenarioError("algorithm.step.rule", rule, f"the delay-adaptive rules need the objective's smoothness L "
+                            f"finite and > 0 (this objective states {objective.smoothness})")
+    concurrency = step.concurrency if step.concurrency is not None else workers
+    return STALENESS_RULES[rule](step.value, objective.smoothness, concurrency)
 
 
 class Run:

@@ -1,0 +1,136 @@
+"""Methods that fight staleness (issue 12): staleness-dependent steps (Zhang et al. 2016; Mishchenko et al. 2022;
+Koloskova et al. 2022): their reductions to the constant step bit for bit, a written-out update, replay, determinism,
+batch = single and bad input."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from models.updates import STALENESS_RULES
+from scenarios import build_objective
+from sim import simulate
+from sim.engine import simulate_batch
+from tests.helpers import assert_identical_runs, assert_replays
+from tests.test_algorithms import assert_same_run, run_scenario
+
+STALE_STEPS = {  # algorithm.step tables, one per rule of STALENESS_RULES
+    "staleness-aware": {"policy": "staleness-aware", "value": 0.05},
+    "mishchenko": {"policy": "delay-adaptive", "value": 0.05, "rule": "mishchenko"},
+    "koloskova": {"policy": "delay-adaptive", "value": 0.05, "rule": "koloskova"},
+}
+# a smoothness L that makes the delay-adaptive rules bite at small staleness (the test objective states L ~ 0.3)
+SMALL_L = 25.0
+
+
+def test_every_staleness_rule_has_an_example():
+    assert set(STALE_STEPS) == set(STALENESS_RULES)
+
+
+@pytest.mark.parametrize("rule", sorted(STALENESS_RULES))
+@settings(max_examples=30, deadline=None)
+@given(value=st.floats(1e-4, 10.0), smoothness=st.floats(1e-3, 1e3), concurrency=st.integers(1, 20))
+def test_staleness_rules_are_positive_at_most_their_value_and_non_increasing(rule, value, smoothness, concurrency):
+    step = STALENESS_RULES[rule](value, smoothness, concurrency)
+    steps = [step(tau) for tau in range(60)]
+    assert all(0 < s <= value for s in steps) and all(a >= b for a, b in zip(steps, steps[1:]))
+
+
+def test_the_rules_are_the_sources_formulas_in_asgd_staleness():
+    aware, mishchenko, koloskova = (STALENESS_RULES[r](0.5, 0.25, 3) for r in ("staleness-aware", "mishchenko",
+                                                                                "koloskova"))
+    assert [aware(t) for t in (0, 1, 2, 4)] == [0.5, 0.5, 0.25, 0.125]
+    assert [mishchenko(t) for t in (0, 1, 3, 7)] == [0.5, 0.5, 0.5, 0.25]  # min{0.5, 1 / (2 L (tau + 1))}
+    assert [koloskova(t) for t in (0, 3, 4, 8)] == [0.5, 0.5, 0.25, 0.125]  # beyond 3: min{0.5, 1 / (4 L tau)}
+
+
+@pytest.mark.parametrize("rule", sorted(STALE_STEPS))
+@pytest.mark.parametrize("algorithm,batch", [("asysg-con", 1), ("asysg-con", 2), ("sync", None)])
+def test_with_staleness_zero_every_rule_is_the_constant_step_bitwise(rule, algorithm, batch):
+    """One worker (or sync) reads only the current iterate: every gradient has staleness 0 and the step `value`
+    (Mishchenko's 1 / (2 L) is above it on this objective)."""
+    keys = {} if batch is None else {"batch": batch}
+    workers = 1 if algorithm == "asysg-con" else 3
+    constant = simulate(run_scenario(algorithm, workers=workers, **keys))
+    stale = simulate(run_scenario(algorithm, workers=workers, step=STALE_STEPS[rule], **keys))
+    assert stale.summary["max_staleness"] == 0
+    assert_same_run(constant, stale)
+
+
+def test_koloskova_with_a_concurrency_above_every_staleness_is_the_constant_step_bitwise():
+    constant = simulate(run_scenario(workers=6, batch=2))
+    above = constant.summary["max_staleness"]
+    assert above > 2
+    step = {**STALE_STEPS["koloskova"], "concurrency": above}
+    assert_same_run(constant, simulate(run_scenario(workers=6, batch=2, step=step)))
+
+
+@pytest.mark.parametrize("rule", sorted(STALE_STEPS))
+def test_each_gradient_gets_its_own_step_as_written_out_from_the_trace(rule, monkeypatch):
+    """x_{k+1} = x_k - sum_m gamma(tau_m) G(x_{v_m}; xi_m), summed left to right, tau_m = k - v_m: a loop over the
+    trace with the rule's own function; the steps differ within updates, and from the constant run."""
+    scenario = run_scenario(workers=5, batch=2, iterations=40, step=STALE_STEPS[rule])
+    objective = build_objective(scenario)
+    objective.smoothness = SMALL_L  # the rules bite: the run and the loop both read L from the objective
+    monkeypatch.setattr("sim.engine.build_objective", lambda _: objective)
+    result = simulate(scenario)
+    step = STALENESS_RULES[rule](0.05, SMALL_L, 5)
+    trace = result.trace_table.to_pandas()
+    trace = trace[trace["applied"]]
+    xs = [np.array(objective.x0, dtype=np.float64)]
+    differing = 0
+    for k, rows in trace.groupby("update", sort=True):
+        gammas = [step(k - v) for v in rows["read_version"]]
+        gradients = [objective.stochastic_grad(xs[v], np.asarray(samples))
+                     for v, samples in zip(rows["read_version"], rows["samples"])]
+        if len(set(gammas)) == 1:  # equal steps factor out: today's x_k - gamma (sum of gradients)
+            xs.append(xs[-1] - gammas[0] * sum(gradients[1:], gradients[0]))
+            continue
+        differing += 1
+        total = gammas[0] * gradients[0]
+        for gamma, gradient in zip(gammas[1:], gradients[1:]):
+            total = total + gamma * gradient
+        xs.append(xs[-1] - total)
+    assert differing > 0
+    assert result.x_final.tobytes() == xs[-1].tobytes()
+
+
+@pytest.mark.parametrize("rule", sorted(STALE_STEPS))
+def test_staleness_steps_replay_are_deterministic_and_batch_equals_single(rule, tmp_path):
+    scenario = run_scenario(workers=4, batch=2, step=STALE_STEPS[rule], staleness={"bound": 3, "policy": "drop"})
+    first = simulate(scenario)
+    assert first.summary["status"] == "ok" and first.summary["bound"] is None
+    assert_identical_runs(first, simulate(scenario))
+    assert_replays(first, tmp_path / "run")
+    for timing in ("auto", "simpy"):
+        for batched, seed in zip(simulate_batch(scenario, [1, 2], timing=timing), [1, 2]):
+            assert_identical_runs(batched, simulate(scenario, seed, timing=timing))
+
+
+STEP_BAD = [
+    (['algorithm.step={policy="delay-adaptive", value=0.1}'], ["algorithm.step.rule", "required"]),
+    (['algorithm.step={policy="delay-adaptive", value=0.1, rule="zhang"}'], ["algorithm.step.rule", "zhang",
+                                                                             "koloskova"]),
+    (['algorithm.step={policy="delay-adaptive", value=0.1, rule="mishchenko", concurrency=3}'],
+     ["algorithm.step.concurrency", "koloskova"]),
+    (['algorithm.step={policy="delay-adaptive", value=0.1, rule="koloskova", concurrency=0}'],
+     ["algorithm.step.concurrency", ">= 1"]),
+    (['algorithm.step={policy="staleness-aware", value=-1}'], ["algorithm.step.value", "> 0"]),
+    (['algorithm.step={policy="staleness-aware", value=0.1, c=2}'], ["algorithm.step", "c"]),
+    (['algorithm.name="asysg-incon"', 'algorithm.step={policy="staleness-aware", value=0.1}'],
+     ["algorithm.step.policy", "asysg-con", "shared-memory"]),
+    (['algorithm.batch=2', 'algorithm.regularizer={name="l1", weight=0.01}',
+      'algorithm.step={policy="staleness-aware", value=0.1}'], ["algorithm.step.policy", "regularizer", "batch"]),
+]
+
+
+@pytest.mark.parametrize("settings_,words", STEP_BAD, ids=[str(i) for i in range(len(STEP_BAD))])
+def test_bad_staleness_steps_exit_2_with_one_line(settings_, words, tmp_path, capsys):
+    from tests.test_cli import QUICKSTART, _assert_bad_input
+
+    argv = ["run", QUICKSTART, "--set", "algorithm.iterations=20"]
+    for setting in settings_:
+        argv += ["--set", setting]
+    _assert_bad_input(argv, words, tmp_path, capsys)
