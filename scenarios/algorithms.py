@@ -16,7 +16,7 @@ from models.regularizers import REGULARIZERS
 from models.updates import STALENESS_POLICIES, largest_step
 from models.values import is_real
 from scenarios.errors import MISSING, ScenarioError
-from scenarios.types import Algorithm, Estimator, Step
+from scenarios.types import Algorithm, Compensation, Estimator, Step
 from scenarios.validate import INT64_MAX, RECORDED_AS_INT64, Table, capped, choice
 
 PRESETS = {  # algorithm.name -> its protocol (and parts: sapalm writes one of `blocks` contiguous blocks)
@@ -24,8 +24,12 @@ PRESETS = {  # algorithm.name -> its protocol (and parts: sapalm writes one of `
     "asysg-incon": "asysg-incon",
     "sync": "sync",
     "sapalm": "asysg-incon",
+    "dc-asgd": "asysg-con",
 }
-ALGORITHM_KEYS = ("name", "batch", "iterations", "step", "minibatch", "block", "estimator", "regularizer", "blocks")
+ALGORITHM_KEYS = ("name", "batch", "iterations", "step", "minibatch", "block", "estimator", "regularizer", "blocks",
+                  "compensation")
+DC_ASGD_LAMBDA = 0.04  # dc-asgd's default lambda_0: Zheng et al. 2017's reported DC-ASGD-c setting (CIFAR-10)
+DC_ASGD_EPSILON = 1e-7  # DC-ASGD-a's epsilon (Zheng et al. 2017)
 STEP_POLICIES = {"constant": ("value",), "corollary": (), "decay": ("c",), "staleness-aware": ("value",),
                  "delay-adaptive": ("value",)}  # policy -> its parameters (each > 0)
 DELAY_RULES = ("mishchenko", "koloskova")  # step = { policy = "delay-adaptive", rule = ... } (models.updates.steps)
@@ -37,6 +41,10 @@ COMPATIBILITY = (  # (key, with, why refused): bad input naming both keys
     ("algorithm.estimator.name = \"svrg\"", "an objective without a finite sample set (objective.name = "
      "\"noisy-rosenbrock\")", "SVRG's snapshot needs a full pass over the samples"),
     ("algorithm.regularizer.concavity (mcp)", "algorithm.step", "MCP's prox needs concavity > every step gamma_k"),
+    ("algorithm.compensation", 'algorithm.name other than "asysg-con" | "dc-asgd"', "DC-ASGD compensates with the "
+     "iterate each gradient read, which only a parameter server keeps"),
+    ("algorithm.compensation", 'algorithm.estimator.name = "svrg"', "DC-ASGD's Taylor correction is of a plain "
+     "stochastic gradient"),
     ("algorithm.step.policy = \"staleness-aware\" | \"delay-adaptive\"", 'algorithm.name = "asysg-incon" | "sapalm"',
      "a staleness-dependent step needs the version each gradient read (a parameter server)"),
     ("algorithm.step.policy = \"staleness-aware\" | \"delay-adaptive\"", "algorithm.regularizer with "
@@ -62,12 +70,19 @@ def algorithm(table: Table, workers: int) -> tuple[Algorithm, dict[str, Any]]:
     regularizer = _regularizer(table.get("regularizer", "none"), table.key("regularizer"))
     check_step(regularizer, step, table.key("step"))
     _check_staleness_step(step, protocol, regularizer, batch, table.key("step"))
+    compensation, compensation_out = _compensation(table.get("compensation", {} if name == "dc-asgd" else None),
+                                                   table.key("compensation"))
+    if compensation is not None and estimator.name != "sg":
+        raise ScenarioError(table.key("compensation"), compensation_out, "DC-ASGD compensates plain stochastic "
+                            'gradients: remove it or set algorithm.estimator = "sg"')
     out = {"name": name, "batch": batch, "iterations": iterations, "step": step_out, "minibatch": minibatch,
            "block": block, "estimator": estimator_out, "regularizer": regularizer, "blocks": blocks}
+    if compensation is not None:
+        out["compensation"] = compensation_out
     if protocol == "sync":
         del out["batch"]  # implied by cluster.workers: written out, it would refuse a later --set cluster.workers
     return Algorithm(name, batch, iterations, step, minibatch, block, protocol, estimator, regularizer,
-                     blocks if name == "sapalm" else None), out
+                     blocks if name == "sapalm" else None, compensation), out
 
 
 def check_step(regularizer: dict[str, Any], step: Step, path: str = "algorithm.step") -> None:
@@ -121,6 +136,26 @@ def _step(value: Any, path: str) -> tuple[Step, dict[str, Any]]:
                 raise ScenarioError(table.key("concurrency"), concurrency, 'only rule = "koloskova" has a concurrency')
             params["concurrency"] = concurrency
     return Step(policy, **params), {"policy": policy, **params}
+
+
+def _compensation(value: Any, path: str) -> tuple[Compensation | None, Any]:
+    """None (absent) | { lambda = l0 } (DC-ASGD-c; dc-asgd's default l0 = DC_ASGD_LAMBDA) | { lambda = l0, momentum
+    = m, epsilon = e } (DC-ASGD-a, e defaults to DC_ASGD_EPSILON)."""
+    if value is None:
+        return None, None
+    table = Table(value, path, ("lambda", "momentum", "epsilon"))
+    lambda_ = table.number("lambda", DC_ASGD_LAMBDA, low=0)
+    if "momentum" not in table.data:
+        if "epsilon" in table.data:
+            raise ScenarioError(table.key("epsilon"), table.data["epsilon"], "only the adaptive DC-ASGD-a uses "
+                                "epsilon: set momentum too")
+        return Compensation(lambda_, None, None), {"lambda": lambda_}
+    momentum = table.number("momentum", low=0, high=1)
+    if momentum == 1:
+        raise ScenarioError(table.key("momentum"), table.data["momentum"], "must be in [0, 1): at 1 the mean square "
+                            "stays 0")
+    epsilon = table.number("epsilon", DC_ASGD_EPSILON, low=0, open_low=True)
+    return Compensation(lambda_, momentum, epsilon), {"lambda": lambda_, "momentum": momentum, "epsilon": epsilon}
 
 
 def _estimator(value: Any, path: str) -> tuple[Estimator, Any]:

@@ -41,8 +41,9 @@ RECORD_KEYS = ("every", "trace")
 # "wait"; staleness.bound has none) such a key is accepted, since run directories written before this rule hold
 # them for every algorithm. Either way it is left out of the resolved scenario of the others.
 USED_BY = {"algorithm.block": ("asysg-incon",), "algorithm.blocks": ("sapalm",),
-           "cluster.read": ("asysg-incon", "sapalm"), "staleness.bound": ("asysg-con", "asysg-incon", "sapalm"),
-           "staleness.policy": ("asysg-con", "asysg-incon", "sapalm")}
+           "algorithm.compensation": ("asysg-con", "dc-asgd"), "cluster.read": ("asysg-incon", "sapalm"),
+           "staleness.bound": ("asysg-con", "asysg-incon", "sapalm", "dc-asgd"),
+           "staleness.policy": ("asysg-con", "asysg-incon", "sapalm", "dc-asgd")}
 UNUSED_DEFAULTS = {"algorithm.block": 1, "cluster.read": Constant(0.0), "staleness.policy": "wait"}
 SHARED_MEMORY_ZERO = ("downlink", "uplink", "server")  # asysg-incon: no network, no server
 
@@ -79,6 +80,7 @@ def build(data: Any, default_name: str) -> Scenario:
                 "staleness": staleness_out, "cluster": cluster_out, "record": record_out}
     _check_used(top.data, resolved, algorithm.name, {"algorithm.block": algorithm.block, "cluster.read": cluster.read,
                                                      "algorithm.blocks": algorithm.blocks,
+                                                     "algorithm.compensation": algorithm.compensation,
                                                      "staleness.bound": staleness.bound,
                                                      "staleness.policy": staleness.policy})
     return Scenario(name, seed, objective, algorithm, staleness, cluster, record, resolved)

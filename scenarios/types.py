@@ -50,8 +50,18 @@ class Estimator:
 
 
 @dataclass(frozen=True)
+class Compensation:
+    """algorithm.compensation (DC-ASGD, models/updates/compensation.py): lambda_0, and for DC-ASGD-a the mean
+    square's `momentum` and `epsilon` (None: DC-ASGD-c, a constant lambda)."""
+
+    lambda_: float
+    momentum: float | None
+    epsilon: float | None
+
+
+@dataclass(frozen=True)
 class Algorithm:
-    name: str          # the preset: "asysg-con" | "asysg-incon" | "sync" | "sapalm" (scenarios/algorithms.py)
+    name: str          # the preset: "asysg-con" | "asysg-incon" | "sync" | "sapalm" | "dc-asgd" (scenarios/algorithms.py)
     batch: int         # M: stochastic gradients summed per update (sync: = workers)
     iterations: int    # K: updates applied
     step: Step
@@ -61,6 +71,7 @@ class Algorithm:
     estimator: Estimator
     regularizer: dict[str, Any]   # {"name": "none" | "l1" | "mcp" | "box", **its parameters}
     blocks: int | None            # sapalm: contiguous blocks of coordinates, one written per update
+    compensation: Compensation | None = None  # dc-asgd, or asysg-con with algorithm.compensation
 
 
 @dataclass(frozen=True)

@@ -111,7 +111,8 @@ memory and SVRG, whose snapshots are per-run state, run seed by seed):
 
 
 def _simulate_batch(scenario: Scenario, seeds: list[int], timing: str) -> list[Result]:
-    if scenario.algorithm.protocol == "asysg-incon" or scenario.algorithm.estimator.name != "sg" or len(seeds) < 2:
+    if (scenario.algorithm.protocol == "asysg-incon" or scenario.algorithm.estimator.name != "sg" or len(seeds) < 2
+            or scenario.algorithm.compensation is not None):  # SVRG's and DC-ASGD's state: one replicate at a time
         return [_simulate(scenario, seed, None, timing) for seed in seeds]
     scenarios = [_with_seed(scenario, seed) for seed in seeds]
     objective = build_objective(scenario)
@@ -283,6 +284,7 @@ def _summary(scenario: Scenario, run: Run, wall_seconds: float) -> dict[str, Any
         "dim": objective.dim,
         "wall_seconds": wall_seconds,
         **_bounds(scenario, run, iterations),
+        **({} if algorithm.compensation is None else {"compensation": scenario.resolved["algorithm"]["compensation"]}),
     }
 
 
@@ -305,7 +307,7 @@ def _bounds(scenario: Scenario, run: Run, iterations: int) -> dict[str, Any]:
     policy, value, c = run.step.policy, run.step.value, run.step.c
     gammas = value if policy != "decay" else (lambda start, stop: step_sizes(policy, value, c, stop - start, start))
     plain = (algorithm.estimator.name == "sg" and algorithm.regularizer["name"] == "none"  # the paper's algorithms
-             and policy not in STALENESS_POLICIES)
+             and policy not in STALENESS_POLICIES and algorithm.compensation is None)
     return bound_summary(algorithm.name if plain else None, algorithm.step.policy, gammas, iterations, T,
                          objective.smoothness, algorithm.batch, objective.variance / algorithm.minibatch,
                          run.f_x0 - objective.f_star)

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from models.base import Objective
-from models.updates import ESTIMATORS, STALENESS_RULES, Algorithm, corollary_step, staleness_rule, step_schedule
+from models.updates import ESTIMATORS, STALENESS_RULES, Algorithm, DelayCompensation, corollary_step, staleness_rule, step_schedule
 from scenarios.algorithms import build_regularizer
 from scenarios.errors import ScenarioError
 from scenarios.types import Scenario, Step
@@ -60,8 +60,11 @@ def build_algorithm(scenario: Scenario, objective: Objective) -> tuple[Algorithm
         raise ScenarioError("algorithm.step", {"policy": algorithm.step.policy}, f"{why} (algorithm.regularizer.concavity)")
     estimator = algorithm.estimator
     parts = (objective,) if estimator.epoch is None else (objective, estimator.epoch)
+    compensation = algorithm.compensation
+    dc = None if compensation is None else DelayCompensation(compensation.lambda_, compensation.momentum,
+                                                             compensation.epsilon)
     return Algorithm(objective, gamma, ESTIMATORS[estimator.name](*parts), regularizer,
-                     stale_step(step, objective, scenario.cluster.workers)), step
+                     stale_step(step, objective, scenario.cluster.workers), dc), step
 
 
 def stale_step(step: Step, objective: Objective, workers: int) -> Callable[[int], float] | None:

@@ -4,6 +4,8 @@ batch = single and bad input."""
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -72,7 +74,7 @@ def test_each_gradient_gets_its_own_step_as_written_out_from_the_trace(rule, mon
     """x_{k+1} = x_k - sum_m gamma(tau_m) G(x_{v_m}; xi_m), summed left to right, tau_m = k - v_m: a loop over the
     trace with the rule's own function; the steps differ within updates, and from the constant run."""
     scenario = run_scenario(workers=5, batch=2, iterations=40, step=STALE_STEPS[rule])
-    objective = build_objective(scenario)
+    objective = copy.copy(build_objective(scenario))  # build_objective caches: change a copy
     objective.smoothness = SMALL_L  # the rules bite: the run and the loop both read L from the objective
     monkeypatch.setattr("sim.engine.build_objective", lambda _: objective)
     result = simulate(scenario)
@@ -134,3 +136,87 @@ def test_bad_staleness_steps_exit_2_with_one_line(settings_, words, tmp_path, ca
     for setting in settings_:
         argv += ["--set", setting]
     _assert_bad_input(argv, words, tmp_path, capsys)
+
+
+# --- DC-ASGD (Zheng et al. 2017) --------------------------------------------------------------------------------
+
+DC_C = {"lambda": 0.5}
+DC_A = {"lambda": 0.3, "momentum": 0.9, "epsilon": 1e-3}
+
+
+@pytest.mark.parametrize("compensation", [{"lambda": 0.0}, {"lambda": 0.0, "momentum": 0.95}], ids=["c", "a"])
+@pytest.mark.parametrize("batch", [1, 2])
+def test_dc_asgd_with_lambda_zero_is_asysg_con_bitwise(compensation, batch):
+    plain = simulate(run_scenario(workers=4, batch=batch))
+    assert plain.summary["max_staleness"] > 0
+    assert_same_run(plain, simulate(run_scenario(workers=4, batch=batch, compensation=compensation)))
+
+
+@pytest.mark.parametrize("compensation", [DC_C, DC_A], ids=["c", "a"])
+def test_dc_asgd_with_one_worker_is_serial_sgd_bitwise(compensation):
+    """One worker reads the iterate it updates: x_now - x_read = 0, no correction."""
+    assert_same_run(simulate(run_scenario(workers=1)), simulate(run_scenario("dc-asgd", workers=1,
+                                                                             compensation=compensation)))
+
+
+@pytest.mark.parametrize("compensation", [DC_C, DC_A], ids=["c", "a"])
+def test_dc_asgd_is_the_papers_update_written_out_from_the_trace(compensation):
+    """x_{k+1} = x_k - gamma sum_m (g_m + lambda_t g_m g_m (x_k - x_{v_m})), lambda_t = lambda_0 or lambda_0 /
+    sqrt(MeanSquare(t) + eps), MeanSquare(t) = m MeanSquare(t - 1) + (1 - m) g_t^2, in the trace's order."""
+    scenario = run_scenario("dc-asgd", workers=5, batch=2, iterations=40, compensation=compensation)
+    result = simulate(scenario)
+    objective = build_objective(scenario)
+    trace = result.trace_table.to_pandas()
+    trace = trace[trace["applied"]]
+    xs = [np.array(objective.x0, dtype=np.float64)]
+    mean_square = np.zeros(objective.dim)
+    for _, rows in trace.groupby("update", sort=True):
+        total = None
+        for v, samples in zip(rows["read_version"], rows["samples"]):
+            g = objective.stochastic_grad(xs[v], np.asarray(samples))
+            if "momentum" in compensation:
+                mean_square = compensation["momentum"] * mean_square + (1 - compensation["momentum"]) * (g * g)
+                lam = compensation["lambda"] / np.sqrt(mean_square + compensation["epsilon"])
+            else:
+                lam = compensation["lambda"]
+            compensated = g + ((xs[-1] - xs[v]) * g * g) * lam
+            total = compensated if total is None else total + compensated
+        xs.append(xs[-1] - 0.05 * total)
+    assert result.x_final.tobytes() == xs[-1].tobytes()
+    assert result.x_final.tobytes() != simulate(run_scenario(workers=5, batch=2, iterations=40)).x_final.tobytes()
+
+
+@pytest.mark.parametrize("compensation", [DC_C, DC_A], ids=["c", "a"])
+def test_dc_asgd_replays_is_deterministic_and_batch_equals_single(compensation, tmp_path):
+    scenario = run_scenario("dc-asgd", workers=4, compensation=compensation, staleness={"bound": 2},
+                            step={"policy": "staleness-aware", "value": 0.05})
+    first = simulate(scenario)
+    assert first.summary["status"] == "ok" and first.summary["bound"] is None
+    assert first.summary["compensation"] == compensation
+    assert_identical_runs(first, simulate(scenario))
+    assert_replays(first, tmp_path / "run")
+    for batched, seed in zip(simulate_batch(scenario, [1, 2]), [1, 2]):
+        assert_identical_runs(batched, simulate(scenario, seed))
+
+
+def test_the_dc_asgd_preset_defaults_to_dc_asgd_c_with_the_papers_lambda():
+    assert run_scenario("dc-asgd").resolved["algorithm"]["compensation"] == {"lambda": 0.04}
+    assert "compensation" not in run_scenario().resolved["algorithm"]
+
+
+DC_BAD = [
+    (['algorithm.name="sync"', "algorithm.batch=8", "algorithm.compensation={lambda=0.1}"], ["algorithm.compensation", "dc-asgd", "sync"]),
+    (['algorithm.name="asysg-incon"', "algorithm.compensation={lambda=0.1}"],
+     ["algorithm.compensation", "dc-asgd", "asysg-incon"]),
+    (['algorithm.estimator={name="svrg", epoch=5}', "algorithm.compensation={lambda=0.1}"],
+     ["algorithm.compensation", "algorithm.estimator", "sg"]),
+    (["algorithm.compensation={lambda=0.1, epsilon=1e-3}"], ["algorithm.compensation.epsilon", "momentum"]),
+    (["algorithm.compensation={lambda=0.1, momentum=1}"], ["algorithm.compensation.momentum", "[0, 1)"]),
+    (["algorithm.compensation={lambda=-0.1}"], ["algorithm.compensation.lambda", ">= 0"]),
+    (["algorithm.compensation={lambda=0.1, beta=1}"], ["algorithm.compensation", "beta"]),
+]
+
+
+@pytest.mark.parametrize("settings_,words", DC_BAD, ids=[str(i) for i in range(len(DC_BAD))])
+def test_bad_compensation_exits_2_with_one_line(settings_, words, tmp_path, capsys):
+    test_bad_staleness_steps_exit_2_with_one_line(settings_, words, tmp_path, capsys)

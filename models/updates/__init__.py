@@ -9,7 +9,9 @@ update applies it: x_{k+1} = prox_{gamma_k h}(x_k - gamma_k sum_m v_m), or on th
 shared-memory write; (4) the estimator sees x_{k+1} (SVRG's snapshot). A staleness-dependent step rule
 (STALENESS_RULES) gives gradient m its own step gamma_m = rule(tau_m), tau_m = k - read_version: when the M steps are
 equal the update is the one above with gamma_k = gamma_1; otherwise x_{k+1} = x_k - sum_m gamma_m v_m (summed left to
-right, each term gamma_m * v_m, then subtracted as sgd_step with step 1; no regularizer then: scenarios/algorithms). Without a regularizer and with the plain estimator this is
+right, each term gamma_m * v_m, then subtracted as sgd_step with step 1; no regularizer then: scenarios/algorithms).
+DC-ASGD's compensation (compensation.py) replaces each v_m by its compensated value, in arrival order, before the
+steps. Without a regularizer and with the plain estimator this is
 literally sgd_step(x_k, summed_gradient(...), gamma_k), today's AsySG-con update.
 """
 
@@ -22,6 +24,7 @@ import numpy as np
 from models.base import Objective
 from models.regularizers import REGULARIZERS, Regularizer
 from models.updates.apply import coordinate_prox_step, coordinate_step, prox_step, sgd_step
+from models.updates.compensation import DelayCompensation
 from models.updates.estimators import ESTIMATORS, SG, SVRG, summed_gradient, summed_gradients
 from models.updates.steps import (STALENESS_POLICIES, STALENESS_RULES, STEP_RULES, corollary_step, largest_step,
                                   staleness_rule, step_schedule, step_sizes)
@@ -31,10 +34,12 @@ class Algorithm:
     """One run's update math: `gamma(k)`, the estimator (with its state) and the regularizer (None: h = 0)."""
 
     def __init__(self, objective: Objective, gamma: Callable[[int], float], estimator: SG | SVRG | None = None,
-                 regularizer: Regularizer | None = None, stale_step: Callable[[int], float] | None = None) -> None:
+                 regularizer: Regularizer | None = None, stale_step: Callable[[int], float] | None = None,
+                 compensation: DelayCompensation | None = None) -> None:
         self.objective = objective
         self.gamma = gamma
         self.stale_step = stale_step  # staleness -> step (STALENESS_RULES), None: every gradient of update k gets gamma(k)
+        self.compensation = compensation  # DC-ASGD (compensation.py): each gradient compensated before its step
         self.estimator = estimator if estimator is not None else SG(objective)
         self.regularizer = regularizer if regularizer is not None and regularizer.name != "none" else None
         self.direction = self.estimator.direction
@@ -50,15 +55,20 @@ class Algorithm:
                versions: Sequence[int] = ()) -> np.ndarray:
         """x_{k+1} from x = x_k and the update's gradients at `points` (read as x_{versions[m]}) with `samples` (a new
         array)."""
-        if self.stale_step is None:
+        if self.stale_step is None and self.compensation is None:
             return self.step(x, self.direction(points, samples), self.gamma(k))
-        gammas = [self.stale_step(k - v) for v in versions]
+        gradients = [self.estimator.gradient(point, sample) for point, sample in zip(points, samples)]
+        if self.compensation is not None:
+            gradients = [self.compensation.compensate(g, x, point) for g, point in zip(gradients, points)]
+        gammas = [self.gamma(k)] if self.stale_step is None else [self.stale_step(k - v) for v in versions]
         if all(gamma == gammas[0] for gamma in gammas):
-            return self.step(x, self.direction(points, samples), gammas[0])
-        gradient = self.estimator.gradient
-        total = gammas[0] * gradient(points[0], samples[0])
-        for m in range(1, len(points)):
-            total = total + gammas[m] * gradient(points[m], samples[m])
+            total = gradients[0]
+            for m in range(1, len(gradients)):
+                total = total + gradients[m]
+            return self.step(x, total, gammas[0])
+        total = gammas[0] * gradients[0]
+        for m in range(1, len(gradients)):
+            total = total + gammas[m] * gradients[m]
         return sgd_step(x, total, 1.0)
 
     def updates(self, x: np.ndarray, points: np.ndarray, samples: np.ndarray, batch: int, k: int,
@@ -90,6 +100,6 @@ class Algorithm:
         return 0.0 if self.regularizer is None else self.regularizer.value(x)
 
 
-__all__ = ["Algorithm", "ESTIMATORS", "REGULARIZERS", "SG", "STALENESS_POLICIES", "STALENESS_RULES", "STEP_RULES", "SVRG", "coordinate_prox_step",
+__all__ = ["Algorithm", "DelayCompensation", "ESTIMATORS", "REGULARIZERS", "SG", "STALENESS_POLICIES", "STALENESS_RULES", "STEP_RULES", "SVRG", "coordinate_prox_step",
            "coordinate_step", "corollary_step", "largest_step", "prox_step", "sgd_step", "staleness_rule", "step_schedule", "step_sizes",
            "summed_gradient", "summed_gradients"]

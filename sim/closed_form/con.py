@@ -43,10 +43,11 @@ class Tie(Exception):
 def closed_form(scenario: Scenario) -> bool:
     """The scenario's schedule has a closed form: AsySG-con without a staleness bound, without server time and
     without SVRG's epochs (its snapshot rounds are barriers); a regularizer changes only the math. The lockstep ring
-    (sim/closed_form/ring.py) applies one step per update, so staleness-dependent steps run on the engine."""
+    (sim/closed_form/ring.py) applies one step per update to uncompensated gradients, so staleness-dependent steps
+    and DC-ASGD run on the engine."""
     return (scenario.algorithm.protocol == "asysg-con" and scenario.staleness.bound is None
             and scenario.cluster.server.is_zero and scenario.algorithm.estimator.name == "sg"
-            and scenario.algorithm.step.policy not in STALENESS_POLICIES)
+            and scenario.algorithm.step.policy not in STALENESS_POLICIES and scenario.algorithm.compensation is None)
 
 
 @dataclass
