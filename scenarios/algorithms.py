@@ -25,9 +25,11 @@ PRESETS = {  # algorithm.name -> its protocol (and parts: sapalm writes one of `
     "sync": "sync",
     "sapalm": "asysg-incon",
     "dc-asgd": "asysg-con",
+    "rennala": "asysg-con",     # the parameter server dropping every gradient of staleness >= 1 (dropping_bound)
+    "ringmaster": "asysg-con",  # ... of staleness >= threshold R; with cancel, computations are stopped at R
 }
 ALGORITHM_KEYS = ("name", "batch", "iterations", "step", "minibatch", "block", "estimator", "regularizer", "blocks",
-                  "compensation")
+                  "compensation", "threshold", "cancel")
 DC_ASGD_LAMBDA = 0.04  # dc-asgd's default lambda_0: Zheng et al. 2017's reported DC-ASGD-c setting (CIFAR-10)
 DC_ASGD_EPSILON = 1e-7  # DC-ASGD-a's epsilon (Zheng et al. 2017)
 STEP_POLICIES = {"constant": ("value",), "corollary": (), "decay": ("c",), "staleness-aware": ("value",),
@@ -45,6 +47,10 @@ COMPATIBILITY = (  # (key, with, why refused): bad input naming both keys
      "iterate each gradient read, which only a parameter server keeps"),
     ("algorithm.compensation", 'algorithm.estimator.name = "svrg"', "DC-ASGD's Taylor correction is of a plain "
      "stochastic gradient"),
+    ("[staleness]", 'algorithm.name = "rennala" | "ringmaster"', "they fix the staleness bound and drop policy"),
+    ("algorithm.batch other than 1", 'algorithm.name = "ringmaster"', "Ringmaster applies each gradient at once"),
+    ("algorithm.cancel = true", 'algorithm.name = "ringmaster"', "not implemented yet: a cancelled computation would "
+     "be a SimPy interrupt"),
     ("algorithm.step.policy = \"staleness-aware\" | \"delay-adaptive\"", 'algorithm.name = "asysg-incon" | "sapalm"',
      "a staleness-dependent step needs the version each gradient read (a parameter server)"),
     ("algorithm.step.policy = \"staleness-aware\" | \"delay-adaptive\"", "algorithm.regularizer with "
@@ -75,14 +81,42 @@ def algorithm(table: Table, workers: int) -> tuple[Algorithm, dict[str, Any]]:
     if compensation is not None and estimator.name != "sg":
         raise ScenarioError(table.key("compensation"), compensation_out, "DC-ASGD compensates plain stochastic "
                             'gradients: remove it or set algorithm.estimator = "sg"')
+    threshold, cancel = _ringmaster(table, name, batch)
     out = {"name": name, "batch": batch, "iterations": iterations, "step": step_out, "minibatch": minibatch,
            "block": block, "estimator": estimator_out, "regularizer": regularizer, "blocks": blocks}
+    if name == "ringmaster":
+        out.update(threshold=threshold, cancel=cancel)
     if compensation is not None:
         out["compensation"] = compensation_out
     if protocol == "sync":
         del out["batch"]  # implied by cluster.workers: written out, it would refuse a later --set cluster.workers
     return Algorithm(name, batch, iterations, step, minibatch, block, protocol, estimator, regularizer,
-                     blocks if name == "sapalm" else None, compensation), out
+                     blocks if name == "sapalm" else None, compensation, threshold, cancel), out
+
+
+def dropping_bound(algorithm: Algorithm) -> int | None:
+    """The staleness bound T of a dropping preset, whose server drops every gradient staler than T (policy "drop"):
+    Rennala SGD (Tyurin, Richtarik 2023) accepts only gradients computed at the current iterate, T = 0; Ringmaster
+    ASGD (Maranjyan, Tyurin, Richtarik 2025) applies a gradient iff its staleness is < R, T = R - 1. None for the
+    other presets, which read [staleness]."""
+    return 0 if algorithm.name == "rennala" else algorithm.threshold - 1 if algorithm.name == "ringmaster" else None
+
+
+def _ringmaster(table: Table, name: str, batch: int) -> tuple[int | None, bool]:
+    """Ringmaster's threshold R >= 1 (required) and cancel (default false); (None, False) for the other presets
+    (schema.USED_BY refuses the keys there)."""
+    if name != "ringmaster":
+        return None, False
+    if batch != 1:
+        raise ScenarioError(table.key("batch"), batch, '"ringmaster" applies each gradient at once: batch must be 1 '
+                            "or be omitted")
+    threshold = _capped(table, "threshold", MISSING, 1)
+    cancel = table.boolean("cancel", False)
+    if cancel:
+        raise ScenarioError(table.key("cancel"), cancel, "cancelling computations (Ringmaster's Algorithm 1) is not "
+                            "implemented yet: set cancel = false (gradients of staleness >= threshold are discarded "
+                            "at arrival)")
+    return threshold, cancel
 
 
 def check_step(regularizer: dict[str, Any], step: Step, path: str = "algorithm.step") -> None:

@@ -12,7 +12,7 @@ from models import ParameterError, objective_params
 from models.values import is_integer
 from scenarios.distributions import Constant, Distribution, parse_distribution
 from scenarios.errors import MISSING, ScenarioError
-from scenarios.algorithms import ALGORITHM_KEYS
+from scenarios.algorithms import ALGORITHM_KEYS, dropping_bound
 from scenarios.algorithms import algorithm as parse_algorithm
 from scenarios.types import Algorithm, Cluster, Record, Scenario, Staleness, WorkerTiming
 from scenarios.validate import INT64_MAX, RECORDED_AS_INT64, Table, boolean, capped, integer, number, string
@@ -41,7 +41,8 @@ RECORD_KEYS = ("every", "trace")
 # "wait"; staleness.bound has none) such a key is accepted, since run directories written before this rule hold
 # them for every algorithm. Either way it is left out of the resolved scenario of the others.
 USED_BY = {"algorithm.block": ("asysg-incon",), "algorithm.blocks": ("sapalm",),
-           "algorithm.compensation": ("asysg-con", "dc-asgd"), "cluster.read": ("asysg-incon", "sapalm"),
+           "algorithm.compensation": ("asysg-con", "dc-asgd"), "algorithm.threshold": ("ringmaster",),
+           "algorithm.cancel": ("ringmaster",), "cluster.read": ("asysg-incon", "sapalm"),
            "staleness.bound": ("asysg-con", "asysg-incon", "sapalm", "dc-asgd"),
            "staleness.policy": ("asysg-con", "asysg-incon", "sapalm", "dc-asgd")}
 UNUSED_DEFAULTS = {"algorithm.block": 1, "cluster.read": Constant(0.0), "staleness.policy": "wait"}
@@ -81,8 +82,12 @@ def build(data: Any, default_name: str) -> Scenario:
     _check_used(top.data, resolved, algorithm.name, {"algorithm.block": algorithm.block, "cluster.read": cluster.read,
                                                      "algorithm.blocks": algorithm.blocks,
                                                      "algorithm.compensation": algorithm.compensation,
+                                                     "algorithm.threshold": algorithm.threshold,
+                                                     "algorithm.cancel": algorithm.cancel,
                                                      "staleness.bound": staleness.bound,
                                                      "staleness.policy": staleness.policy})
+    if (bound := dropping_bound(algorithm)) is not None:  # rennala, ringmaster: their own bound, policy "drop"
+        staleness = Staleness(bound, "drop")
     return Scenario(name, seed, objective, algorithm, staleness, cluster, record, resolved)
 
 

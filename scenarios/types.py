@@ -61,7 +61,7 @@ class Compensation:
 
 @dataclass(frozen=True)
 class Algorithm:
-    name: str          # the preset: "asysg-con" | "asysg-incon" | "sync" | "sapalm" | "dc-asgd" (scenarios/algorithms.py)
+    name: str          # the preset: "asysg-con" | "asysg-incon" | "sync" | "sapalm" | "dc-asgd" | "rennala" | "ringmaster"
     batch: int         # M: stochastic gradients summed per update (sync: = workers)
     iterations: int    # K: updates applied
     step: Step
@@ -72,6 +72,8 @@ class Algorithm:
     regularizer: dict[str, Any]   # {"name": "none" | "l1" | "mcp" | "box", **its parameters}
     blocks: int | None            # sapalm: contiguous blocks of coordinates, one written per update
     compensation: Compensation | None = None  # dc-asgd, or asysg-con with algorithm.compensation
+    threshold: int | None = None  # ringmaster: R, gradients of staleness >= R are not applied
+    cancel: bool = False          # ringmaster: computations reaching staleness R are stopped (Algorithm 1)
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ from analysis.bounds import bound_summary
 from models.updates import STALENESS_POLICIES, step_sizes
 from models import one_blas_thread
 from scenarios import build_objective, parse
+from scenarios.algorithms import dropping_bound
 from scenarios.types import Scenario
 from sim.protocols import con, incon, sync
 from sim.recording import staleness_table
@@ -285,6 +286,8 @@ def _summary(scenario: Scenario, run: Run, wall_seconds: float) -> dict[str, Any
         "wall_seconds": wall_seconds,
         **_bounds(scenario, run, iterations),
         **({} if algorithm.compensation is None else {"compensation": scenario.resolved["algorithm"]["compensation"]}),
+        **({} if dropping_bound(algorithm) is None else {"threshold": algorithm.threshold, "cancel": algorithm.cancel,
+                                                         "dropped_time": run.dropped_time}),
     }
 
 

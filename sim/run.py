@@ -106,6 +106,7 @@ class Run:
         self.scheduled = 0      # updates formed by the engine
         self.finished = False   # the engine forms no more updates: K formed, or the run is done
         self.gradients = 0      # gradients the server has consumed (applied or dropped)
+        self.dropped_time = 0.0  # worker-time the dropped gradients took, each from its read to its drop
         self.sim_time = 0.0     # time of the last update
         self.done = False
         self.diverged = False
@@ -168,6 +169,7 @@ class Run:
         self.store.release(read.version)
         self.trace.add(-1, read.worker, read.version, staleness, read.t_read, now, False, read.samples)
         self.staleness.dropped += 1
+        self.dropped_time += now - read.t_read
         self.gradients += 1
 
     def applied(self, reads: list[Read], now: float) -> None:

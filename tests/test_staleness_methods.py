@@ -220,3 +220,103 @@ DC_BAD = [
 @pytest.mark.parametrize("settings_,words", DC_BAD, ids=[str(i) for i in range(len(DC_BAD))])
 def test_bad_compensation_exits_2_with_one_line(settings_, words, tmp_path, capsys):
     test_bad_staleness_steps_exit_2_with_one_line(settings_, words, tmp_path, capsys)
+
+
+# --- Rennala SGD (Tyurin, Richtarik 2023) and Ringmaster ASGD (Maranjyan, Tyurin, Richtarik 2025) ---------------
+
+def _applied(result):
+    trace = result.trace_table.to_pandas()
+    return trace[trace["applied"]], trace[~trace["applied"]]
+
+
+def test_ringmaster_with_a_threshold_above_every_staleness_is_asysg_con_bitwise():
+    plain = simulate(run_scenario(workers=6))
+    ringmaster = simulate(run_scenario("ringmaster", workers=6, threshold=plain.summary["max_staleness"] + 1))
+    assert ringmaster.summary["dropped"] == 0 and ringmaster.summary["dropped_time"] == 0.0
+    assert_same_run(plain, ringmaster)
+
+
+def test_ringmaster_with_threshold_one_and_one_worker_is_serial_sgd_bitwise():
+    assert_same_run(simulate(run_scenario(workers=1)), simulate(run_scenario("ringmaster", workers=1, threshold=1)))
+
+
+@pytest.mark.parametrize("batch", [1, 3])
+def test_rennala_with_one_worker_is_serial_minibatch_sgd_bitwise(batch):
+    """One worker computes S gradients at x_k one after another: x_{k+1} = x_k - gamma sum_{m<=S} G(x_k; xi_m)."""
+    serial = simulate(run_scenario(workers=1, batch=batch))
+    rennala = simulate(run_scenario("rennala", workers=1, batch=batch))
+    assert rennala.summary["dropped"] == 0
+    assert_same_run(serial, rennala)
+
+
+@settings(max_examples=15, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), workers=st.integers(1, 6), threshold=st.integers(1, 4))
+def test_ringmaster_never_applies_a_gradient_of_staleness_threshold_or_more(seed, workers, threshold):
+    result = simulate(run_scenario("ringmaster", workers=workers, threshold=threshold, seed=seed, iterations=40))
+    applied, dropped = _applied(result)
+    assert (applied["staleness"] < threshold).all() and (dropped["staleness"] >= threshold).all()
+    assert result.summary["dropped"] == len(dropped)
+    assert result.summary["dropped_time"] == pytest.approx(float((dropped["t_apply"] - dropped["t_read"]).sum()))
+
+
+@settings(max_examples=15, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), workers=st.integers(1, 6), batch=st.integers(1, 4))
+def test_rennala_applies_only_fresh_gradients_exactly_s_per_update(seed, workers, batch):
+    result = simulate(run_scenario("rennala", workers=workers, batch=batch, seed=seed, iterations=30))
+    applied, dropped = _applied(result)
+    assert (applied["staleness"] == 0).all() and (dropped["staleness"] >= 1).all()
+    assert (applied.groupby("update").size() == batch).all() and len(applied) == 30 * batch
+
+
+@pytest.mark.parametrize("workers", [1, 4])
+def test_rennala_with_s_one_and_equal_constant_compute_updates_once_per_compute_time(workers):
+    result = simulate(run_scenario("rennala", workers=workers, compute={"dist": "constant", "value": 2.5}))
+    applied, _ = _applied(result)
+    times = applied.groupby("update")["t_apply"].first().to_numpy()
+    assert times.tolist() == [2.5 * (k + 1) for k in range(60)]
+
+
+@settings(max_examples=25, deadline=None)
+@given(taus=st.lists(st.floats(0.1, 10.0), min_size=1, max_size=6), threshold=st.integers(1, 5),
+       seed=st.integers(0, 1000))
+def test_ringmaster_lemma_1_any_r_consecutive_updates_take_at_most_t_of_r(taus, threshold, seed):
+    """Lemma 1 (fixed computation model, worker i computing in tau_i, no latency): any R consecutive updates take at
+    most t(R) = 2 min_m ((1/m) sum_{i<=m} 1/tau_i)^-1 (1 + R/m), the tau_i sorted."""
+    groups = [{"workers": [i], "compute": {"dist": "constant", "value": tau}} for i, tau in enumerate(taus)]
+    result = simulate(run_scenario("ringmaster", workers=len(taus), threshold=threshold, seed=seed, iterations=50,
+                                   cluster={"groups": groups}))
+    ordered = sorted(taus)
+    t_r = 2 * min((1 / (sum(1 / t for t in ordered[:m]) / m)) * (1 + threshold / m) for m in range(1, len(taus) + 1))
+    applied, _ = _applied(result)
+    times = np.concatenate([[0.0], applied.groupby("update")["t_apply"].first().to_numpy()])
+    assert (times[threshold:] - times[:-threshold]).max() <= t_r * (1 + 1e-12)
+
+
+@pytest.mark.parametrize("name,keys", [("rennala", {"batch": 3}), ("ringmaster", {"threshold": 2})])
+def test_dropping_presets_replay_are_deterministic_and_batch_equals_single(name, keys, tmp_path):
+    scenario = run_scenario(name, workers=5, **keys)
+    first = simulate(scenario)
+    assert first.summary["status"] == "ok" and first.summary["dropped"] > 0 and first.summary["bound"] is None
+    assert first.summary["staleness_policy"] == "drop"
+    assert_identical_runs(first, simulate(scenario))
+    assert_replays(first, tmp_path / "run")
+    for timing in ("auto", "simpy"):
+        for batched, seed in zip(simulate_batch(scenario, [1, 2], timing=timing), [1, 2]):
+            assert_identical_runs(batched, simulate(scenario, seed, timing=timing))
+
+
+DROPPING_BAD = [
+    (['algorithm.name="ringmaster"', "staleness={}"], ["algorithm.threshold", "required"]),
+    (['algorithm.name="ringmaster"', "staleness={}", "algorithm.threshold=0"], ["algorithm.threshold", ">= 1"]),
+    (['algorithm.name="ringmaster"', "staleness={}", "algorithm.threshold=2", "algorithm.batch=2"],
+     ["algorithm.batch", "ringmaster", "1"]),
+    (['algorithm.name="ringmaster"', "staleness={}", "algorithm.threshold=2", "algorithm.cancel=true"],
+     ["algorithm.cancel", "not implemented"]),
+    (['algorithm.name="rennala"'], ["staleness.bound", "rennala"]),
+    (["algorithm.threshold=3"], ["algorithm.threshold", "ringmaster", "asysg-con"]),
+]
+
+
+@pytest.mark.parametrize("settings_,words", DROPPING_BAD, ids=[str(i) for i in range(len(DROPPING_BAD))])
+def test_bad_dropping_presets_exit_2_with_one_line(settings_, words, tmp_path, capsys):
+    test_bad_staleness_steps_exit_2_with_one_line(settings_, words, tmp_path, capsys)
