@@ -49,8 +49,6 @@ COMPATIBILITY = (  # (key, with, why refused): bad input naming both keys
      "stochastic gradient"),
     ("[staleness]", 'algorithm.name = "rennala" | "ringmaster"', "they fix the staleness bound and drop policy"),
     ("algorithm.batch other than 1", 'algorithm.name = "ringmaster"', "Ringmaster applies each gradient at once"),
-    ("algorithm.cancel = true", 'algorithm.name = "ringmaster"', "not implemented yet: a cancelled computation would "
-     "be a SimPy interrupt"),
     ("algorithm.step.policy = \"staleness-aware\" | \"delay-adaptive\"", 'algorithm.name = "asysg-incon" | "sapalm"',
      "a staleness-dependent step needs the version each gradient read (a parameter server)"),
     ("algorithm.step.policy = \"staleness-aware\" | \"delay-adaptive\"", "algorithm.regularizer with "
@@ -111,12 +109,7 @@ def _ringmaster(table: Table, name: str, batch: int) -> tuple[int | None, bool]:
         raise ScenarioError(table.key("batch"), batch, '"ringmaster" applies each gradient at once: batch must be 1 '
                             "or be omitted")
     threshold = _capped(table, "threshold", MISSING, 1)
-    cancel = table.boolean("cancel", False)
-    if cancel:
-        raise ScenarioError(table.key("cancel"), cancel, "cancelling computations (Ringmaster's Algorithm 1) is not "
-                            "implemented yet: set cancel = false (gradients of staleness >= threshold are discarded "
-                            "at arrival)")
-    return threshold, cancel
+    return threshold, table.boolean("cancel", False)
 
 
 def check_step(regularizer: dict[str, Any], step: Step, path: str = "algorithm.step") -> None:

@@ -24,7 +24,7 @@ from models import one_blas_thread
 from scenarios import build_objective, parse
 from scenarios.algorithms import dropping_bound
 from scenarios.types import Scenario
-from sim.protocols import con, incon, sync
+from sim.protocols import cancel, con, incon, sync
 from sim.recording import staleness_table
 from sim.closed_form.ring import apply_schedules
 from sim.run import Run, apply_updates
@@ -43,6 +43,7 @@ class Result:
     metrics_table: pa.Table = field(repr=False)
     trace_table: pa.Table = field(repr=False)
     staleness_counts: list[int] = field(repr=False)
+    events_table: pa.Table | None = field(default=None, repr=False)  # events.parquet (Ringmaster's cancels)
 
     @cached_property
     def metrics(self) -> pd.DataFrame:
@@ -113,7 +114,8 @@ memory and SVRG, whose snapshots are per-run state, run seed by seed):
 
 def _simulate_batch(scenario: Scenario, seeds: list[int], timing: str) -> list[Result]:
     if (scenario.algorithm.protocol == "asysg-incon" or scenario.algorithm.estimator.name != "sg" or len(seeds) < 2
-            or scenario.algorithm.compensation is not None):  # SVRG's and DC-ASGD's state: one replicate at a time
+            or scenario.algorithm.compensation is not None or scenario.algorithm.cancel):
+        # SVRG's and DC-ASGD's state, Ringmaster's cancels (released at once): one replicate at a time
         return [_simulate(scenario, seed, None, timing) for seed in seeds]
     scenarios = [_with_seed(scenario, seed) for seed in seeds]
     objective = build_objective(scenario)
@@ -193,6 +195,8 @@ def _start(env: simpy.Environment, run: Run, scenario: Scenario, objective) -> N
                                    snapshot_time=snapshot_time)
     if algorithm.protocol == "sync":
         sync.start(env, run, clocks, samples, service, epoch, snapshot_time if epoch is not None else 0.0)
+    elif algorithm.cancel:
+        cancel.start(env, run, clocks, samples, algorithm.threshold, service)
     elif algorithm.protocol == "asysg-con":
         con.start(env, run, clocks, samples, algorithm.batch, scenario.staleness.bound, scenario.staleness.policy,
                   service, epochs)
@@ -233,7 +237,8 @@ def _run_ahead(env: simpy.Environment, run: Run) -> None:
 
 def _result(scenario: Scenario, run: Run, wall_seconds: float) -> Result:
     summary = _summary(scenario, run, wall_seconds)
-    return Result(scenario, summary, run.store.current, run.metrics.table(), run.trace.table(), run.staleness.counts)
+    return Result(scenario, summary, run.store.current, run.metrics.table(), run.trace.table(), run.staleness.counts,
+                  run.events.table() if scenario.algorithm.cancel else None)
 
 
 def _summary(scenario: Scenario, run: Run, wall_seconds: float) -> dict[str, Any]:
@@ -287,16 +292,17 @@ def _summary(scenario: Scenario, run: Run, wall_seconds: float) -> dict[str, Any
         **_bounds(scenario, run, iterations),
         **({} if algorithm.compensation is None else {"compensation": scenario.resolved["algorithm"]["compensation"]}),
         **({} if dropping_bound(algorithm) is None else {"threshold": algorithm.threshold, "cancel": algorithm.cancel,
-                                                         "dropped_time": run.dropped_time}),
+                                                         "dropped_time": run.dropped_time, "cancelled": run.cancelled,
+                                                         "cancelled_time": run.cancelled_time}),
     }
 
 
 def _evaluations(scenario: Scenario, run: Run, iterations: int) -> int:
     """Sample-gradient evaluations spent (a stochastic gradient of minibatch b counts b): each gradient the server
-    consumed, dropped ones included, times its estimator's evaluations of G, plus n per SVRG snapshot round (one
+    consumed, dropped ones included, and each computation cancelled (Ringmaster), times its estimator's evaluations of G, plus n per SVRG snapshot round (one
     at each of the versions 0, epoch, 2 epoch, ... below the updates applied)."""
     algorithm = scenario.algorithm
-    spent = run.gradients * run.algorithm.estimator.evaluations * algorithm.minibatch
+    spent = (run.gradients + run.cancelled) * run.algorithm.estimator.evaluations * algorithm.minibatch
     if algorithm.estimator.epoch is not None:
         spent += math.ceil(max(iterations, 1) / algorithm.estimator.epoch) * run.objective.n_samples
     return spent

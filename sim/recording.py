@@ -144,6 +144,29 @@ class InconTraceRecorder(TraceRecorder):
         ], schema=pa.schema([*TRACE_SCHEMA, *INCON_SCHEMA]))
 
 
+EVENT_SCHEMA = pa.schema([
+    ("time", pa.float64()),        # simulated time of the event
+    ("worker", pa.int32()),
+    ("kind", pa.string()),         # "cancel": a computation stopped (Ringmaster ASGD, sim/protocols/cancel.py)
+    ("read_version", pa.int64()),  # the version the lost computation had read
+    ("lost_time", pa.float64()),   # worker-time lost: from the read to the event
+])
+
+
+class EventLog:
+    """Events of a run that are no gradient of the trace (events.parquet), one row each, in time order."""
+
+    def __init__(self) -> None:
+        self.rows: list[tuple[float, int, str, int, float]] = []
+
+    def add(self, time: float, worker: int, kind: str, read_version: int, lost_time: float) -> None:
+        self.rows.append((time, worker, kind, read_version, lost_time))
+
+    def table(self) -> pa.Table:
+        columns = list(zip(*self.rows)) if self.rows else [[] for _ in EVENT_SCHEMA]
+        return pa.table([pa.array(column, type=f.type) for column, f in zip(columns, EVENT_SCHEMA)], schema=EVENT_SCHEMA)
+
+
 class StalenessCounter:
     """Counts applied gradients by staleness, and dropped ones; kept even when the trace is off."""
 

@@ -26,7 +26,7 @@ from scenarios.errors import ScenarioError
 from scenarios.types import Scenario, Step
 from sim.closed_form.con import Block
 from sim.iterates import IterateStore, apply_con_update, apply_con_updates
-from sim.recording import InconTraceRecorder, MetricsRecorder, StalenessCounter, TraceRecorder
+from sim.recording import EventLog, InconTraceRecorder, MetricsRecorder, StalenessCounter, TraceRecorder
 
 
 @dataclass(slots=True)
@@ -107,6 +107,9 @@ class Run:
         self.finished = False   # the engine forms no more updates: K formed, or the run is done
         self.gradients = 0      # gradients the server has consumed (applied or dropped)
         self.dropped_time = 0.0  # worker-time the dropped gradients took, each from its read to its drop
+        self.cancelled = 0       # computations stopped (Ringmaster with cancel), never applied nor traced
+        self.cancelled_time = 0.0  # worker-time they took, each from its read to its cancel
+        self.events = EventLog()
         self.sim_time = 0.0     # time of the last update
         self.done = False
         self.diverged = False
@@ -140,6 +143,13 @@ class Run:
             self.pending.append((read, staleness, now))
         else:
             self._dropped(read, staleness, now)
+
+    def cancel(self, read: Read, now: float) -> None:
+        """A computation was stopped at `now` (sim/protocols/cancel.py): its read is released, its time lost."""
+        self.store.release(read.version)
+        self.cancelled += 1
+        self.cancelled_time += now - read.t_read
+        self.events.add(now, read.worker, "cancel", read.version, now - read.t_read)
 
     def next_update(self) -> tuple[list[Read], float]:
         """Deferred: record the pending drops up to the next pending update, and return that update."""

@@ -229,15 +229,64 @@ def _applied(result):
     return trace[trace["applied"]], trace[~trace["applied"]]
 
 
-def test_ringmaster_with_a_threshold_above_every_staleness_is_asysg_con_bitwise():
-    plain = simulate(run_scenario(workers=6))
-    ringmaster = simulate(run_scenario("ringmaster", workers=6, threshold=plain.summary["max_staleness"] + 1))
+def _counting_events(monkeypatch) -> list[int]:
+    """Count every event SimPy schedules from now on."""
+    import simpy
+
+    count = [0]
+    schedule = simpy.Environment.schedule
+
+    def counted(self, *args, **kwargs):
+        count[0] += 1
+        return schedule(self, *args, **kwargs)
+
+    monkeypatch.setattr(simpy.Environment, "schedule", counted)
+    return count
+
+
+@pytest.mark.parametrize("cancel", [False, True])
+def test_ringmaster_with_a_threshold_above_every_staleness_is_asysg_con_bitwise(cancel, monkeypatch):
+    """... with and without cancel, and the cancel bookkeeping schedules no SimPy event then. R > K: a computation
+    still running when the run ends may be staler than every applied gradient, and would be cancelled at R."""
+    events = _counting_events(monkeypatch)
+    plain = simulate(run_scenario(workers=6), timing="simpy")
+    plain_events, events[0] = events[0], 0
+    ringmaster = simulate(run_scenario("ringmaster", workers=6, threshold=61, cancel=cancel))
+    assert plain.summary["iterations"] == 60 and plain.summary["max_staleness"] > 2
+    assert events[0] == plain_events
     assert ringmaster.summary["dropped"] == 0 and ringmaster.summary["dropped_time"] == 0.0
+    assert ringmaster.summary["cancelled"] == 0 and ringmaster.summary["cancelled_time"] == 0.0
     assert_same_run(plain, ringmaster)
+    assert (ringmaster.events_table is not None and ringmaster.events_table.num_rows == 0) == cancel
 
 
-def test_ringmaster_with_threshold_one_and_one_worker_is_serial_sgd_bitwise():
-    assert_same_run(simulate(run_scenario(workers=1)), simulate(run_scenario("ringmaster", workers=1, threshold=1)))
+@pytest.mark.parametrize("cancel", [False, True])
+def test_ringmaster_with_threshold_one_and_one_worker_is_serial_sgd_bitwise(cancel):
+    assert_same_run(simulate(run_scenario(workers=1)),
+                    simulate(run_scenario("ringmaster", workers=1, threshold=1, cancel=cancel)))
+
+
+@settings(max_examples=15, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), workers=st.integers(2, 6), threshold=st.integers(1, 3),
+       uplink=st.sampled_from([None, {"dist": "exponential", "mean": 0.3}]))
+def test_every_cancelled_computation_is_logged_and_none_is_applied(seed, workers, threshold, uplink):
+    cluster = {} if uplink is None else {"uplink": uplink}
+    result = simulate(run_scenario("ringmaster", workers=workers, threshold=threshold, cancel=True, seed=seed,
+                                   iterations=40, cluster=cluster))
+    events = result.events_table.to_pandas()
+    applied, dropped = _applied(result)
+    summary = result.summary
+    assert summary["cancelled"] == len(events) > 0 and (events["kind"] == "cancel").all()
+    assert summary["cancelled_time"] == pytest.approx(float(events["lost_time"].sum()))
+    assert summary["evaluations"] == summary["gradients"] + summary["cancelled"]
+    assert (applied["staleness"] < threshold).all()
+    cancelled = set(zip(events["worker"], events["read_version"], events["time"] - events["lost_time"]))
+    traced = set(zip(result.trace["worker"], result.trace["read_version"], result.trace["t_read"]))
+    assert not cancelled & traced  # a cancelled computation never reaches the server
+    # a computation is cancelled when its staleness reaches R: at an update's time, read R updates before
+    times = np.concatenate([applied.groupby("update")["t_apply"].first().to_numpy()])
+    for time, version in zip(events["time"], events["read_version"]):
+        assert time == times[version + threshold - 1]
 
 
 @pytest.mark.parametrize("batch", [1, 3])
@@ -276,15 +325,16 @@ def test_rennala_with_s_one_and_equal_constant_compute_updates_once_per_compute_
     assert times.tolist() == [2.5 * (k + 1) for k in range(60)]
 
 
+@pytest.mark.parametrize("cancel", [False, True])
 @settings(max_examples=25, deadline=None)
 @given(taus=st.lists(st.floats(0.1, 10.0), min_size=1, max_size=6), threshold=st.integers(1, 5),
        seed=st.integers(0, 1000))
-def test_ringmaster_lemma_1_any_r_consecutive_updates_take_at_most_t_of_r(taus, threshold, seed):
+def test_ringmaster_lemma_1_any_r_consecutive_updates_take_at_most_t_of_r(cancel, taus, threshold, seed):
     """Lemma 1 (fixed computation model, worker i computing in tau_i, no latency): any R consecutive updates take at
     most t(R) = 2 min_m ((1/m) sum_{i<=m} 1/tau_i)^-1 (1 + R/m), the tau_i sorted."""
     groups = [{"workers": [i], "compute": {"dist": "constant", "value": tau}} for i, tau in enumerate(taus)]
     result = simulate(run_scenario("ringmaster", workers=len(taus), threshold=threshold, seed=seed, iterations=50,
-                                   cluster={"groups": groups}))
+                                   cluster={"groups": groups}, cancel=cancel))
     ordered = sorted(taus)
     t_r = 2 * min((1 / (sum(1 / t for t in ordered[:m]) / m)) * (1 + threshold / m) for m in range(1, len(taus) + 1))
     applied, _ = _applied(result)
@@ -292,11 +342,13 @@ def test_ringmaster_lemma_1_any_r_consecutive_updates_take_at_most_t_of_r(taus, 
     assert (times[threshold:] - times[:-threshold]).max() <= t_r * (1 + 1e-12)
 
 
-@pytest.mark.parametrize("name,keys", [("rennala", {"batch": 3}), ("ringmaster", {"threshold": 2})])
+@pytest.mark.parametrize("name,keys", [("rennala", {"batch": 3}), ("ringmaster", {"threshold": 2}),
+                                       ("ringmaster", {"threshold": 2, "cancel": True})])
 def test_dropping_presets_replay_are_deterministic_and_batch_equals_single(name, keys, tmp_path):
     scenario = run_scenario(name, workers=5, **keys)
     first = simulate(scenario)
-    assert first.summary["status"] == "ok" and first.summary["dropped"] > 0 and first.summary["bound"] is None
+    assert first.summary["status"] == "ok" and first.summary["bound"] is None
+    assert first.summary["dropped"] + first.summary["cancelled"] > 0
     assert first.summary["staleness_policy"] == "drop"
     assert_identical_runs(first, simulate(scenario))
     assert_replays(first, tmp_path / "run")
@@ -310,8 +362,9 @@ DROPPING_BAD = [
     (['algorithm.name="ringmaster"', "staleness={}", "algorithm.threshold=0"], ["algorithm.threshold", ">= 1"]),
     (['algorithm.name="ringmaster"', "staleness={}", "algorithm.threshold=2", "algorithm.batch=2"],
      ["algorithm.batch", "ringmaster", "1"]),
-    (['algorithm.name="ringmaster"', "staleness={}", "algorithm.threshold=2", "algorithm.cancel=true"],
-     ["algorithm.cancel", "not implemented"]),
+    (['algorithm.name="ringmaster"', "staleness={}", "algorithm.threshold=2", "algorithm.cancel=1"],
+     ["algorithm.cancel", "true or false"]),
+    (["algorithm.cancel=false"], ["algorithm.cancel", "ringmaster"]),
     (['algorithm.name="rennala"'], ["staleness.bound", "rennala"]),
     (["algorithm.threshold=3"], ["algorithm.threshold", "ringmaster", "asysg-con"]),
 ]

@@ -160,6 +160,8 @@ def write_run(out: Path, result, command: list[str] | None = None, force: bool =
         (staging / "summary.json").write_text(json.dumps(json_ready(summary), indent=2) + "\n")
         pq.write_table(result.metrics_table, staging / "metrics.parquet")
         pq.write_table(result.trace_table, staging / "trace.parquet")
+        if result.events_table is not None:  # Ringmaster's cancelled computations
+            pq.write_table(result.events_table, staging / "events.parquet")
         np.save(staging / "x_final.npy", result.x_final)
 
 
