@@ -373,3 +373,24 @@ DROPPING_BAD = [
 @pytest.mark.parametrize("settings_,words", DROPPING_BAD, ids=[str(i) for i in range(len(DROPPING_BAD))])
 def test_bad_dropping_presets_exit_2_with_one_line(settings_, words, tmp_path, capsys):
     test_bad_staleness_steps_exit_2_with_one_line(settings_, words, tmp_path, capsys)
+
+
+# --- the closed form (sim/closed_form): staleness-dependent steps and DC-ASGD ride it ---------------------------
+
+@settings(max_examples=20, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), workers=st.integers(1, 8), batch=st.integers(1, 3),
+       method=st.sampled_from(["staleness-aware", "mishchenko", "koloskova", "dc-c", "dc-a"]))
+def test_staleness_steps_and_dc_asgd_on_the_closed_form_equal_the_engine_bitwise(seed, workers, batch, method):
+    from sim.closed_form.con import closed_form
+
+    keys = ({"compensation": DC_C if method == "dc-c" else DC_A} if method.startswith("dc")
+            else {"step": STALE_STEPS[method]})
+    scenario = run_scenario(workers=workers, batch=batch, seed=seed, iterations=40, **keys)
+    assert closed_form(scenario)
+    assert_identical_runs(simulate(scenario, timing="auto"), simulate(scenario, timing="simpy"))
+
+
+def test_staleness_steps_in_a_lockstep_batch_on_the_closed_form_equal_single_runs():
+    scenario = run_scenario(workers=6, batch=2, step=STALE_STEPS["staleness-aware"])
+    for batched, seed in zip(simulate_batch(scenario, [1, 2, 3]), [1, 2, 3]):
+        assert_identical_runs(batched, simulate(scenario, seed))

@@ -20,7 +20,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from models.updates import STALENESS_POLICIES
 from scenarios.types import Scenario
 from sim.cluster.workers import SampleStream, WorkerClock
 
@@ -42,12 +41,10 @@ class Tie(Exception):
 
 def closed_form(scenario: Scenario) -> bool:
     """The scenario's schedule has a closed form: AsySG-con without a staleness bound, without server time and
-    without SVRG's epochs (its snapshot rounds are barriers); a regularizer changes only the math. The lockstep ring
-    (sim/closed_form/ring.py) applies one step per update to uncompensated gradients, so staleness-dependent steps
-    and DC-ASGD run on the engine."""
+    without SVRG's epochs (its snapshot rounds are barriers); a regularizer, staleness-dependent steps and DC-ASGD's
+    compensation change only the math (sim/closed_form/ring.py applies them per replicate)."""
     return (scenario.algorithm.protocol == "asysg-con" and scenario.staleness.bound is None
-            and scenario.cluster.server.is_zero and scenario.algorithm.estimator.name == "sg"
-            and scenario.algorithm.step.policy not in STALENESS_POLICIES and scenario.algorithm.compensation is None)
+            and scenario.cluster.server.is_zero and scenario.algorithm.estimator.name == "sg")
 
 
 @dataclass
