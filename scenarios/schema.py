@@ -12,7 +12,7 @@ from models import ParameterError, objective_params
 from models.values import is_integer
 from scenarios.distributions import Constant, Distribution, parse_distribution
 from scenarios.errors import MISSING, ScenarioError
-from scenarios.algorithms import ALGORITHM_KEYS
+from scenarios.algorithms import ALGORITHM_KEYS, dropping_bound
 from scenarios.algorithms import algorithm as parse_algorithm
 from scenarios.types import Algorithm, Cluster, Failures, Record, Scenario, Speed, Staleness, WorkerTiming
 from scenarios.validate import INT64_MAX, RECORDED_AS_INT64, Table, boolean, capped, integer, number, string
@@ -43,8 +43,10 @@ RECORD_KEYS = ("every", "trace")
 # "wait"; staleness.bound has none) such a key is accepted, since run directories written before this rule hold
 # them for every algorithm. Either way it is left out of the resolved scenario of the others.
 USED_BY = {"algorithm.block": ("asysg-incon",), "algorithm.blocks": ("sapalm",),
-           "cluster.read": ("asysg-incon", "sapalm"), "staleness.bound": ("asysg-con", "asysg-incon", "sapalm"),
-           "staleness.policy": ("asysg-con", "asysg-incon", "sapalm")}
+           "algorithm.compensation": ("asysg-con", "dc-asgd"), "algorithm.threshold": ("ringmaster",),
+           "algorithm.cancel": ("ringmaster",), "cluster.read": ("asysg-incon", "sapalm"),
+           "staleness.bound": ("asysg-con", "asysg-incon", "sapalm", "dc-asgd"),
+           "staleness.policy": ("asysg-con", "asysg-incon", "sapalm", "dc-asgd")}
 UNUSED_DEFAULTS = {"algorithm.block": 1, "cluster.read": Constant(0.0), "staleness.policy": "wait"}
 SHARED_MEMORY_ZERO = ("downlink", "uplink", "server")  # asysg-incon: no network, no server
 
@@ -76,13 +78,19 @@ def build(data: Any, default_name: str) -> Scenario:
     staleness, staleness_out = _staleness(top.table("staleness", STALENESS_KEYS))
     _check_cycles(algorithm, cluster, cluster_out)
     _check_shared_memory(algorithm, parsed)
+    _check_cancel(algorithm, cluster)
     record, record_out = _record(top.table("record", RECORD_KEYS), algorithm.iterations)
     resolved = {"name": name, "seed": seed, "objective": objective_out, "algorithm": algorithm_out,
                 "staleness": staleness_out, "cluster": cluster_out, "record": record_out}
     _check_used(top.data, resolved, algorithm.name, {"algorithm.block": algorithm.block, "cluster.read": cluster.read,
                                                      "algorithm.blocks": algorithm.blocks,
+                                                     "algorithm.compensation": algorithm.compensation,
+                                                     "algorithm.threshold": algorithm.threshold,
+                                                     "algorithm.cancel": algorithm.cancel,
                                                      "staleness.bound": staleness.bound,
                                                      "staleness.policy": staleness.policy})
+    if (bound := dropping_bound(algorithm)) is not None:  # rennala, ringmaster: their own bound, policy "drop"
+        staleness = Staleness(bound, "drop")
     return Scenario(name, seed, objective, algorithm, staleness, cluster, record, resolved)
 
 
@@ -166,6 +174,17 @@ def _check_cycles(algorithm: Algorithm, cluster: Cluster, cluster_out: dict[str,
             raise ScenarioError("cluster.compute", cluster_out["compute"],
                                 f"worker {worker}'s pull-compute-push cycle takes no time while the server's service "
                                 "time is not 0: give compute, downlink or uplink a positive mean")
+
+
+def _check_cancel(algorithm: Algorithm, cluster: Cluster) -> None:
+    """Ringmaster's cancelling workers (sim/protocols/cancel.py) have no failures or lost messages yet."""
+    if not algorithm.cancel:
+        return
+    for worker, timing in enumerate(cluster.timings):
+        if timing.failures is not None or timing.loss > 0:
+            key = "cluster.failures" if timing.failures is not None else "cluster.loss"
+            raise ScenarioError(key, "(worker %d's)" % worker, "is not simulated with algorithm.cancel = true "
+                                "(Ringmaster's cancelling workers): set algorithm.cancel = false, or remove it")
 
 
 def _check_shared_memory(algorithm: Algorithm, parsed: dict[str, Distribution | float]) -> None:

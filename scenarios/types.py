@@ -54,11 +54,15 @@ class Cluster:
 
 @dataclass(frozen=True)
 class Step:
-    """algorithm.step: policy "constant" (gamma_k = value), "corollary" (Corollary 2 of Lian et al.), "decay" (gamma_k = c / sqrt(k))."""
+    """algorithm.step: policy "constant" (gamma_k = value), "corollary" (Corollary 2 of Lian et al.), "decay" (gamma_k =
+    c / sqrt(k)), "staleness-aware" (value / staleness) or "delay-adaptive" (`rule` "mishchenko" | "koloskova", the
+    latter with `concurrency`, None: cluster.workers): models/updates/steps.py."""
 
     policy: str
     value: float | None = None
     c: float | None = None
+    rule: str | None = None
+    concurrency: int | None = None
 
 
 @dataclass(frozen=True)
@@ -70,8 +74,18 @@ class Estimator:
 
 
 @dataclass(frozen=True)
+class Compensation:
+    """algorithm.compensation (DC-ASGD, models/updates/compensation.py): lambda_0, and for DC-ASGD-a the mean
+    square's `momentum` and `epsilon` (None: DC-ASGD-c, a constant lambda)."""
+
+    lambda_: float
+    momentum: float | None
+    epsilon: float | None
+
+
+@dataclass(frozen=True)
 class Algorithm:
-    name: str          # the preset: "asysg-con" | "asysg-incon" | "sync" | "sapalm" (scenarios/algorithms.py)
+    name: str          # the preset: "asysg-con" | "asysg-incon" | "sync" | "sapalm" | "dc-asgd" | "rennala" | "ringmaster"
     batch: int         # M: stochastic gradients summed per update (sync: = workers)
     iterations: int    # K: updates applied
     step: Step
@@ -81,6 +95,9 @@ class Algorithm:
     estimator: Estimator
     regularizer: dict[str, Any]   # {"name": "none" | "l1" | "mcp" | "box", **its parameters}
     blocks: int | None            # sapalm: contiguous blocks of coordinates, one written per update
+    compensation: Compensation | None = None  # dc-asgd, or asysg-con with algorithm.compensation
+    threshold: int | None = None  # ringmaster: R, gradients of staleness >= R are not applied
+    cancel: bool = False          # ringmaster: computations reaching staleness R are stopped (Algorithm 1)
 
 
 @dataclass(frozen=True)

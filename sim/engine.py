@@ -19,11 +19,12 @@ import pyarrow as pa
 import simpy
 
 from analysis.bounds import bound_summary
-from models.updates import step_sizes
+from models.updates import STALENESS_POLICIES, step_sizes
 from models import one_blas_thread
 from scenarios import build_objective, parse
+from scenarios.algorithms import dropping_bound
 from scenarios.types import Scenario
-from sim.protocols import con, incon, sync
+from sim.protocols import cancel, con, incon, sync
 from sim.recording import staleness_table
 from sim.closed_form.ring import apply_schedules
 from sim.run import Run, apply_updates
@@ -119,7 +120,9 @@ memory and SVRG, whose snapshots are per-run state, run seed by seed):
 
 
 def _simulate_batch(scenario: Scenario, seeds: list[int], timing: str) -> list[Result]:
-    if scenario.algorithm.protocol == "asysg-incon" or scenario.algorithm.estimator.name != "sg" or len(seeds) < 2:
+    if (scenario.algorithm.protocol == "asysg-incon" or scenario.algorithm.estimator.name != "sg" or len(seeds) < 2
+            or scenario.algorithm.compensation is not None or scenario.algorithm.cancel):
+        # SVRG's and DC-ASGD's state, Ringmaster's cancels (released at once): one replicate at a time
         return [_simulate(scenario, seed, None, timing) for seed in seeds]
     scenarios = [_with_seed(scenario, seed) for seed in seeds]
     objective = build_objective(scenario)
@@ -202,6 +205,8 @@ def _start(env: simpy.Environment, run: Run, scenario: Scenario, objective) -> N
     faults = faults if any(fault is not None for fault in faults) else None
     if algorithm.protocol == "sync":
         sync.start(env, run, clocks, samples, service, epoch, snapshot_time if epoch is not None else 0.0, faults)
+    elif algorithm.cancel:
+        cancel.start(env, run, clocks, samples, algorithm.threshold, service)
     elif algorithm.protocol == "asysg-con":
         con.start(env, run, clocks, samples, algorithm.batch, scenario.staleness.bound, scenario.staleness.policy,
                   service, epochs, faults)
@@ -311,16 +316,21 @@ def _summary(scenario: Scenario, run: Run, wall_seconds: float) -> dict[str, Any
         "dim": objective.dim,
         "wall_seconds": wall_seconds,
         **_bounds(scenario, run, iterations),
+        **({} if algorithm.compensation is None else {"compensation": scenario.resolved["algorithm"]["compensation"]}),
+        **({} if dropping_bound(algorithm) is None else {"threshold": algorithm.threshold, "cancel": algorithm.cancel,
+                                                         "dropped_time": run.dropped_time, "cancelled": run.cancelled,
+                                                         "cancelled_time": run.cancelled_time}),
     }
 
 
 def _evaluations(scenario: Scenario, run: Run, iterations: int) -> int:
     """Sample-gradient evaluations spent (a stochastic gradient of minibatch b counts b): each gradient the server
-    consumed, dropped ones included, and each lost one whose computation had finished (sim/cluster/failures.py),
-    times its estimator's evaluations of G, plus n per SVRG snapshot round (one at each of the versions 0, epoch,
-    2 epoch, ... below the updates applied)."""
+    consumed, dropped ones included, each lost one whose computation had finished (sim/cluster/failures.py) and each
+    computation cancelled (Ringmaster), times its estimator's evaluations of G, plus n per SVRG snapshot round (one
+    at each of the versions 0, epoch, 2 epoch, ... below the updates applied)."""
     algorithm = scenario.algorithm
-    spent = (run.gradients + run.events.computed_lost) * run.algorithm.estimator.evaluations * algorithm.minibatch
+    spent = ((run.gradients + run.events.computed_lost + run.cancelled) * run.algorithm.estimator.evaluations
+             * algorithm.minibatch)
     if algorithm.estimator.epoch is not None:
         spent += math.ceil(max(iterations, 1) / algorithm.estimator.epoch) * run.objective.n_samples
     return spent
@@ -333,7 +343,8 @@ def _bounds(scenario: Scenario, run: Run, iterations: int) -> dict[str, Any]:
     algorithm, objective, T = scenario.algorithm, run.objective, run.staleness.max
     policy, value, c = run.step.policy, run.step.value, run.step.c
     gammas = value if policy != "decay" else (lambda start, stop: step_sizes(policy, value, c, stop - start, start))
-    plain = algorithm.estimator.name == "sg" and algorithm.regularizer["name"] == "none"  # the paper's algorithms
+    plain = (algorithm.estimator.name == "sg" and algorithm.regularizer["name"] == "none"  # the paper's algorithms
+             and policy not in STALENESS_POLICIES and algorithm.compensation is None)
     return bound_summary(algorithm.name if plain else None, algorithm.step.policy, gammas, iterations, T,
                          objective.smoothness, algorithm.batch, objective.variance / algorithm.minibatch,
                          run.f_x0 - objective.f_star)

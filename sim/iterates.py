@@ -57,7 +57,7 @@ def apply_con_update(store: IterateStore, algorithm: Algorithm, versions: list[i
     x_{versions[m]} with samples[m] (algorithm.update: for plain SGD x_k - gamma_k * sum_m G(x_{versions[m]};
     samples[m])); releases the reads and advances."""
     k = store.version
-    x_next = algorithm.update(store.current, [store.get(v) for v in versions], samples, k)
+    x_next = algorithm.update(store.current, [store.get(v) for v in versions], samples, k, versions)
     for v in versions:
         store.release(v)
     store.advance(x_next)
@@ -71,8 +71,9 @@ def apply_con_updates(stores: list[IterateStore], algorithm: Algorithm, versions
     batch (objective.stochastic_grads), then summed and stepped row-wise in apply_con_update's order: each store's
     x_{k+1} is bitwise what apply_con_update would give it."""
     batch = len(versions) // len(stores)
-    if len(stores) == 1:
-        apply_con_update(stores[0], algorithm, versions, samples)
+    if len(stores) == 1 or algorithm.stale_step is not None:  # staleness-dependent steps differ between replicates
+        for i, store in enumerate(stores):
+            apply_con_update(store, algorithm, versions[i * batch:(i + 1) * batch], samples[i * batch:(i + 1) * batch])
         return
     points = np.array([stores[i // batch].get(v) for i, v in enumerate(versions)], dtype=np.float64)
     x_next = algorithm.updates(np.array([store.current for store in stores], dtype=np.float64), points,

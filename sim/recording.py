@@ -233,15 +233,15 @@ class MetricsRecorder:
 EVENT_SCHEMA = pa.schema([
     ("time", pa.float64()),
     ("worker", pa.int32()),
-    ("kind", pa.string()),          # failure, recovery, loss, slow, normal
-    ("read_version", pa.int64()),   # failure, loss: the version the lost gradient read (-1: none in progress)
-    ("lost_time", pa.float64()),    # failure, loss: worker time spent on the lost work
+    ("kind", pa.string()),          # failure, recovery, loss, slow, normal, cancel (Ringmaster, sim/protocols/cancel.py)
+    ("read_version", pa.int64()),   # failure, loss, cancel: the version the lost gradient read (-1: none in progress)
+    ("lost_time", pa.float64()),    # failure, loss, cancel: worker time spent on the lost work
 ])
-EVENT_KINDS = ("failure", "recovery", "loss", "slow", "normal")
 
 
 class EventLog:
-    """The cluster's events (events.parquet): failures and recoveries, lost messages, speed switches."""
+    """A run's events that are no gradient of the trace (events.parquet): failures and recoveries, lost messages,
+    speed switches, cancelled computations."""
 
     def __init__(self) -> None:
         self.rows: list[tuple[float, int, str, int, float]] = []
@@ -251,11 +251,12 @@ class EventLog:
         self.rows.append((time, worker, kind, read_version, lost_time))
 
     def counts(self) -> dict[str, float]:
-        """Summary fields: events by kind and the worker time the lost work had taken."""
+        """Summary fields: the cluster's events by kind and the worker time its failures and losses cost (a
+        cancel's is the run's cancelled_time)."""
         kinds = [row[2] for row in self.rows]
         return {"failures": kinds.count("failure"), "lost_messages": kinds.count("loss"),
                 "speed_switches": kinds.count("slow") + kinds.count("normal"),
-                "lost_worker_time": sum(row[4] for row in self.rows)}
+                "lost_worker_time": sum(row[4] if row[2] in ("failure", "loss") else 0.0 for row in self.rows)}
 
     def table(self) -> pa.Table:
         """The events in time order (a stable sort: events of one instant keep the order they happened in)."""

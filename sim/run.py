@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from models.base import Objective
-from models.updates import ESTIMATORS, Algorithm, corollary_step, step_schedule
+from models.updates import ESTIMATORS, STALENESS_RULES, Algorithm, DelayCompensation, corollary_step, staleness_rule, step_schedule
 from scenarios.algorithms import build_regularizer
 from scenarios.errors import ScenarioError
 from scenarios.types import Scenario, Step
@@ -60,7 +60,25 @@ def build_algorithm(scenario: Scenario, objective: Objective) -> tuple[Algorithm
         raise ScenarioError("algorithm.step", {"policy": algorithm.step.policy}, f"{why} (algorithm.regularizer.concavity)")
     estimator = algorithm.estimator
     parts = (objective,) if estimator.epoch is None else (objective, estimator.epoch)
-    return Algorithm(objective, gamma, ESTIMATORS[estimator.name](*parts), regularizer), step
+    compensation = algorithm.compensation
+    dc = None if compensation is None else DelayCompensation(compensation.lambda_, compensation.momentum,
+                                                             compensation.epsilon)
+    return Algorithm(objective, gamma, ESTIMATORS[estimator.name](*parts), regularizer,
+                     stale_step(step, objective, scenario.cluster.workers), dc), step
+
+
+def stale_step(step: Step, objective: Objective, workers: int) -> Callable[[int], float] | None:
+    """The staleness -> step function of a staleness-dependent policy (models.updates.STALENESS_RULES; Koloskova's
+    concurrency defaults to the number of workers), None for the others. A delay-adaptive rule needs the objective's
+    stated smoothness L: finite and > 0."""
+    rule = staleness_rule(step.policy, step.rule)
+    if rule is None:
+        return None
+    if step.policy == "delay-adaptive" and not (0 < objective.smoothness < math.inf):
+        raise ScenarioError("algorithm.step.rule", rule, f"the delay-adaptive rules need the objective's smoothness L "
+                            f"finite and > 0 (this objective states {objective.smoothness})")
+    concurrency = step.concurrency if step.concurrency is not None else workers
+    return STALENESS_RULES[rule](step.value, objective.smoothness, concurrency)
 
 
 class Run:
@@ -91,6 +109,9 @@ class Run:
         self.scheduled = 0      # updates formed by the engine
         self.finished = False   # the engine forms no more updates: K formed, or the run is done
         self.gradients = 0      # gradients the server has consumed (applied or dropped)
+        self.dropped_time = 0.0  # worker-time the dropped gradients took, each from its read to its drop
+        self.cancelled = 0       # computations stopped (Ringmaster with cancel), never applied nor traced
+        self.cancelled_time = 0.0  # worker-time they took, each from its read to its cancel
         self.sim_time = 0.0     # time of the last update
         self.done = False
         self.diverged = False
@@ -134,6 +155,13 @@ class Run:
         else:
             self.store.release(read.version)
 
+    def cancel(self, read: Read, now: float) -> None:
+        """A computation was stopped at `now` (sim/protocols/cancel.py): its read is released, its time lost."""
+        self.store.release(read.version)
+        self.cancelled += 1
+        self.cancelled_time += now - read.t_read
+        self.events.add(now, read.worker, "cancel", read.version, now - read.t_read)
+
     def next_update(self) -> tuple[list[Read], float]:
         """Deferred: record the pending drops and release the losses up to the next pending update, and return that
         update."""
@@ -166,6 +194,7 @@ class Run:
         self.store.release(read.version)
         self.trace.add(-1, read.worker, read.version, staleness, read.t_read, now, False, read.samples)
         self.staleness.dropped += 1
+        self.dropped_time += now - read.t_read
         self.gradients += 1
 
     def applied(self, reads: list[Read], now: float) -> None:

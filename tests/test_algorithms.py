@@ -238,7 +238,7 @@ def test_the_svrg_estimator_at_the_snapshot_is_the_full_gradient(seed, size):
     snapshot = rng.standard_normal(objective.dim)
     svrg.advanced(3, snapshot)
     samples = objective.sample(rng, size)
-    assert svrg.inner(snapshot, samples).tobytes() == (objective.grad(snapshot) + 0.0).tobytes()
+    assert svrg.gradient(snapshot, samples).tobytes() == (objective.grad(snapshot) + 0.0).tobytes()
 
 
 def test_svrg_epochs_drain_and_cost_their_full_pass():

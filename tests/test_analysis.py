@@ -159,7 +159,8 @@ def test_the_summary_bounds_need_memory_flat_in_k():
     for policy, step in (("constant", Step("constant", value=1e-4)), ("corollary", Step("constant", value=1e-4)),
                          ("decay", Step("decay", c=1e-3))):
         algorithm = SimpleNamespace(name="asysg-con", step=Step(policy), batch=1, minibatch=1,
-                                    estimator=SimpleNamespace(name="sg"), regularizer={"name": "none"})
+                                    estimator=SimpleNamespace(name="sg"), regularizer={"name": "none"},
+                                    compensation=None)
         run = SimpleNamespace(objective=objective, staleness=SimpleNamespace(max=15), step=step, f_x0=1.0)
         tracemalloc.start()
         try:

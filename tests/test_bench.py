@@ -24,10 +24,11 @@ def test_bench_quick_prints_every_row(capsys):
                 "the same run on the SimPy engine", "reference / batched replicates: simulate_batch of 16 seeds",
                 "run / reference, mlp (", "run / reference, mlp, on the SimPy engine",
                 "reference / batched replicates, mlp", "run / its naive loop: l1 prox, AsySG-con",
-                "run / its naive loop: SVRG", "run / its naive loop: SAPALM", "memory, trace off", "memory, trace on",
-                "sweep throughput", "--jobs 2 / --jobs 1"]:
+                "run / its naive loop: SVRG", "run / its naive loop: SAPALM", "run / its naive loop: policy drop",
+                "run / its naive loop: Ringmaster", "run / its naive loop: DC-ASGD-a", "memory, trace off",
+                "memory, trace on", "sweep throughput", "--jobs 2 / --jobs 1"]:
         assert row in table, row
-    assert table.count("\n") == 15  # the title, the header and 13 rows
+    assert table.count("\n") == 18  # the title, the header and 16 rows
 
 
 def test_the_naive_loops_soft_threshold_is_the_l1_prox():

@@ -4,9 +4,14 @@ update (apply.py: the gradient step, then a regularizer's prox, models/regulariz
 call. Pure numpy with explicit state, no SimPy.
 
 The fixed pipeline of an update k: (1) the estimator sums its gradients' directions in arrival order; (2) the step
-gamma_k scales the sum (every rule gives the M gradients one step, so it factors out); (3) the server update applies
-it: x_{k+1} = prox_{gamma_k h}(x_k - gamma_k sum_m v_m), or on the written coordinates only for a shared-memory
-write; (4) the estimator sees x_{k+1} (SVRG's snapshot). Without a regularizer and with the plain estimator this is
+gamma_k scales the sum (every rule of STEP_RULES gives the M gradients one step, so it factors out); (3) the server
+update applies it: x_{k+1} = prox_{gamma_k h}(x_k - gamma_k sum_m v_m), or on the written coordinates only for a
+shared-memory write; (4) the estimator sees x_{k+1} (SVRG's snapshot). A staleness-dependent step rule
+(STALENESS_RULES) gives gradient m its own step gamma_m = rule(tau_m), tau_m = k - read_version: when the M steps are
+equal the update is the one above with gamma_k = gamma_1; otherwise x_{k+1} = x_k - sum_m gamma_m v_m (summed left to
+right, each term gamma_m * v_m, then subtracted as sgd_step with step 1; no regularizer then: scenarios/algorithms).
+DC-ASGD's compensation (compensation.py) replaces each v_m by its compensated value, in arrival order, before the
+steps. Without a regularizer and with the plain estimator this is
 literally sgd_step(x_k, summed_gradient(...), gamma_k), today's AsySG-con update.
 """
 
@@ -19,17 +24,22 @@ import numpy as np
 from models.base import Objective
 from models.regularizers import REGULARIZERS, Regularizer
 from models.updates.apply import coordinate_prox_step, coordinate_step, prox_step, sgd_step
+from models.updates.compensation import DelayCompensation
 from models.updates.estimators import ESTIMATORS, SG, SVRG, summed_gradient, summed_gradients
-from models.updates.steps import STEP_RULES, corollary_step, largest_step, step_schedule, step_sizes
+from models.updates.steps import (STALENESS_POLICIES, STALENESS_RULES, STEP_RULES, corollary_step, largest_step,
+                                  staleness_rule, step_schedule, step_sizes)
 
 
 class Algorithm:
     """One run's update math: `gamma(k)`, the estimator (with its state) and the regularizer (None: h = 0)."""
 
     def __init__(self, objective: Objective, gamma: Callable[[int], float], estimator: SG | SVRG | None = None,
-                 regularizer: Regularizer | None = None) -> None:
+                 regularizer: Regularizer | None = None, stale_step: Callable[[int], float] | None = None,
+                 compensation: DelayCompensation | None = None) -> None:
         self.objective = objective
         self.gamma = gamma
+        self.stale_step = stale_step  # staleness -> step (STALENESS_RULES), None: every gradient of update k gets gamma(k)
+        self.compensation = compensation  # DC-ASGD (compensation.py): each gradient compensated before its step
         self.estimator = estimator if estimator is not None else SG(objective)
         self.regularizer = regularizer if regularizer is not None and regularizer.name != "none" else None
         self.direction = self.estimator.direction
@@ -41,9 +51,25 @@ class Algorithm:
             return sgd_step(x, direction, gamma, out)
         return prox_step(self.regularizer, x, direction, gamma, out)
 
-    def update(self, x: np.ndarray, points: Sequence[np.ndarray], samples: Sequence[np.ndarray], k: int) -> np.ndarray:
-        """x_{k+1} from x = x_k and the update's gradients at `points` with `samples` (a new array)."""
-        return self.step(x, self.direction(points, samples), self.gamma(k))
+    def update(self, x: np.ndarray, points: Sequence[np.ndarray], samples: Sequence[np.ndarray], k: int,
+               versions: Sequence[int] = ()) -> np.ndarray:
+        """x_{k+1} from x = x_k and the update's gradients at `points` (read as x_{versions[m]}) with `samples` (a new
+        array)."""
+        if self.stale_step is None and self.compensation is None:
+            return self.step(x, self.direction(points, samples), self.gamma(k))
+        gradients = [self.estimator.gradient(point, sample) for point, sample in zip(points, samples)]
+        if self.compensation is not None:
+            gradients = [self.compensation.compensate(g, x, point) for g, point in zip(gradients, points)]
+        gammas = [self.gamma(k)] if self.stale_step is None else [self.stale_step(k - v) for v in versions]
+        if all(gamma == gammas[0] for gamma in gammas):
+            total = gradients[0]
+            for m in range(1, len(gradients)):
+                total = total + gradients[m]
+            return self.step(x, total, gammas[0])
+        total = gammas[0] * gradients[0]
+        for m in range(1, len(gradients)):
+            total = total + gammas[m] * gradients[m]
+        return sgd_step(x, total, 1.0)
 
     def updates(self, x: np.ndarray, points: np.ndarray, samples: np.ndarray, batch: int, k: int,
                 out: np.ndarray | None = None) -> np.ndarray:
@@ -74,6 +100,6 @@ class Algorithm:
         return 0.0 if self.regularizer is None else self.regularizer.value(x)
 
 
-__all__ = ["Algorithm", "ESTIMATORS", "REGULARIZERS", "SG", "STEP_RULES", "SVRG", "coordinate_prox_step",
-           "coordinate_step", "corollary_step", "largest_step", "prox_step", "sgd_step", "step_schedule", "step_sizes",
+__all__ = ["Algorithm", "DelayCompensation", "ESTIMATORS", "REGULARIZERS", "SG", "STALENESS_POLICIES", "STALENESS_RULES", "STEP_RULES", "SVRG", "coordinate_prox_step",
+           "coordinate_step", "corollary_step", "largest_step", "prox_step", "sgd_step", "staleness_rule", "step_schedule", "step_sizes",
            "summed_gradient", "summed_gradients"]

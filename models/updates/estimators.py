@@ -45,6 +45,10 @@ class SG:
     def __init__(self, objective: Objective) -> None:
         self.objective = objective
 
+    def gradient(self, point: np.ndarray, samples: np.ndarray) -> np.ndarray:
+        """v = G(point; xi), one gradient's direction (a new array)."""
+        return self.objective.stochastic_grad(point, samples)
+
     def direction(self, points: Sequence[np.ndarray], samples: Sequence[np.ndarray]) -> np.ndarray:
         return summed_gradient(self.objective, points, samples)
 
@@ -77,7 +81,7 @@ class SVRG:
             self._mu = self.objective.grad(self.snapshot)
         return self._mu
 
-    def inner(self, point: np.ndarray, samples: np.ndarray) -> np.ndarray:
+    def gradient(self, point: np.ndarray, samples: np.ndarray) -> np.ndarray:
         """v = (G(point; xi) - G(x~; xi)) + mu, a new array."""
         v = self.objective.stochastic_grad(point, samples)
         v -= self.objective.stochastic_grad(self.snapshot, samples)
@@ -85,9 +89,9 @@ class SVRG:
         return v
 
     def direction(self, points: Sequence[np.ndarray], samples: Sequence[np.ndarray]) -> np.ndarray:
-        total = self.inner(points[0], samples[0])
+        total = self.gradient(points[0], samples[0])
         for m in range(1, len(points)):
-            total = total + self.inner(points[m], samples[m])
+            total = total + self.gradient(points[m], samples[m])
         return total
 
     def advanced(self, version: int, x: np.ndarray) -> None:

@@ -43,7 +43,8 @@ def closed_form(scenario: Scenario) -> bool:
     """The scenario's schedule has a closed form: AsySG-con without a staleness bound, without server time, without
     SVRG's epochs (its snapshot rounds are barriers), without changing speeds (whose compute times depend on when
     a computation starts) and without failures or lost messages (sim/cluster/failures.py: the engine runs them); a
-    regularizer changes only the math."""
+    regularizer, staleness-dependent steps and DC-ASGD's compensation change only the math (sim/closed_form/ring.py
+    applies them per replicate)."""
     return (scenario.algorithm.protocol == "asysg-con" and scenario.staleness.bound is None
             and scenario.cluster.server.is_zero and scenario.algorithm.estimator.name == "sg"
             and all(timing.speed is None and timing.failures is None and timing.loss == 0

@@ -46,26 +46,36 @@ class Ring:
         replicates = self._x.shape[1]
         return (versions % len(self._x) * replicates + np.arange(replicates)[:, None]).reshape(len(versions), -1)
 
-    def step(self, algorithm: Algorithm, rows: np.ndarray, samples: np.ndarray, patches=(), spills=()) -> None:
+    def step(self, algorithm: Algorithm, rows: np.ndarray, samples: np.ndarray, patches=(), spills=(),
+             versions: np.ndarray | None = None) -> None:
         """AsySG-con update k of each replicate r: x_{k+1} from x_k and the gradients at x_{v_{r,m}} with samples
         [r * M + m] (algorithm.update; plain: x_k - gamma_k * sum_m G(x_{v_{r,m}}; samples[r * M + m])),
         the x_v at rows (R * M,) from `locate`, but for `patches`, (row index, replicate, version, release) of reads
         older than the ring, whose spilled iterate the last read releases; `spills`: the (replicate, version =
-        k + 1 - S) whose iterate a read still holds, spilled before x_{k+1} takes its place. Each x_{k+1} is
+        k + 1 - S) whose iterate a read still holds, spilled before x_{k+1} takes its place. `versions` (R, M): the
+        v_{r,m}, which staleness-dependent steps and DC-ASGD need (algorithm.update per replicate). Each x_{k+1} is
         apply_con_update's, bit for bit."""
         size, replicates, dim = self._x.shape
         points = self._x.reshape(size * replicates, dim)[rows]
         for index, r, v, release in patches:
             points[index] = self.spilled[r].pop(v) if release else self.spilled[r][v]
-        if replicates == 1:  # stochastic_grad per gradient: less overhead than stochastic_grads for one
+        k = self.version
+        if algorithm.stale_step is not None or algorithm.compensation is not None:
+            batch = len(rows) // replicates
+            x_next = [algorithm.update(self._x[k % size, r], points[r * batch:(r + 1) * batch],
+                                       samples[r * batch:(r + 1) * batch], k, versions[r].tolist())
+                      for r in range(replicates)]
+        elif replicates == 1:  # stochastic_grad per gradient: less overhead than stochastic_grads for one
             direction = algorithm.direction(points, samples)[None]
         else:
             direction = algorithm.estimator.directions(points, samples, len(rows) // replicates)
         for r, v in spills:
             self.spilled[r][v] = self._x[v % size, r].copy()
-        k, self.version = self.version, self.version + 1
+        self.version = k + 1
+        if algorithm.stale_step is not None or algorithm.compensation is not None:
+            self._x[self.version % size] = x_next
+            return
         algorithm.step(self._x[k % size], direction, algorithm.gamma(k), out=self._x[self.version % size])
-
 
 
 def apply_schedules(runs: list[Run], schedules: list[Iterator[Block]], depth: int) -> list[int]:
@@ -101,9 +111,9 @@ def apply_schedules(runs: list[Run], schedules: list[Iterator[Block]], depth: in
         t_apply = np.stack([p.t_apply for p in parts], 1)
         for j in range(n):
             if patches or spills:
-                ring.step(first.algorithm, rows[j], samples[j], patches.get(j, ()), spills.get(j, ()))
+                ring.step(first.algorithm, rows[j], samples[j], patches.get(j, ()), spills.get(j, ()), versions[j])
             else:  # no read older than the ring in this chunk (the usual case)
-                ring.step(first.algorithm, rows[j], samples[j])
+                ring.step(first.algorithm, rows[j], samples[j], versions=versions[j])
             k = ring.version
             if k % every == 0 or k == K:
                 x = ring.current

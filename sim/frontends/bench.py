@@ -10,8 +10,10 @@
   iterations each): the reference's time per gradient over the batch's wall time per replicate gradient (a
   throughput ratio: higher is better). The same for "mlp".
 - methods: `simulate` of each new method (METHODS: l1 prox on AsySG-con, SVRG on AsySG-con, SAPALM on shared
-  memory; W = 16, trace on, the same K) over a naive serial numpy loop of the same method written out below
-  (seconds per gradient, full passes included on both sides for SVRG).
+  memory, policy drop, Ringmaster with cancel, DC-ASGD-a; W = 16, trace on, the same K) over a naive serial numpy
+  loop of the same method written out below (seconds per gradient, full passes included on both sides for SVRG; a
+  dropping method's gradients include the dropped ones, each as cheap as a simulated arrival; DC-ASGD's loop uses a
+  fixed delay).
 - memory: how far one simulation raises the peak resident set size (Linux: VmHWM) of a fresh subprocess over its
   RSS before the run: per added gradient from K = 10^5 to 10^6 without the trace (flat: about 0), and the trace's
   bytes per gradient at K = 10^6.
@@ -32,6 +34,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 
@@ -112,6 +115,24 @@ def _reference_sapalm(objective, iterations: int, gamma: float) -> float:
     return time.perf_counter() - started
 
 
+def _reference_dc_asgd(objective, iterations: int, gamma: float) -> float:
+    """Seconds for naive DC-ASGD-a with a fixed delay of DC_DELAY steps (the gradient at the iterate DC_DELAY steps
+    back, compensated by lambda_0 / sqrt(MeanSquare + eps) g * g * (x - x_read), MeanSquare the moving mean of g * g)."""
+    A, y, reg = objective._A, objective._b, objective.reg
+    rng = np.random.default_rng(0)
+    x = objective.x0.copy()
+    past = deque([x] * DC_DELAY)
+    mean_square = np.zeros_like(x)
+    started = time.perf_counter()
+    for _ in range(iterations):
+        x_read = past.popleft()
+        g = reference_grad(A, y, reg, x_read, rng.integers(objective.n_samples))
+        mean_square = DC_MOMENTUM * mean_square + (1.0 - DC_MOMENTUM) * g * g
+        x = x - gamma * (g + DC_LAMBDA / np.sqrt(mean_square + 1e-7) * g * g * (x - x_read))
+        past.append(x)
+    return time.perf_counter() - started
+
+
 def _reference_objective(objective, iterations: int, gamma: float) -> float:
     """Seconds for naive serial SGD with the objective's own stochastic_grad, drawing a sample each iteration."""
     rng = np.random.default_rng(0)
@@ -125,21 +146,31 @@ def _reference_objective(objective, iterations: int, gamma: float) -> float:
 PROX_WEIGHT = 1e-3
 SVRG_EPOCH = 2000
 SAPALM_BLOCKS = 10
-METHODS = {  # bench row -> (extra [algorithm] keys, its naive loop)
-    "l1 prox, AsySG-con": ({"regularizer": {"name": "l1", "weight": PROX_WEIGHT}}, _reference_prox_l1),
-    f"SVRG (epoch {SVRG_EPOCH}), AsySG-con": ({"estimator": {"name": "svrg", "epoch": SVRG_EPOCH}}, _reference_svrg),
+DROP_BOUND = 4        # policy drop's T, and Ringmaster's R
+DC_DELAY, DC_LAMBDA, DC_MOMENTUM = 15, 2.0, 0.95  # the DC-ASGD row: W - 1, and the paper's DC-ASGD-a setting
+METHODS = {  # bench row -> (extra [algorithm] keys, its naive loop, the target ratio)
+    "l1 prox, AsySG-con": ({"regularizer": {"name": "l1", "weight": PROX_WEIGHT}}, _reference_prox_l1, 1.5),
+    f"SVRG (epoch {SVRG_EPOCH}), AsySG-con": ({"estimator": {"name": "svrg", "epoch": SVRG_EPOCH}}, _reference_svrg,
+                                              1.5),
     f"SAPALM ({SAPALM_BLOCKS} blocks, l1), shared memory": (
         {"name": "sapalm", "blocks": SAPALM_BLOCKS, "regularizer": {"name": "l1", "weight": PROX_WEIGHT}},
-        _reference_sapalm),
+        _reference_sapalm, 1.5),
+    f"policy drop (T = {DROP_BOUND}), AsySG-con, per gradient dropped ones included": (
+        {"staleness": {"bound": DROP_BOUND, "policy": "drop"}}, _reference_logistic, 1.5),
+    f"Ringmaster (R = {DROP_BOUND}, cancel = false), per gradient dropped ones included": (
+        {"name": "ringmaster", "threshold": DROP_BOUND}, _reference_logistic, 1.5),
+    f"DC-ASGD-a (naive loop: fixed delay {DC_DELAY})": (
+        {"name": "dc-asgd", "compensation": {"lambda": DC_LAMBDA, "momentum": DC_MOMENTUM}}, _reference_dc_asgd, 2),
 }
 
 
-def _scenario(objective: str, iterations: int, trace: bool = True, **algorithm):
+def _scenario(objective: str, iterations: int, trace: bool = True, staleness: dict | None = None, **algorithm):
     from scenarios import parse
 
     return parse({"name": "bench", "objective": {"name": objective},
                   "algorithm": {"name": "asysg-con", "iterations": iterations, "step": 0.01, **algorithm},
                   "cluster": {"workers": 16, "compute": {"dist": "exponential", "mean": 1.0}},
+                  **({} if staleness is None else {"staleness": staleness}),
                   "record": {"trace": trace, "every": iterations}})  # metrics at k = 0 and K only
 
 
@@ -158,7 +189,7 @@ def _methods_over_reference(iterations: int, repeats: int) -> list[float]:
 
     objective = build_objective(_scenario("nonconvex-logistic", iterations))
     ratios = []
-    for keys, reference in METHODS.values():
+    for keys, reference, _ in METHODS.values():
         _run_seconds_per_gradient("nonconvex-logistic", 100, **keys)  # warm-up
         ref = run = float("inf")
         for _ in range(repeats):
@@ -287,8 +318,8 @@ def measure(quick: bool = False) -> list[tuple[str, str, str, str]]:
         row("run / reference, mlp, on the SimPy engine (timing='simpy')", mlp_engine, "x", None),
         row(f"reference / batched replicates, mlp: {REPLICATES} seeds, trace off, K={kb} each", mlp_batched, "x", 3,
             at_most=False),
-        *[row(f"run / its naive loop: {name}, W=16, trace on, K={k}", ratio, "x", 1.5)
-          for name, ratio in zip(METHODS, methods)],
+        *[row(f"run / its naive loop: {name}, W=16, trace on, K={k}", ratio, "x", target)
+          for (name, (_, _, target)), ratio in zip(METHODS.items(), methods)],
         row(f"memory, trace off: peak RSS growth of a run, K={small} -> {large}, per added gradient",
             (off_large - off_small) / (g_large - g_small), " B", 1),
         row(f"memory, trace on: peak RSS growth over trace off at K={large}, per gradient",

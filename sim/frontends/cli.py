@@ -53,6 +53,9 @@ def format_summary(s: dict[str, Any], out: Path) -> str:
         f"{s['scenario']} (seed {s['seed']}): {s['algorithm']} on {s['objective']}, {s['workers']} workers, "
         f"M = {s['batch']}: {s['status'].upper()}",
         f"  iterations      {s['iterations']} updates from {s['gradients']} gradients ({s['dropped']} dropped)",
+        *([f"  discarded work  {s['dropped']} gradients discarded, {s['dropped_time']:.6g} worker-time wasted; "
+           f"{s['cancelled']} computations cancelled, {s['cancelled_time']:.6g} worker-time lost (from each read on)"]
+          if "dropped_time" in s else []),
         f"  simulated time  {s['sim_time']:.6g}{rate}",
         f"  final loss      {s['final_loss']:.6g}   ||grad f||^2 {s['final_grad_norm_sq']:.4g}"
         f"   ergodic mean {s['ergodic_grad_norm_sq']:.4g}",
