@@ -193,6 +193,33 @@ def test_grad_matches_central_differences(case, seed):
     np.testing.assert_allclose(g, fd, rtol=1e-5, atol=1e-7 * scale)
 
 
+# Each parameter at the ends of its allowed range (n, dim, hidden: 1; rosenbrock's dim: 2; radii: 1).
+LIMITS = [
+    ("nonconvex-logistic", {"n": 1, "dim": 1, "reg": 0.0, "label_noise": 0.0, "data_seed": 0}),
+    ("nonconvex-logistic", {"n": 3, "dim": 2, "label_noise": 0.5}),
+    ("robust-regression", {"n": 1, "dim": 1, "outliers": 0.0, "noise": 0.0, "data_seed": 0}),
+    ("robust-regression", {"n": 3, "dim": 2, "outliers": 1.0}),
+    ("noisy-rosenbrock", {"dim": 2, "noise": 0.0, "radius": 1.0}),
+    ("mlp", {"hidden": 1, "reg": 0.0, "init_seed": 0}),
+    ("phase-retrieval", {"n": 1, "dim": 1, "radius": 1.0, "data_seed": 0}),
+]
+
+
+@pytest.mark.parametrize("name, params", LIMITS)
+def test_parameters_at_the_ends_of_their_range_build(name, params):
+    check_attributes(get_objective(name, **params))
+
+
+def test_logistic_smoothness_is_attained_at_zero():
+    """At x = 0 the Hessian is A^T A / (4n) + 2 reg I (phi''(0) = 1/4, the regularizer's second derivative 2): its
+    norm is the stated bound L = ||A||^2 / (4n) + 2 reg exactly, so a wrong term of L shows."""
+    for params in ({"n": 40, "dim": 6, "reg": 0.5}, {"n": 40, "dim": 6, "reg": 0.0}):
+        obj = get_objective("nonconvex-logistic", **params)
+        h, basis = 1e-5, np.eye(obj.dim)
+        hessian = np.stack([(obj.grad(h * e) - obj.grad(-h * e)) / (2 * h) for e in basis])  # central differences
+        assert np.linalg.norm(hessian, 2) == pytest.approx(obj.smoothness, rel=1e-6)
+
+
 @pytest.mark.parametrize("name", sorted(OBJECTIVES))
 def test_every_gradient_parameter_has_a_case(name):
     """A float parameter whose change moves grad f or G at the small size is set to a value other than its default
