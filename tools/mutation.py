@@ -5,8 +5,9 @@
     python tools/mutation.py analysis/bounds.py   # some of them
     python tools/mutation.py --list               # the modules and their tests
 
-Each module runs in its own copy of the committed tree (`git ls-files`, so a clean clone's files) under
---work (default /tmp/asgd-mutation/<module>), where mutmut keeps its results: rerunning resumes, and
+Each module runs in its own copy of the tracked files (`git ls-files`, so a clean clone's files) under
+--work (default /tmp/asgd-mutation/<module>), where mutmut keeps its results: rerunning on the same tree resumes
+(another commit or change starts afresh), and
 `cd <work dir> && python -m mutmut show NAME` prints a mutant's diff. Per module this prints the mutants killed
 (a test failed, or timed out) and survived, and writes the surviving mutants' diffs to <work dir>/survivors.txt.
 docs/mutation.md has the last measured scores and the equivalent survivors. Not part of CI: a full pass takes
@@ -16,6 +17,7 @@ about an hour on 2 idle cores.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import shutil
 import subprocess
@@ -78,10 +80,19 @@ def config(module: str, tests: list[str]) -> str:
     ])
 
 
+def tree_state() -> str:
+    """The commit and the uncommitted changes of the tracked files: a copy made from another state is stale."""
+    git = lambda *args: subprocess.run(["git", *args], cwd=ROOT, check=True, capture_output=True).stdout
+    return hashlib.sha256(git("rev-parse", "HEAD") + git("diff", "HEAD")).hexdigest()
+
+
 def prepare(module: str, work: Path) -> None:
-    """A copy of the committed tree at `work` with mutmut configured for `module` (kept if it exists: resume)."""
-    if (work / "pyproject.toml").exists():
+    """A copy of the tracked files at `work` with mutmut configured for `module`; an earlier copy of the same tree
+    and configuration is kept (mutmut resumes there), one of another is replaced."""
+    stamp = f"{tree_state()} {json.dumps(MODULES[module])}"
+    if (work / ".asgd-tree").exists() and (work / ".asgd-tree").read_text() == stamp:
         return
+    shutil.rmtree(work, ignore_errors=True)
     files = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, check=True, capture_output=True).stdout.split(b"\0")
     for name in filter(None, (f.decode() for f in files)):
         target = work / name
@@ -89,6 +100,7 @@ def prepare(module: str, work: Path) -> None:
         shutil.copy2(ROOT / name, target)
     with open(work / "pyproject.toml", "a") as pyproject:
         pyproject.write(config(module, MODULES[module]))
+    (work / ".asgd-tree").write_text(stamp)
 
 
 def measure(module: str, base: Path, workers: int) -> dict:
