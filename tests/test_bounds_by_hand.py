@@ -5,20 +5,23 @@ Each case sits on both sides of the condition's threshold, so a wrong power of T
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 
 from analysis.bounds import bound_summary, theorem1_step_condition
 from models.updates import step_sizes
 
-L, M, T, K = 1.0, 2, 3, 50
+L, M, T, K = 0.5, 3, 3, 50  # neither L nor M at 1 or 2, where L^2 = 1/L^2 or M^2 = 2M would hide a wrong power
 SIGMA_SQ, GAP = 1.0, 0.5
 
 
-# constant gamma: L M g + 2 L^2 M^2 T g (T g) = 2 g + 72 g^2 at L = 1, M = 2, T = 3 (threshold g = 0.10478...)
+# constant gamma: L M g + 2 L^2 M^2 T g (T g) = 1.5 g + 40.5 g^2 at L = 0.5, M = 3, T = 3 (threshold g = 0.1397)
 @pytest.mark.parametrize("policy", ["constant", "corollary"])
-@pytest.mark.parametrize("gamma, lhs", [(0.1, 0.2 + 0.72), (0.11, 0.22 + 72 * 0.0121)])
+@pytest.mark.parametrize("gamma, lhs", [(0.13, 0.195 + 40.5 * 0.0169), (0.15, 0.225 + 40.5 * 0.0225)])
 def test_constant_step_condition_by_hand(policy, gamma, lhs):
     summary = bound_summary("asysg-con", policy, gamma, K, T, L, M, SIGMA_SQ, GAP)
     assert summary["bound_step_condition"] is (lhs <= 1)
@@ -29,15 +32,15 @@ def test_constant_step_condition_by_hand(policy, gamma, lhs):
 
 
 def decay_lhs(c: float, k: int) -> float:
-    """The condition at 1-based k for gamma_k = c / sqrt(k), L = 1, M = 2, T = 3, summed by hand."""
+    """The condition at 1-based k for gamma_k = c / sqrt(k), L = 0.5, M = 3, T = 3, summed by hand."""
     g = [c / math.sqrt(j) for j in range(k, k + T + 1)]
-    return 2 * g[0] + 2 * 4 * 3 * g[0] * (g[1] + g[2] + g[3])
+    return 1.5 * g[0] + 2 * 0.25 * 9 * 3 * g[0] * (g[1] + g[2] + g[3])
 
 
-# decay: the largest value is at k = 1: 2 c + 24 c^2 (1/sqrt2 + 1/sqrt3 + 1/2) = 2 c + 42.827 c^2 (threshold c = 0.1314)
-@pytest.mark.parametrize("c, holds", [(0.125, True), (0.14, False)])
+# decay: the largest value is at k = 1: 1.5 c + 13.5 c^2 (1/sqrt2 + 1/sqrt3 + 1/2) = 1.5 c + 24.09 c^2 (threshold c = 0.1748)
+@pytest.mark.parametrize("c, holds", [(0.16, True), (0.19, False)])
 def test_decay_step_condition_by_hand(c, holds):
-    assert decay_lhs(0.125, 1) == pytest.approx(2 * 0.125 + 24 * 0.125**2 * (2**-0.5 + 3**-0.5 + 0.5))
+    assert decay_lhs(0.16, 1) == pytest.approx(1.5 * 0.16 + 13.5 * 0.16**2 * (2**-0.5 + 3**-0.5 + 0.5))
     gammas = lambda start, stop: step_sizes("decay", None, c, stop - start, start)
     summary = bound_summary("asysg-con", "decay", gammas, K, T, L, M, SIGMA_SQ, GAP)
     assert summary["bound_step_condition"] is holds and summary["bound_preconditions_hold"] is holds
@@ -50,4 +53,28 @@ def test_the_condition_reads_the_t_steps_after_k():
     # T = 3: k = 1 sees gamma_2..gamma_4 (one 0.1), k = 4 sees gamma_5..gamma_7 (one 0.1), k = 5 sees only zeros
     gammas = np.array([0.1, 0.0, 0.0, 0.1, 0.1, 0.0, 0.0, 0.0])
     lhs = theorem1_step_condition(gammas, T, L, M)
-    assert lhs == pytest.approx([0.2 + 24 * 0.01, 0.0, 0.0, 0.2 + 24 * 0.01, 0.2], rel=1e-12)
+    assert lhs == pytest.approx([0.15 + 13.5 * 0.01, 0.0, 0.0, 0.15 + 13.5 * 0.01, 0.15], rel=1e-12)
+
+
+def test_the_condition_holds_at_exactly_1():
+    # L = M = T = 1, gamma = 0.5: 0.5 + 2 * 0.5 * 0.5 = 1 exactly, which meets "<= 1"
+    for gammas in (0.5, np.full(11, 0.5)):
+        assert bound_summary("asysg-con", "constant", gammas, 10, 1, 1.0, 1, SIGMA_SQ, GAP)["bound_step_condition"]
+
+
+def test_a_huge_step_fails_the_condition_without_a_warning_also_at_t_0():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for gammas in (1e300, np.full(K, 1e300)):
+            assert bound_summary("asysg-con", "constant", gammas, K, 0, L, M, SIGMA_SQ, GAP)["bound_step_condition"] is False
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.floats(1e-4, 10.0), st.integers(1, 30), st.integers(0, 6), st.floats(0.1, 10.0), st.integers(1, 8))
+def test_a_constant_step_as_a_number_or_as_an_array_gives_one_verdict(gamma, k, t, l, m):
+    """The closed form for a constant step against the sums over its array, for every K and T."""
+    lhs = l * m * gamma + 2 * l**2 * m**2 * t**2 * gamma**2
+    assume(abs(lhs - 1) > 1e-9)  # rounding may tip a value at the threshold either way
+    as_number = bound_summary("asysg-con", "constant", gamma, k, t, l, m, SIGMA_SQ, GAP)["bound_step_condition"]
+    as_array = bound_summary("asysg-con", "constant", np.full(k + t, gamma), k, t, l, m, SIGMA_SQ, GAP)
+    assert as_number is as_array["bound_step_condition"] is (lhs <= 1)
