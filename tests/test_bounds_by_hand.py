@@ -78,3 +78,29 @@ def test_a_constant_step_as_a_number_or_as_an_array_gives_one_verdict(gamma, k, 
     as_number = bound_summary("asysg-con", "constant", gamma, k, t, l, m, SIGMA_SQ, GAP)["bound_step_condition"]
     as_array = bound_summary("asysg-con", "constant", np.full(k + t, gamma), k, t, l, m, SIGMA_SQ, GAP)
     assert as_number is as_array["bound_step_condition"] is (lhs <= 1)
+
+
+def test_an_array_is_checked_up_to_its_length_less_t_beyond_k():
+    # K = 10, T = 2, 20 steps: the condition covers k = 1..18, so gamma_15 = 10 fails it though k > K
+    gammas = np.full(20, 0.01)
+    gammas[14] = 10.0
+    assert bound_summary("asysg-con", "constant", gammas, 10, 2, L, M, SIGMA_SQ, GAP)["bound_step_condition"] is False
+    gammas[14] = 0.01
+    assert bound_summary("asysg-con", "constant", gammas, 10, 2, L, M, SIGMA_SQ, GAP)["bound_step_condition"] is True
+
+
+def test_corollary_preconditions_need_both_conditions_and_k_may_equal_its_minimum():
+    # K_min = 4 M L gap (T + 1)^2 / sigma^2 = 16 exactly at M = L = gap = T = sigma^2 = 1
+    at_minimum = bound_summary("asysg-con", "corollary", 0.01, 16, 1, 1.0, 1, 1.0, 1.0)
+    assert at_minimum["bound_k_condition"] is True and at_minimum["bound_preconditions_hold"] is True
+    below = bound_summary("asysg-con", "corollary", 0.01, 15, 1, 1.0, 1, 1.0, 1.0)
+    assert below["bound_step_condition"] is True and below["bound_k_condition"] is False
+    assert below["bound_preconditions_hold"] is False
+    step_fails = bound_summary("asysg-con", "corollary", 10.0, 16, 1, 1.0, 1, 1.0, 1.0)
+    assert step_fails["bound_k_condition"] is True and step_fails["bound_preconditions_hold"] is False
+
+
+def test_asysg_incon_has_every_bound_field_and_all_are_none():
+    con = bound_summary("asysg-con", "constant", 0.01, K, T, L, M, SIGMA_SQ, GAP)
+    incon = bound_summary("asysg-incon", "constant", 0.01, K, T, L, M, SIGMA_SQ, GAP)
+    assert set(incon) == set(con) and all(value is None for value in incon.values())
