@@ -104,3 +104,10 @@ def test_asysg_incon_has_every_bound_field_and_all_are_none():
     con = bound_summary("asysg-con", "constant", 0.01, K, T, L, M, SIGMA_SQ, GAP)
     incon = bound_summary("asysg-incon", "constant", 0.01, K, T, L, M, SIGMA_SQ, GAP)
     assert set(incon) == set(con) and all(value is None for value in incon.values())
+
+
+def test_the_condition_of_steps_so_large_that_sums_overflow_is_inf_or_nan_without_a_warning():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        lhs = theorem1_step_condition(np.full(K + T, 1e307), T, L, M)  # sums overflow, inf - inf in the windows
+    assert not np.any(lhs <= 1.0) and np.isinf(lhs).any()

@@ -36,7 +36,7 @@ SCENARIO_TESTS = ["tests/test_scenarios.py", "tests/test_positive_parameters.py"
 # module -> the test files run against its mutants (mutmut then runs, for each mutant, only the tests among these
 # that execute the mutated function). Modules least likely to change come first.
 MODULES: dict[str, list[str]] = {
-    "analysis/bounds.py": ["tests/test_analysis.py", "tests/test_bounds_by_hand.py"],
+    "analysis/bounds.py": ["tests/test_analysis.py", "tests/test_bounds_by_hand.py", "tests/test_golden.py"],
     "analysis/speedup.py": ["tests/test_analysis.py", "tests/test_speedup_by_hand.py"],
     "scenarios/schema.py": SCENARIO_TESTS,
     "scenarios/validate.py": SCENARIO_TESTS,
