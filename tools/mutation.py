@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 ENGINE_TESTS = ["tests/test_engine.py", "tests/test_schedule.py", "tests/test_incon.py", "tests/test_wait_tightness.py",
                 "tests/test_metrics_rows.py", "tests/test_golden.py"]
 OBJECTIVE_TESTS = ["tests/test_objectives.py", "tests/test_positive_parameters.py", "tests/test_golden.py"]
-SCENARIO_TESTS = ["tests/test_scenarios.py", "tests/test_positive_parameters.py"]
+SCENARIO_TESTS = ["tests/test_scenarios.py", "tests/test_positive_parameters.py", "tests/test_bad_input_messages.py"]
 
 # module -> the test files run against its mutants (mutmut then runs, for each mutant, only the tests among these
 # that execute the mutated function). Modules least likely to change come first.
