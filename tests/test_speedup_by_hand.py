@@ -3,10 +3,11 @@ differs from the iteration speedup: workers that wait, drop gradients or share a
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 
-from analysis.speedup import cells, speedups, worker_limit
+from analysis.speedup import cells, serial_gradients, speedups, worker_limit
 
 # Every run reaches the serial run's ergodic average 2 K^-1/2 for its K (iteration efficiency 1 without drops).
 # The serial run takes 2 time units per gradient. W workers: (sim_time per update, gradients, dropped) per update.
@@ -48,3 +49,39 @@ def test_the_time_worker_limit_reads_the_time_efficiencies():
     assert not by_time["censored"].any()
     by_iterations = worker_limit(table, "iteration_efficiency", 0.7)
     assert by_iterations["censored"].all() and (by_iterations["workers_limit"] == 8).all()
+
+
+def test_serial_gradients_extend_along_the_end_segments_and_are_nan_without_a_curve():
+    serial = pd.DataFrame({"applied": [1000.0, 4000.0], "ergodic": [2 / 1000**0.5, 2 / 4000**0.5]})
+    # on the log-log line E = 2 K^-1/2 beyond both ends: K = (2 / E)^2
+    targets = np.array([2 / 250**0.5, 2 / 2000**0.5, 2 / 16000**0.5])
+    assert serial_gradients(serial, targets) == pytest.approx([250, 2000, 16000], rel=1e-9)
+    flat = pd.DataFrame({"applied": [1000.0, 2000.0, 4000.0], "ergodic": [0.1, 0.05, 0.05]})
+    assert serial_gradients(flat, np.array([0.01])) == pytest.approx([2000])  # a flat end segment: slope 0
+    diverged = pd.DataFrame({"applied": [1000.0, 4000.0], "ergodic": [np.inf, 0.05]})
+    result = serial_gradients(diverged, np.array([0.1, 0.2, 0.3]))
+    assert result.shape == (3,) and np.isnan(result).all()
+
+
+def test_cells_take_the_largest_bound_and_staleness_and_need_every_seed_s_preconditions():
+    rows = runs()
+    rows = pd.concat([rows, rows.assign(seed=1, bound=3.0, max_staleness=rows["max_staleness"] + 5)])
+    rows.loc[(rows["workers"] == 4) & (rows["seed"] == 1), "bound_preconditions_hold"] = False
+    table = cells(rows.sample(frac=1.0, random_state=0))  # any row order
+    assert list(zip(table["workers"], table["iterations"])) == sorted(zip(table["workers"], table["iterations"]))
+    assert (table["bound"] == 3.0).all() and (table["seeds"] == 2).all()
+    assert (table["max_staleness"] == table["workers"] + 5).all()
+    assert table.set_index("workers")["preconditions"].groupby(level=0).all().to_dict() == \
+        {1: True, 2: True, 4: False, 8: True}
+
+
+def test_worker_limit_edges():
+    def limit(workers, efficiency):
+        table = pd.DataFrame({"iterations": 1000, "workers": workers, "time_efficiency": efficiency})
+        row = worker_limit(table, "time_efficiency", 0.8).iloc[0]
+        return row["workers_limit"], row["censored"]
+    assert limit([1, 2, 4], [1.0, 0.8, 0.8]) == (4, True)        # at the threshold is not below it
+    assert limit([2, 4], [0.5, 0.9]) == (2, False)               # no serial row: below at the first W
+    assert limit([1, 2, 4], [1.0, 0.9, np.nan]) == (2, False)    # a nan efficiency is below: W* = the last W above
+    w, censored = limit([1, 2, 4], [np.nan, 0.9, 0.5])           # no serial curve: unknown, not censored
+    assert np.isnan(w) and not censored
