@@ -12,7 +12,7 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from analysis.bounds import bound_summary, theorem1_step_condition
+from analysis.bounds import bound_summary, theorem1_bound, theorem1_step_condition
 from models.updates import step_sizes
 
 L, M, T, K = 0.5, 3, 3, 50  # neither L nor M at 1 or 2, where L^2 = 1/L^2 or M^2 = 2M would hide a wrong power
@@ -111,3 +111,19 @@ def test_the_condition_of_steps_so_large_that_sums_overflow_is_inf_or_nan_withou
         warnings.simplefilter("error")
         lhs = theorem1_step_condition(np.full(K + T, 1e307), T, L, M)  # sums overflow, inf - inf in the windows
     assert not np.any(lhs <= 1.0) and np.isinf(lhs).any()
+
+
+def test_without_noise_theorem1_is_the_gap_term_alone():
+    # sigma^2 = 0: 2 gap / (M sum gamma) whatever the noise sum, even one that overflows
+    assert theorem1_bound(np.full(10, 0.1), T, L, M, 0.0, GAP) == pytest.approx(2 * GAP / (M * 1.0), rel=1e-12)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert theorem1_bound(np.full(10, 1e200), T, L, M, 0.0, GAP) == pytest.approx(2 * GAP / (M * 1e201))
+
+
+def test_k_is_required_for_a_number_or_a_function_and_a_short_array_has_no_k():
+    with pytest.raises(TypeError, match="K is required"):
+        theorem1_step_condition(0.1, T, L, M)
+    with pytest.raises(TypeError, match="K is required"):
+        theorem1_bound(lambda start, stop: np.full(stop - start, 0.1), T, L, M, SIGMA_SQ, GAP)
+    assert len(theorem1_step_condition(np.full(T, 0.1), T, L, M)) == 0  # gamma_1..gamma_{K+T} with K = 0
