@@ -11,8 +11,8 @@ SMALL_OBJECTIVE = {"name": "nonconvex-logistic", "data": "synthetic", "n": 64, "
 
 def scenario(workers: int = 4, iterations: int = 200, batch: int | None = None, bound: int | None = None,
              policy: str = "wait", compute: dict | None = None, algorithm: str = "asysg-con", step: Any = 0.05,
-             seed: int = 0, block: int | None = None, **cluster: Any):
-    """A scenario on a small nonconvex-logistic problem, metrics at every iterate."""
+             seed: int = 0, block: int | None = None, every: int = 1, **cluster: Any):
+    """A scenario on a small nonconvex-logistic problem, metrics every `every` updates (default: every iterate)."""
     data: dict[str, Any] = {
         "name": "test",
         "seed": seed,
@@ -20,7 +20,7 @@ def scenario(workers: int = 4, iterations: int = 200, batch: int | None = None, 
         "algorithm": {"name": algorithm, "iterations": iterations, "step": step},
         "staleness": {"policy": policy} if algorithm != "sync" else {},  # sync has no staleness to bound
         "cluster": {"workers": workers, "compute": compute or {"dist": "exponential", "mean": 1.0}, **cluster},
-        "record": {"every": 1},
+        "record": {"every": every},
     }
     if batch is not None:
         data["algorithm"]["batch"] = batch

@@ -24,9 +24,17 @@ SMALL = {
     "mlp": {"hidden": 3},
     "phase-retrieval": {"n": 40, "dim": 5},
 }
+# Every float parameter that enters a gradient (test_every_gradient_parameter_has_a_case) at a non-default value,
+# so that the finite-difference and conformance checks exercise it: the regularizers, curvature, noises, data.
+PARAMETER_CASES = {
+    "nonconvex-logistic-params": ("nonconvex-logistic", {"n": 40, "dim": 6, "reg": 0.5, "label_noise": 0.3}),
+    "robust-regression-params": ("robust-regression", {"n": 40, "dim": 6, "outliers": 0.3, "noise": 0.5}),
+    "noisy-rosenbrock-params": ("noisy-rosenbrock", {"dim": 5, "curvature": 3.0, "noise": 0.5}),
+    "mlp-params": ("mlp", {"hidden": 3, "reg": 0.3}),
+}
 CASES = {name: (name, params) for name, params in SMALL.items()} | {
     "nonconvex-logistic-digits": ("nonconvex-logistic", {"data": "digits"}),
-}
+} | PARAMETER_CASES
 # A stated constant may be exceeded by this factor before it counts as contradicted (estimates get slack).
 ALLOWED = {EXACT: 1 + 1e-9, BOUND: 1 + 1e-9, LOCAL_BOUND: 1 + 1e-9, ESTIMATE: 2.0}
 SEEDS = st.integers(0, 2**32 - 1)
@@ -183,6 +191,51 @@ def test_grad_matches_central_differences(case, seed):
         fd[j] = (obj.loss(up) - obj.loss(down)) / (up[j] - down[j])
     scale = 1.0 + np.max(np.abs(g)) + abs(obj.loss(x))
     np.testing.assert_allclose(g, fd, rtol=1e-5, atol=1e-7 * scale)
+
+
+# Each parameter at the ends of its allowed range (n, dim, hidden: 1; rosenbrock's dim: 2; radii: 1).
+LIMITS = [
+    ("nonconvex-logistic", {"n": 1, "dim": 1, "reg": 0.0, "label_noise": 0.0, "data_seed": 0}),
+    ("nonconvex-logistic", {"n": 3, "dim": 2, "label_noise": 0.5}),
+    ("robust-regression", {"n": 1, "dim": 1, "outliers": 0.0, "noise": 0.0, "data_seed": 0}),
+    ("robust-regression", {"n": 3, "dim": 2, "outliers": 1.0}),
+    ("noisy-rosenbrock", {"dim": 2, "noise": 0.0, "radius": 1.0}),
+    ("mlp", {"hidden": 1, "reg": 0.0, "init_seed": 0}),
+    ("phase-retrieval", {"n": 1, "dim": 1, "radius": 1.0, "data_seed": 0}),
+]
+
+
+@pytest.mark.parametrize("name, params", LIMITS)
+def test_parameters_at_the_ends_of_their_range_build(name, params):
+    check_attributes(get_objective(name, **params))
+
+
+def test_logistic_smoothness_is_attained_at_zero():
+    """At x = 0 the Hessian is A^T A / (4n) + 2 reg I (phi''(0) = 1/4, the regularizer's second derivative 2): its
+    norm is the stated bound L = ||A||^2 / (4n) + 2 reg exactly, so a wrong term of L shows."""
+    for params in ({"n": 40, "dim": 6, "reg": 0.5}, {"n": 40, "dim": 6, "reg": 0.0}):
+        obj = get_objective("nonconvex-logistic", **params)
+        h, basis = 1e-5, np.eye(obj.dim)
+        hessian = np.stack([(obj.grad(h * e) - obj.grad(-h * e)) / (2 * h) for e in basis])  # central differences
+        assert np.linalg.norm(hessian, 2) == pytest.approx(obj.smoothness, rel=1e-6)
+
+
+@pytest.mark.parametrize("name", sorted(OBJECTIVES))
+def test_every_gradient_parameter_has_a_case(name):
+    """A float parameter whose change moves grad f or G at the small size is set to a value other than its default
+    in a case, so a wrong factor on it (a doubled regularizer) fails the finite differences."""
+    defaults, small = objective_params(name), get_objective(name, **SMALL[name])
+    rng = np.random.default_rng(0)
+    x, samples = small.random_point(rng), small.sample(rng, 3)
+    for param, default in defaults.items():
+        if not isinstance(default, float):
+            continue
+        changed = get_objective(name, **SMALL[name], **{param: default + 0.25})
+        if np.array_equal(changed.grad(x), small.grad(x)) and \
+                np.array_equal(changed.stochastic_grad(x, samples), small.stochastic_grad(x, samples)):
+            continue
+        assert any(objective == name and params.get(param, default) not in (default, 0.0)
+                   for objective, params in CASES.values()), f"{name}.{param} enters the gradient but has no case"
 
 
 @pytest.mark.parametrize("case", FINITE)

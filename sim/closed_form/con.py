@@ -107,7 +107,6 @@ class ConSchedule:
         self._pending = _Gradients(np.empty(0, np.int64), empty, empty, np.empty(0, np.int64),
                                    np.empty((0, minibatch), np.int64))
         self._carry = self._pending  # arrived, but fewer than M: the next update's first gradients
-        self._horizon = 0.0          # every arrival up to here has been taken in arrival order
         self._arrived = 0
         self._formed = 0
 
@@ -136,7 +135,6 @@ class ConSchedule:
         gradients = _Gradients.concat([self._carry, pending[arriving]])
         self._pending = pending[pending.arrive > horizon]
         self._arrived += len(arrivals)
-        self._horizon = horizon
         return self._block(gradients)
 
     def _seen(self, workers: np.ndarray, reads: np.ndarray, arrivals: np.ndarray) -> np.ndarray:
@@ -144,12 +142,17 @@ class ConSchedule:
 
         A read without downlink happens at its worker's previous arrival: it comes after it (after this round's
         if it is later than the last horizon), and another arrival at its instant would be a tie the arrivals
-        have shown already. A read after a downlink must share its instant with no arrival (nor the last horizon).
+        have shown already. A read after a downlink must share its instant with none of this round's arrivals.
+        It needs no check against the earlier rounds' arrivals: they are all at or before the last horizon h,
+        every read at or before h was taken in an earlier round, and a read of this round at h itself would be
+        the first of a new generation, at _last[w] + a downlink draw of exactly 0.0 with _last[w] = h; the only
+        arrival at h is then its own worker's (another would have been an arrival tie), which comes before the
+        read in the engine too, and self._arrived already counts it.
         """
         after = np.searchsorted(arrivals, reads, side="right")
         downlink = self._downlink[workers]
         reads, previous = reads[downlink], after[downlink] - 1  # the last arrival at or before each read
-        if (reads == self._horizon).any() or (arrivals[previous[previous >= 0]] == reads[previous >= 0]).any():
+        if (arrivals[previous[previous >= 0]] == reads[previous >= 0]).any():
             raise Tie("a read and an arrival at one instant")
         return after
 
