@@ -16,12 +16,13 @@ CASES = [
     ({"algorithm": {"step": {"policy": "constant", "value": 0}}}, "algorithm.step.value = 0: must be a finite number > 0"),
     ({"algorithm": {"step": {"policy": "constant"}}}, "algorithm.step.value = (missing): is required"),
     ({"record": {"trace": 1}}, "record.trace = 1: must be true or false"),
-    ({"name": ""}, "name = '': must be a non-empty string"),
+    ({"name": ""}, "name = '': must be a plain name of at most 200 characters: letters, digits, '.', '_' and '-', "
+                   "not starting with '.' (it names the run's folder, runs/NAME-seedN)"),
     ({"cluster": 3}, "cluster = 3: must be a table"),
     ({"bogus": 1}, "bogus = 1: unknown key; allowed in the top level: name, seed, objective, algorithm, staleness, "
                    "cluster, record"),
     ({"cluster": {"bogus": 1}}, "cluster.bogus = 1: unknown key; allowed in cluster: workers, compute, downlink, "
-                                "uplink, server, read, stragglers, groups"),
+                                "uplink, server, read, stragglers, speed, failures, loss, groups"),
 ]
 
 
