@@ -14,6 +14,7 @@ from models import Objective, ParameterError, get_objective
 from scenarios.errors import ScenarioError
 from scenarios.overrides import apply_overrides
 from scenarios.schema import build
+from scenarios.switch import switch_algorithm
 from scenarios.types import Scenario
 
 
@@ -35,7 +36,7 @@ def load(path: str | Path, overrides: dict[str, Any] | None = None) -> Scenario:
         raise ScenarioError("scenario", str(path), f"is not valid TOML: {error}") from None
     except RecursionError:
         raise ScenarioError("scenario", str(path), TOO_DEEP) from None
-    return _with_objective_checks(build(apply_overrides(data, overrides), path.stem))
+    return _with_objective_checks(build(apply_overrides(switch_algorithm(data, overrides), overrides), path.stem))
 
 
 TOO_DEEP = "nests arrays or tables too deeply to be read (no scenario key nests more than a few levels)"
@@ -45,7 +46,7 @@ def parse(data: dict[str, Any], overrides: dict[str, Any] | None = None) -> Scen
     """Like load, from an already parsed document; the default name is "scenario"."""
     if not isinstance(data, dict):
         raise ScenarioError("scenario", data, "must be a table of scenario keys")
-    return _with_objective_checks(build(apply_overrides(data, overrides), "scenario"))
+    return _with_objective_checks(build(apply_overrides(switch_algorithm(data, overrides), overrides), "scenario"))
 
 
 MAX_NOISE_MINIBATCH = 10**6  # algorithm.minibatch of an objective without a finite sample count (a noise model)
