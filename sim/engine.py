@@ -105,15 +105,35 @@ memory and SVRG, whose snapshots are per-run state, run seed by seed):
     does not depend on the iterate's values, so this changes nothing but speed.
     `wall_seconds` of each result is the batch's wall time over its size.
     """
+    return simulate_replicates([_with_seed(scenario, seed) for seed in seeds], timing)
+
+
+def simulate_replicates(scenarios: list[Scenario], timing: str = "auto") -> list[Result]:
+    """[simulate(s, timing=timing) for s in scenarios], bit for bit, batched as simulate_batch: the scenarios must be
+    equal but for their seed and, without a regularizer, their constant step (same_but_seed_and_step). The step
+    changes only the math, never the timing, so replicates that differ only in it step in lockstep, each row with
+    its own gamma_k (sim.run.lockstep)."""
     _check_timing(timing)
     with _collector_skips_older_objects():
-        return _simulate_batch(scenario, seeds, timing)
+        return _simulate_batch(scenarios, timing)
 
 
-def _simulate_batch(scenario: Scenario, seeds: list[int], timing: str) -> list[Result]:
-    if scenario.algorithm.protocol == "asysg-incon" or scenario.algorithm.estimator.name != "sg" or len(seeds) < 2:
-        return [_simulate(scenario, seed, None, timing) for seed in seeds]
-    scenarios = [_with_seed(scenario, seed) for seed in seeds]
+def same_but_seed_and_step(resolved: dict[str, Any]) -> dict[str, Any]:
+    """A resolved scenario without what replicates batched by simulate_replicates may differ in: the seed and, for a
+    constant step without a regularizer, the step's value."""
+    resolved = {key: value for key, value in resolved.items() if key != "seed"}
+    algorithm = resolved.get("algorithm", {})
+    step, regularizer = algorithm.get("step"), algorithm.get("regularizer", {"name": "none"})
+    if isinstance(step, dict) and step.get("policy") == "constant" and regularizer.get("name") == "none":
+        resolved["algorithm"] = {**algorithm, "step": {"policy": "constant"}}
+    return resolved
+
+
+def _simulate_batch(scenarios: list[Scenario], timing: str) -> list[Result]:
+    if len(scenarios) < 2 or scenarios[0].algorithm.protocol == "asysg-incon" or \
+            scenarios[0].algorithm.estimator.name != "sg":
+        return [_simulate(s, None, None, timing) for s in scenarios]
+    scenario = scenarios[0]
     objective = build_objective(scenario)
     started = time.perf_counter()
     if timing == "auto" and closed_form(scenario):
@@ -122,7 +142,7 @@ def _simulate_batch(scenario: Scenario, seeds: list[int], timing: str) -> list[R
             tied = apply_schedules(runs, [_schedule(s, objective) for s in scenarios], _depth(scenario))
         wall = (time.perf_counter() - started) / len(runs)
         results = [_result(s, run, wall) if i not in tied else None for i, (s, run) in enumerate(zip(scenarios, runs))]
-        for i, result in zip(tied, _simulate_batch(scenario, [seeds[i] for i in tied], "simpy")):
+        for i, result in zip(tied, _simulate_batch([scenarios[i] for i in tied], "simpy")):
             results[i] = result
         return results
     runs, envs = [Run(s, objective, deferred=True) for s in scenarios], [simpy.Environment() for _ in scenarios]
