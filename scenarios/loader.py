@@ -18,8 +18,10 @@ from scenarios.switch import switch_algorithm
 from scenarios.types import Scenario
 
 
-def load(path: str | Path, overrides: dict[str, Any] | None = None) -> Scenario:
-    """Read the TOML scenario at `path`, apply `overrides` ({"cluster.workers": 16}), validate, fill defaults."""
+def load(path: str | Path, overrides: dict[str, Any] | None = None, switch: bool = False) -> Scenario:
+    """Read the TOML scenario at `path`, apply `overrides` ({"cluster.workers": 16}), validate, fill defaults. With
+    `switch` (a --grid over algorithm.name, asgd compare), an override of algorithm.name leaves out the file's keys
+    the new method cannot use (scenarios.switch); otherwise they are bad input, like any key set for it."""
     path = Path(path)
     try:
         with path.open("rb") as file:
@@ -36,7 +38,8 @@ def load(path: str | Path, overrides: dict[str, Any] | None = None) -> Scenario:
         raise ScenarioError("scenario", str(path), f"is not valid TOML: {error}") from None
     except RecursionError:
         raise ScenarioError("scenario", str(path), TOO_DEEP) from None
-    return _with_objective_checks(build(apply_overrides(switch_algorithm(data, overrides), overrides), path.stem))
+    data = switch_algorithm(data, overrides) if switch else data
+    return _with_objective_checks(build(apply_overrides(data, overrides), path.stem))
 
 
 TOO_DEEP = "nests arrays or tables too deeply to be read (no scenario key nests more than a few levels)"
@@ -46,7 +49,7 @@ def parse(data: dict[str, Any], overrides: dict[str, Any] | None = None) -> Scen
     """Like load, from an already parsed document; the default name is "scenario"."""
     if not isinstance(data, dict):
         raise ScenarioError("scenario", data, "must be a table of scenario keys")
-    return _with_objective_checks(build(apply_overrides(switch_algorithm(data, overrides), overrides), "scenario"))
+    return _with_objective_checks(build(apply_overrides(data, overrides), "scenario"))
 
 
 MAX_NOISE_MINIBATCH = 10**6  # algorithm.minibatch of an objective without a finite sample count (a noise model)

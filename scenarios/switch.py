@@ -1,4 +1,5 @@
-"""Switching a scenario to another algorithm by an override (`--grid algorithm.name=...`, `--set`, `asgd compare`).
+"""Switching a scenario to another algorithm by an override (`--grid algorithm.name=...`, `asgd compare`; not `--set`,
+which sets a key for the file's method, so the file's keys stay checked against it).
 
 A key the scenario file sets for its own method that the new method cannot use (schema.USED_BY, and sync's batch,
 which is the number of workers) is not the user's request to that method: it is left out, the new method's own

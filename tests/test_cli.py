@@ -501,7 +501,7 @@ def _nothing_ran(monkeypatch):
 
     monkeypatch.setattr(sim, "simulate", simulate)
     monkeypatch.setattr(sim.frontends.executors, "simulate", simulate)
-    monkeypatch.setattr(sim.frontends.executors, "simulate_replicates", simulate)
+    monkeypatch.setattr(sim.frontends.executors, "simulate_batch", simulate)
 
 
 COMMAND_FLAGS = {"run": [], "sweep": ["--jobs", "1"], "check": ["--k-grid", "100,200", "--workers", "1,2", "--jobs", "1"]}

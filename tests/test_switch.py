@@ -11,7 +11,7 @@ from sim.frontends.sweep import plan
 
 
 def test_sync_on_the_quickstart_takes_its_own_batch_and_records_what_it_left_unused():
-    scenario = load("scenarios/quickstart.toml", {"algorithm.name": "sync"})
+    scenario = load("scenarios/quickstart.toml", {"algorithm.name": "sync"}, switch=True)
     assert scenario.algorithm.batch == scenario.cluster.workers == 8
     assert scenario.resolved["unused"] == {"algorithm": {"batch": 1}, "staleness": {"bound": 16, "policy": "wait"}}
     assert "staleness" not in scenario.resolved
@@ -21,16 +21,22 @@ def test_sync_on_the_quickstart_takes_its_own_batch_and_records_what_it_left_unu
 
 def test_the_files_own_method_and_a_switch_back_leave_nothing_unused():
     assert "unused" not in load("scenarios/quickstart.toml").resolved
-    assert "unused" not in load("scenarios/quickstart.toml", {"algorithm.name": "asysg-con"}).resolved
-    back = load("scenarios/sync.toml", {"algorithm.name": "asysg-con"})
+    assert "unused" not in load("scenarios/quickstart.toml", {"algorithm.name": "asysg-con"}, switch=True).resolved
+    back = load("scenarios/sync.toml", {"algorithm.name": "asysg-con"}, switch=True)
     assert back.algorithm.batch == 1 and "unused" not in back.resolved
 
 
 @pytest.mark.parametrize("key, value", [("algorithm.batch", 1), ("staleness.bound", 4), ("staleness.policy", "drop")])
 def test_a_key_set_explicitly_for_a_method_that_cannot_use_it_stays_bad_input(key, value):
     with pytest.raises(ScenarioError) as error:
-        load("scenarios/quickstart.toml", {"algorithm.name": "sync", key: value})
+        load("scenarios/quickstart.toml", {"algorithm.name": "sync", key: value}, switch=True)
     assert error.value.path == key
+
+
+def test_set_keeps_checking_the_files_keys_against_the_method_it_names():
+    with pytest.raises(ScenarioError) as error:
+        load("scenarios/quickstart.toml", {"algorithm.name": "sync"})  # asgd run --set algorithm.name=sync
+    assert error.value.path == "algorithm.batch"
 
 
 def test_a_sweep_plans_the_quickstart_across_methods():

@@ -104,7 +104,7 @@ def methods_for(scenario: str | Path, names: list[str] | None, points: list[dict
         if why is None:
             try:
                 for point in points:
-                    load(scenario, {**point, **method.parts(objective)})
+                    load(scenario, {**point, **method.parts(objective)}, switch=True)
             except ScenarioError as error:
                 why = f"refused by the scenario: {error}"
         if why is not None and names:
@@ -137,7 +137,7 @@ def step_grid(base: Scenario, text: str | None) -> tuple[float, ...]:
 def budget(scenario: str | Path, point: dict[str, Any], parts: dict[str, Any]) -> int:
     """The method's updates for the scenario's gradient budget, iterations x batch at this grid point."""
     base = load(scenario, point)
-    method = load(scenario, {**point, **parts})
+    method = load(scenario, {**point, **parts}, switch=True)
     return max(1, -(-base.algorithm.iterations * base.algorithm.batch // method.algorithm.batch))
 
 
@@ -154,7 +154,7 @@ def plan_runs(scenario: str | Path, methods: list[Method], axes: list[Axis], ste
             for step in steps if isinstance(steps, tuple) else (steps[method.name, point],):
                 overrides = {**fixed, **parts, "algorithm.iterations": updates, "algorithm.step": step,
                              "seed": first_seed}
-                for run in plan(scenario, [], overrides, seeds):
+                for run in plan(scenario, [], overrides, seeds, switch=True):
                     entries.append(Entry(method.name, point, step, run.seed, run.run_id, run.scenario))
     return entries
 

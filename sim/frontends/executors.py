@@ -30,7 +30,7 @@ from functools import partial
 from urllib.parse import urlsplit
 
 from scenarios import ScenarioError, parse
-from sim import simulate, simulate_replicates
+from sim import simulate, simulate_batch, simulate_replicates
 from sim.closed_form.con import closed_form
 from sim.engine import same_but_seed_and_step
 from sim.frontends.store import Outcome, encode_failure, encode_result, parquet_bytes
@@ -64,10 +64,15 @@ def run_chunk(tasks: list[Task]) -> list[Outcome]:
 
 def run_group(group: list[Task]) -> Iterator[Outcome]:
     """Runs that differ only in their seed and constant step: min_batch or more run as one batch
-    (sim.simulate_replicates: the same results), each alone if the batch raises; fewer run one by one."""
+    (sim.simulate_batch, or sim.simulate_replicates when their steps differ: the same results), each alone if the
+    batch raises; fewer run one by one."""
     if len(group) >= min_batch(group):
         try:
-            results = simulate_replicates([parse(tomllib.loads(text)) for _, text in group])
+            resolved = [tomllib.loads(text) for _, text in group]
+            if all(r["algorithm"]["step"] == resolved[0]["algorithm"]["step"] for r in resolved):  # seeds only
+                results = simulate_batch(parse(resolved[0]), [r["seed"] for r in resolved])
+            else:
+                results = simulate_replicates([parse(r) for r in resolved])
         except Exception:
             pass
         else:
