@@ -25,9 +25,9 @@ def test_bench_quick_prints_every_row(capsys):
                 "run / reference, mlp (", "run / reference, mlp, on the SimPy engine",
                 "reference / batched replicates, mlp", "run / its naive loop: l1 prox, AsySG-con",
                 "run / its naive loop: SVRG", "run / its naive loop: SAPALM", "memory, trace off", "memory, trace on",
-                "sweep throughput", "--jobs 2 / --jobs 1"]:
+                "sweep throughput", "--jobs 2 / --jobs 1", "compare of 4 methods x 8 steps x 4 seeds"]:
         assert row in table, row
-    assert table.count("\n") == 15  # the title, the header and 13 rows
+    assert table.count("\n") == 16  # the title, the header and 14 rows
 
 
 def test_the_naive_loops_soft_threshold_is_the_l1_prox():
