@@ -111,8 +111,9 @@ memory and SVRG, whose snapshots are per-run state, run seed by seed):
 def simulate_replicates(scenarios: list[Scenario], timing: str = "auto") -> list[Result]:
     """[simulate(s, timing=timing) for s in scenarios], bit for bit, batched as simulate_batch: the scenarios must be
     equal but for their seed and, without a regularizer, their constant step (same_but_seed_and_step). The step
-    changes only the math, never the timing, so replicates that differ only in it step in lockstep, each row with
-    its own gamma_k (sim.run.lockstep)."""
+    changes only the math, never the timing, so replicates that differ only in it share one schedule per seed (on the
+    SimPy engine: one protocol run, SharedSchedule) and step in lockstep, each row with its own gamma_k
+    (sim.run.lockstep)."""
     _check_timing(timing)
     with _collector_skips_older_objects():
         return _simulate_batch(scenarios, timing)
@@ -145,9 +146,17 @@ def _simulate_batch(scenarios: list[Scenario], timing: str) -> list[Result]:
         for i, result in zip(tied, _simulate_batch([scenarios[i] for i in tied], "simpy")):
             results[i] = result
         return results
-    runs, envs = [Run(s, objective, deferred=True) for s in scenarios], [simpy.Environment() for _ in scenarios]
-    for env, run, replicate in zip(envs, runs, scenarios):
-        _start(env, run, replicate, objective)
+    runs = [Run(s, objective, deferred=True) for s in scenarios]
+    envs: list[simpy.Environment | None] = [None] * len(runs)
+    by_seed: dict[int, list[int]] = {}
+    for i, replicate in enumerate(scenarios):
+        by_seed.setdefault(replicate.seed, []).append(i)
+    for members in by_seed.values():  # one engine per seed: its schedule serves every step (timing ignores values)
+        env = simpy.Environment()
+        group = [runs[i] for i in members]
+        _start(env, group[0] if len(group) == 1 else SharedSchedule(group), scenarios[members[0]], objective)
+        for i in members:
+            envs[i] = env
     results: dict[int, Result] = {}
     with np.errstate(all="ignore"), one_blas_thread():
         active = list(range(len(runs)))
@@ -164,6 +173,41 @@ def _simulate_batch(scenarios: list[Scenario], timing: str) -> list[Result]:
     for result in results.values():
         result.summary["wall_seconds"] = wall
     return [results[i] for i in range(len(runs))]
+
+
+class SharedSchedule:
+    """The engine side of deferred replicates that share a seed and differ only in their step: one protocol run
+    (one schedule) serves them all, since timing never depends on the iterate's values. Each event the protocol
+    reports (a read, an update formed, a drop) goes to every replicate still running (not done: a diverged one
+    leaves), in the order a single run receives it; the replicates form updates in lockstep, so their `scheduled`
+    and `finished` agree."""
+
+    def __init__(self, runs: list[Run]) -> None:
+        self.runs = runs
+
+    def _live(self) -> list[Run]:
+        self.runs = [run for run in self.runs if not run.done]
+        return self.runs
+
+    @property
+    def scheduled(self) -> int:
+        return self._live()[0].scheduled
+
+    @property
+    def finished(self) -> bool:
+        live = self._live()
+        return not live or live[0].finished
+
+    def read(self, worker: int, now: float, samples: np.ndarray):
+        return [run.read(worker, now, samples) for run in self._live()][0]  # equal reads: one version, time, samples
+
+    def apply(self, reads: list, now: float) -> None:
+        for run in self._live():
+            run.apply(reads, now)
+
+    def drop(self, read, staleness: int, now: float) -> None:
+        for run in self._live():
+            run.drop(read, staleness, now)
 
 
 @contextmanager
