@@ -15,11 +15,14 @@ from scenarios.distributions import SCENARIO_FOLDER
 from scenarios.errors import ScenarioError
 from scenarios.overrides import apply_overrides
 from scenarios.schema import build
+from scenarios.switch import switch_algorithm
 from scenarios.types import Scenario
 
 
-def load(path: str | Path, overrides: dict[str, Any] | None = None) -> Scenario:
-    """Read the TOML scenario at `path`, apply `overrides` ({"cluster.workers": 16}), validate, fill defaults."""
+def load(path: str | Path, overrides: dict[str, Any] | None = None, switch: bool = False) -> Scenario:
+    """Read the TOML scenario at `path`, apply `overrides` ({"cluster.workers": 16}), validate, fill defaults. With
+    `switch` (a --grid over algorithm.name, asgd compare), an override of algorithm.name leaves out the file's keys
+    the new method cannot use (scenarios.switch); otherwise they are bad input, like any key set for it."""
     path = Path(path)
     try:
         with path.open("rb") as file:
@@ -36,6 +39,7 @@ def load(path: str | Path, overrides: dict[str, Any] | None = None) -> Scenario:
         raise ScenarioError("scenario", str(path), f"is not valid TOML: {error}") from None
     except RecursionError:
         raise ScenarioError("scenario", str(path), TOO_DEEP) from None
+    data = switch_algorithm(data, overrides) if switch else data
     folder = SCENARIO_FOLDER.set(path.parent)  # measured-timing files are found beside the scenario
     try:
         return _with_objective_checks(build(apply_overrides(data, overrides), path.stem))

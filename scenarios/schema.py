@@ -29,7 +29,7 @@ DISTRIBUTION_DEFAULTS = {
 }
 WORKER_DISTRIBUTIONS = ("compute", "downlink", "uplink")  # the ones a worker group may replace
 
-TOP_KEYS = ("name", "seed", "objective", "algorithm", "staleness", "cluster", "record")
+TOP_KEYS = ("name", "seed", "objective", "algorithm", "staleness", "cluster", "record", "unused")
 STALENESS_KEYS = ("bound", "policy")
 CLUSTER_KEYS = ("workers", *DISTRIBUTION_DEFAULTS, "stragglers", "speed", "failures", "loss", "groups")
 SPEED_KEYS = ("normal", "slow", "slowdown", "shared")
@@ -91,6 +91,8 @@ def build(data: Any, default_name: str) -> Scenario:
                                                      "staleness.policy": staleness.policy})
     if (bound := dropping_bound(algorithm)) is not None:  # rennala, ringmaster: their own bound, policy "drop"
         staleness = Staleness(bound, "drop")
+    if "unused" in top.data:  # the file's keys an algorithm switch left out (scenarios.switch): recorded, never read
+        resolved["unused"] = top.table("unused", ("algorithm", "staleness", "cluster")).data
     return Scenario(name, seed, objective, algorithm, staleness, cluster, record, resolved)
 
 

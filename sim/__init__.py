@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["Result", "simulate", "simulate_batch"]
+__all__ = ["Result", "simulate", "simulate_batch", "simulate_replicates"]
 
 
 def __getattr__(name: str) -> Any:

@@ -114,17 +114,39 @@ memory and SVRG, whose snapshots are per-run state, run seed by seed):
     does not depend on the iterate's values, so this changes nothing but speed.
     `wall_seconds` of each result is the batch's wall time over its size.
     """
+    return simulate_replicates([_with_seed(scenario, seed) for seed in seeds], timing)
+
+
+def simulate_replicates(scenarios: list[Scenario], timing: str = "auto") -> list[Result]:
+    """[simulate(s, timing=timing) for s in scenarios], bit for bit, batched as simulate_batch: the scenarios must be
+    equal but for their seed and, without a regularizer, their constant step (same_but_seed_and_step). The step
+    changes only the math, never the timing, so replicates that differ only in it share one schedule per seed (on the
+    SimPy engine: one protocol run, SharedSchedule) and step in lockstep, each row with its own gamma_k
+    (sim.run.lockstep)."""
     _check_timing(timing)
     with _collector_skips_older_objects():
-        return _simulate_batch(scenario, seeds, timing)
+        return _simulate_batch(scenarios, timing)
 
 
-def _simulate_batch(scenario: Scenario, seeds: list[int], timing: str) -> list[Result]:
-    if (scenario.algorithm.protocol == "asysg-incon" or scenario.algorithm.estimator.name != "sg" or len(seeds) < 2
-            or scenario.algorithm.compensation is not None or scenario.algorithm.cancel):
+def same_but_seed_and_step(resolved: dict[str, Any]) -> dict[str, Any]:
+    """A resolved scenario without what replicates batched by simulate_replicates may differ in: the seed and, for a
+    constant step without a regularizer or DC-ASGD's compensation, the step's value."""
+    resolved = {key: value for key, value in resolved.items() if key != "seed"}
+    algorithm = resolved.get("algorithm", {})
+    step, regularizer = algorithm.get("step"), algorithm.get("regularizer", {"name": "none"})
+    plain = regularizer.get("name") == "none" and "compensation" not in algorithm  # sim.run.lockstep's condition
+    if isinstance(step, dict) and step.get("policy") == "constant" and plain:
+        resolved["algorithm"] = {**algorithm, "step": {"policy": "constant"}}
+    return resolved
+
+
+def _simulate_batch(scenarios: list[Scenario], timing: str) -> list[Result]:
+    algorithm = scenarios[0].algorithm if scenarios else None
+    if (len(scenarios) < 2 or algorithm.protocol == "asysg-incon" or algorithm.estimator.name != "sg"
+            or algorithm.compensation is not None or algorithm.cancel):
         # SVRG's and DC-ASGD's state, Ringmaster's cancels (released at once): one replicate at a time
-        return [_simulate(scenario, seed, None, timing) for seed in seeds]
-    scenarios = [_with_seed(scenario, seed) for seed in seeds]
+        return [_simulate(s, None, None, timing) for s in scenarios]
+    scenario = scenarios[0]
     objective = build_objective(scenario)
     started = time.perf_counter()
     if timing == "auto" and closed_form(scenario):
@@ -133,12 +155,20 @@ def _simulate_batch(scenario: Scenario, seeds: list[int], timing: str) -> list[R
             tied = apply_schedules(runs, [_schedule(s, objective) for s in scenarios], _depth(scenario))
         wall = (time.perf_counter() - started) / len(runs)
         results = [_result(s, run, wall) if i not in tied else None for i, (s, run) in enumerate(zip(scenarios, runs))]
-        for i, result in zip(tied, _simulate_batch(scenario, [seeds[i] for i in tied], "simpy")):
+        for i, result in zip(tied, _simulate_batch([scenarios[i] for i in tied], "simpy")):
             results[i] = result
         return results
-    runs, envs = [Run(s, objective, deferred=True) for s in scenarios], [simpy.Environment() for _ in scenarios]
-    for env, run, replicate in zip(envs, runs, scenarios):
-        _start(env, run, replicate, objective)
+    runs = [Run(s, objective, deferred=True) for s in scenarios]
+    envs: list[simpy.Environment | None] = [None] * len(runs)
+    by_seed: dict[int, list[int]] = {}
+    for i, replicate in enumerate(scenarios):  # a cluster with events (sim/cluster) logs them per run: no sharing
+        by_seed.setdefault(replicate.seed if not _has_events(replicate) else -1 - i, []).append(i)
+    for members in by_seed.values():  # one engine per seed: its schedule serves every step (timing ignores values)
+        env = simpy.Environment()
+        group = [runs[i] for i in members]
+        _start(env, group[0] if len(group) == 1 else SharedSchedule(group), scenarios[members[0]], objective)
+        for i in members:
+            envs[i] = env
     results: dict[int, Result] = {}
     with np.errstate(all="ignore"), one_blas_thread():
         active = list(range(len(runs)))
@@ -155,6 +185,48 @@ def _simulate_batch(scenario: Scenario, seeds: list[int], timing: str) -> list[R
     for result in results.values():
         result.summary["wall_seconds"] = wall
     return [results[i] for i in range(len(runs))]
+
+
+def _has_events(scenario: Scenario) -> bool:
+    """The cluster has failures, lost messages or changing speeds, whose events each run logs (events.parquet)."""
+    return any(t.failures is not None or t.loss > 0 or t.speed is not None for t in scenario.cluster.timings)
+
+
+class SharedSchedule:
+    """The engine side of deferred replicates that share a seed and differ only in their step: one protocol run
+    (one schedule) serves them all, since timing never depends on the iterate's values. Each event the protocol
+    reports (a read, an update formed, a drop) goes to every replicate still running (not done: a diverged one
+    leaves), in the order a single run receives it; the replicates form updates in lockstep, so their `scheduled`
+    and `finished` agree."""
+
+    def __init__(self, runs: list[Run]) -> None:
+        self.runs = runs
+        # a cluster with events never shares a schedule (_has_events): these stay empty, as the protocol needs them
+        self.events, self.speeds = runs[0].events, runs[0].speeds
+
+    def _live(self) -> list[Run]:
+        self.runs = [run for run in self.runs if not run.done]
+        return self.runs
+
+    @property
+    def scheduled(self) -> int:
+        return self._live()[0].scheduled
+
+    @property
+    def finished(self) -> bool:
+        live = self._live()
+        return not live or live[0].finished
+
+    def read(self, worker: int, now: float, samples: np.ndarray):
+        return [run.read(worker, now, samples) for run in self._live()][0]  # equal reads: one version, time, samples
+
+    def apply(self, reads: list, now: float) -> None:
+        for run in self._live():
+            run.apply(reads, now)
+
+    def drop(self, read, staleness: int, now: float) -> None:
+        for run in self._live():
+            run.drop(read, staleness, now)
 
 
 @contextmanager

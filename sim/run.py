@@ -222,11 +222,25 @@ class Run:
             self.on_finish()
 
 
+def lockstep(runs: list[Run]) -> Algorithm:
+    """The update math of replicates stepped together (sim.engine.simulate_replicates): the first run's, with, when
+    their steps differ, gamma_k as an (R, 1) column of each run's own gamma_k, so that row r is scaled by replicate r's
+    step: x + (-gamma_r) d elementwise, the same IEEE operations as the run alone (models.updates.sgd_step). Only
+    for plain updates (no regularizer, staleness-dependent step or compensation: not vectorized over steps)."""
+    first = runs[0].algorithm
+    if len(runs) == 1 or all(run.step == runs[0].step for run in runs):
+        return first
+    if first.regularizer is not None or first.compensation is not None or first.stale_step is not None:
+        raise ValueError("replicates with different steps step in lockstep only with plain updates")
+    gammas = [run.gamma for run in runs]
+    return Algorithm(first.objective, lambda k: np.array([[gamma(k)] for gamma in gammas]), first.estimator)
+
+
 def apply_updates(runs: list[Run], updates: list[tuple[list[Read], float]]) -> None:
     """Apply update k of each run (all at version k; updates[i] = (reads, now) of runs[i]), the gradient math of
     all runs as one batch (iterates.apply_con_updates), then record each."""
     gradients = [read for reads, _ in updates for read in reads]
-    apply_con_updates([run.store for run in runs], runs[0].algorithm, [r.version for r in gradients],
+    apply_con_updates([run.store for run in runs], lockstep(runs), [r.version for r in gradients],
                       [r.samples for r in gradients])
     for run, (reads, now) in zip(runs, updates):
         run.applied(reads, now)

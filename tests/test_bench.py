@@ -26,9 +26,10 @@ def test_bench_quick_prints_every_row(capsys):
                 "reference / batched replicates, mlp", "run / its naive loop: l1 prox, AsySG-con",
                 "run / its naive loop: SVRG", "run / its naive loop: SAPALM", "run / its naive loop: policy drop",
                 "run / its naive loop: Ringmaster", "run / its naive loop: DC-ASGD-a", "memory, trace off",
-                "memory, trace on", "sweep throughput", "--jobs 2 / --jobs 1"]:
+                "memory, trace on", "sweep throughput", "--jobs 2 / --jobs 1",
+                "compare of 4 methods x 8 steps x 4 seeds"]:
         assert row in table, row
-    assert table.count("\n") == 18  # the title, the header and 16 rows
+    assert table.count("\n") == 19  # the title, the header and 17 rows
 
 
 def test_the_naive_loops_soft_threshold_is_the_l1_prox():

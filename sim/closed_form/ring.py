@@ -12,7 +12,7 @@ import numpy as np
 
 from models.updates import Algorithm
 from sim.closed_form.con import Block, Tie
-from sim.run import Run
+from sim.run import Run, lockstep
 
 
 class Ring:
@@ -109,11 +109,12 @@ def apply_schedules(runs: list[Run], schedules: list[Iterator[Block]], depth: in
             current[i].plan(ring, r, n, patches, spills)
         samples = np.stack([p.samples for p in parts], 1).reshape(n, rows.shape[1], -1)
         t_apply = np.stack([p.t_apply for p in parts], 1)
+        algorithm = lockstep([runs[i] for i in active])
         for j in range(n):
             if patches or spills:
-                ring.step(first.algorithm, rows[j], samples[j], patches.get(j, ()), spills.get(j, ()), versions[j])
+                ring.step(algorithm, rows[j], samples[j], patches.get(j, ()), spills.get(j, ()), versions[j])
             else:  # no read older than the ring in this chunk (the usual case)
-                ring.step(first.algorithm, rows[j], samples[j], versions=versions[j])
+                ring.step(algorithm, rows[j], samples[j], versions=versions[j])
             k = ring.version
             if k % every == 0 or k == K:
                 x = ring.current

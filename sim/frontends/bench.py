@@ -18,6 +18,8 @@
   RSS before the run: per added gradient from K = 10^5 to 10^6 without the trace (flat: about 0), and the trace's
   bytes per gradient at K = 10^6.
 - sweep throughput: the same sweep (8 runs) with --jobs 2 over --jobs 1, worker processes already started.
+- compare: the runs of `asgd compare` on the quickstart (4 methods x 8 steps x 4 seeds), one by one over batched
+  as compare's executors run them (sim/frontends/bench_compare.py; one repetition: 128 runs).
 
 Timings are the best of REPEATS interleaved repetitions, so that a busy machine slows both sides of a ratio alike.
 --quick scales K down about 25-fold (for tests; its figures are not meaningful). --scale prints the scaling table of
@@ -326,7 +328,18 @@ def measure(quick: bool = False) -> list[tuple[str, str, str, str]]:
             (on_large - off_large) / g_traced, " B", 64),
         row(f"sweep throughput, {size['sweep'][0]} runs of K={size['sweep'][1]}: --jobs 2 / --jobs 1", speedup, "x",
             1.7, at_most=False),
+        compare_row(quick, row),
     ]
+
+
+def compare_row(quick: bool, row: Callable) -> tuple[str, str, str, str]:
+    """The compare row (sim/frontends/bench_compare.py): its runs one by one over batched as compare runs them."""
+    from sim.frontends.bench_compare import METHODS, SEEDS, compare_speedup
+
+    iterations, repeats = (50, 1) if quick else (1000, 1)
+    ratio, runs = compare_speedup(iterations, repeats)
+    return row(f"compare of {len(METHODS)} methods x 8 steps x {SEEDS} seeds ({runs} runs, quickstart, K={iterations}):"
+               " one by one / batched (steps and seeds in lockstep)", ratio, "x", 3, at_most=False)
 
 
 def format_table(rows: list[tuple[str, str, str, str]], quick: bool) -> str:

@@ -139,7 +139,7 @@ def add_commands(commands) -> None:
 
 # Each module has add_commands(subparsers), registering its commands with a `handler(args) -> exit code`.
 COMMAND_MODULES = ["sim.frontends.cli", "sim.frontends.sweep", "sim.frontends.report", "sim.frontends.bench",
-                   "sim.frontends.check"]
+                   "sim.frontends.check", "sim.frontends.compare"]
 
 
 def build_parser() -> argparse.ArgumentParser:

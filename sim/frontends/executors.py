@@ -3,7 +3,8 @@ cluster (--scheduler ADDRESS).
 
 A run is given as (run id, fully resolved scenario as TOML text) and comes back as an Outcome: its encoded result
 (Parquet bytes) and, if its scenario records one, its encoded trace. Runs travel in chunks of several per task,
-so scheduling costs little; the seeds of one grid point within a chunk run as a batch (sim.simulate_batch). Each
+so scheduling costs little; the runs within a chunk that differ only in their seed and constant step (the seeds of a
+grid point, the steps `asgd compare` tunes) run as one batch (sim.simulate_replicates). Each
 run is a pure function of its scenario text, so results do not depend on the executor, the number of processes,
 the chunking or the batching; the client writes them, so a Dask cluster need not share a
 filesystem with it. A chunk that fails as a whole (a worker died) comes back as failed runs.
@@ -29,8 +30,9 @@ from functools import partial
 from urllib.parse import urlsplit
 
 from scenarios import ScenarioError, parse
-from sim import simulate, simulate_batch
+from sim import simulate, simulate_batch, simulate_replicates
 from sim.closed_form.con import closed_form
+from sim.engine import same_but_seed_and_step
 from sim.frontends.store import Outcome, encode_failure, encode_result, parquet_bytes
 
 Task = tuple[str, str]  # run id, resolved scenario (TOML)
@@ -61,12 +63,16 @@ def run_chunk(tasks: list[Task]) -> list[Outcome]:
 
 
 def run_group(group: list[Task]) -> Iterator[Outcome]:
-    """Runs that differ only in their seed: min_batch or more run as one batch (sim.simulate_batch: the same
-    results), each alone if the batch raises; fewer run one by one."""
+    """Runs that differ only in their seed and constant step: min_batch or more run as one batch
+    (sim.simulate_batch, or sim.simulate_replicates when their steps differ: the same results), each alone if the
+    batch raises; fewer run one by one."""
     if len(group) >= min_batch(group):
         try:
-            first = parse(tomllib.loads(group[0][1]))
-            results = simulate_batch(first, [tomllib.loads(text)["seed"] for _, text in group])
+            resolved = [tomllib.loads(text) for _, text in group]
+            if all(r["algorithm"]["step"] == resolved[0]["algorithm"]["step"] for r in resolved):  # seeds only
+                results = simulate_batch(parse(resolved[0]), [r["seed"] for r in resolved])
+            else:
+                results = simulate_replicates([parse(r) for r in resolved])
         except Exception:
             pass
         else:
@@ -86,12 +92,12 @@ def min_batch(group: list[Task]) -> int:
 
 
 def _replicate_groups(tasks: list[Task]) -> list[list[Task]]:
-    """`tasks` cut into runs of consecutive tasks whose scenarios are equal but for the seed."""
+    """`tasks` cut into runs of consecutive tasks whose scenarios are equal but for the seed and constant step
+    (sim.engine.same_but_seed_and_step)."""
     groups: list[list[Task]] = []
     previous = None
     for task in tasks:  # the texts are the sweep's own to_toml output
-        resolved = tomllib.loads(task[1])
-        resolved.pop("seed", None)
+        resolved = same_but_seed_and_step(tomllib.loads(task[1]))
         if groups and resolved == previous:
             groups[-1].append(task)
         else:

@@ -66,8 +66,10 @@ class Interrupted(KeyboardInterrupt):
 
 
 def plan(scenario: str | Path, axes: list[Axis], overrides: dict[str, Any], seeds: int = 1,
-         trace: bool = False, held: tuple[int, str] = (1, "")) -> list[PlannedRun]:
-    """Every run of the sweep, grid point by grid point (the first axis varies slowest), seeds innermost.
+         trace: bool = False, held: tuple[int, str] = (1, ""), switch: bool = False) -> list[PlannedRun]:
+    """Every run of the sweep, grid point by grid point (the first axis varies slowest), seeds innermost. A grid over
+    algorithm.name (or `switch`: asgd compare) lets each method's own defaults replace the file's keys it cannot use
+    (scenarios.switch).
     Raises one ScenarioError if any grid point is invalid, or if the plan, or held = (copies, how) runs of a grid
     point held at once, cannot fit in the machine's memory (sim.frontends.memory)."""
     for key in overrides:
@@ -80,7 +82,7 @@ def plan(scenario: str | Path, axes: list[Axis], overrides: dict[str, Any], seed
         if trace:
             fixed["record.trace"] = True
         try:
-            base = load(scenario, fixed)
+            base = load(scenario, fixed, switch=switch or "algorithm.name" in {axis.key for axis in axes})
             objective = json.dumps(base.resolved["objective"], sort_keys=True)
             if objective not in objectives:
                 build_objective(base)
