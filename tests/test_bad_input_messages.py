@@ -20,7 +20,7 @@ CASES = [
                    "not starting with '.' (it names the run's folder, runs/NAME-seedN)"),
     ({"cluster": 3}, "cluster = 3: must be a table"),
     ({"bogus": 1}, "bogus = 1: unknown key; allowed in the top level: name, seed, objective, algorithm, staleness, "
-                   "cluster, record"),
+                   "cluster, record, unused"),
     ({"cluster": {"bogus": 1}}, "cluster.bogus = 1: unknown key; allowed in cluster: workers, compute, downlink, "
                                 "uplink, server, read, stragglers, speed, failures, loss, groups"),
 ]
