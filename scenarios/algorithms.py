@@ -49,6 +49,7 @@ COMPATIBILITY = (  # (key, with, why refused): bad input naming both keys
      "stochastic gradient"),
     ("[staleness]", 'algorithm.name = "rennala" | "ringmaster"', "they fix the staleness bound and drop policy"),
     ("algorithm.batch other than 1", 'algorithm.name = "ringmaster"', "Ringmaster applies each gradient at once"),
+    ("algorithm.cancel = true", 'algorithm.estimator.name = "svrg"', "a cancelled computation would outlive its epoch"),
     ("algorithm.step.policy = \"staleness-aware\" | \"delay-adaptive\"", 'algorithm.name = "asysg-incon" | "sapalm"',
      "a staleness-dependent step needs the version each gradient read (a parameter server)"),
     ("algorithm.step.policy = \"staleness-aware\" | \"delay-adaptive\"", "algorithm.regularizer with "
@@ -109,7 +110,12 @@ def _ringmaster(table: Table, name: str, batch: int) -> tuple[int | None, bool]:
         raise ScenarioError(table.key("batch"), batch, '"ringmaster" applies each gradient at once: batch must be 1 '
                             "or be omitted")
     threshold = _capped(table, "threshold", MISSING, 1)
-    return threshold, table.boolean("cancel", False)
+    cancel = table.boolean("cancel", False)
+    estimator = table.data.get("estimator", "sg")
+    if cancel and (estimator == "svrg" or isinstance(estimator, dict) and estimator.get("name") == "svrg"):
+        raise ScenarioError(table.key("cancel"), True, 'is not simulated with algorithm.estimator.name = "svrg" '
+                            "(a cancelled computation would outlive its epoch): set algorithm.cancel = false")
+    return threshold, cancel
 
 
 def check_step(regularizer: dict[str, Any], step: Step, path: str = "algorithm.step") -> None:

@@ -184,8 +184,8 @@ def _check_cancel(algorithm: Algorithm, cluster: Cluster) -> None:
         return
     for worker, timing in enumerate(cluster.timings):
         if timing.failures is not None or timing.loss > 0:
-            key = "cluster.failures" if timing.failures is not None else "cluster.loss"
-            raise ScenarioError(key, "(worker %d's)" % worker, "is not simulated with algorithm.cancel = true "
+            key, value = ("cluster.failures", "{...}") if timing.failures is not None else ("cluster.loss", timing.loss)
+            raise ScenarioError(key, value, f"(worker {worker}'s) is not simulated with algorithm.cancel = true "
                                 "(Ringmaster's cancelling workers): set algorithm.cancel = false, or remove it")
 
 

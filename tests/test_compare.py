@@ -172,3 +172,12 @@ def test_an_existing_file_as_out_is_bad_input(tmp_path, capsys):
     out.write_text("mine")
     assert main(["compare", tiny(tmp_path), "--jobs", "1", "--out", str(out)]) == 2
     assert out.read_text() == "mine" and "--out" in capsys.readouterr().err
+
+
+def test_wasted_work_counts_dropped_cancelled_and_lost_gradients():
+    from sim.frontends.compare import wasted_fraction
+
+    assert wasted_fraction({"gradients": 100, "dropped": 10}) == 0.1
+    # 100 reached the server (10 dropped), 30 were cancelled and 20 lost: 60 of the 150 computed were wasted
+    assert wasted_fraction({"gradients": 100, "dropped": 10, "cancelled": 30, "lost_messages": 20}) == 60 / 150
+    assert wasted_fraction({"gradients": 0, "dropped": 0}) == 0.0

@@ -394,3 +394,16 @@ def test_staleness_steps_in_a_lockstep_batch_on_the_closed_form_equal_single_run
     scenario = run_scenario(workers=6, batch=2, step=STALE_STEPS["staleness-aware"])
     for batched, seed in zip(simulate_batch(scenario, [1, 2, 3]), [1, 2, 3]):
         assert_identical_runs(batched, simulate(scenario, seed))
+
+
+def test_ringmaster_cancelling_with_svrg_is_bad_input():
+    """A cancelled computation would outlive its SVRG epoch: refused, naming algorithm.cancel."""
+    from scenarios import ScenarioError, parse
+
+    data = {"objective": {"name": "nonconvex-logistic", "n": 64, "dim": 5},
+            "algorithm": {"name": "ringmaster", "threshold": 3, "cancel": True,
+                          "estimator": {"name": "svrg", "epoch": 10}}}
+    with pytest.raises(ScenarioError, match="algorithm.cancel"):
+        parse(data)
+    data["algorithm"]["cancel"] = False
+    assert parse(data).algorithm.estimator.name == "svrg"

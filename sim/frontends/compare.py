@@ -179,10 +179,18 @@ def measure(entries: list[Entry], store, axes: list[Axis], target: float | None 
                                time_to_target(curves[entry.run_id], target, per_gradient)))
             row.update({key: summary[key] for key in ("sim_time", "evaluations", "gradients", "dropped",
                                                       "mean_staleness", "max_staleness", "final_stationarity")})
-            row["wasted_fraction"] = summary["dropped"] / summary["gradients"] if summary["gradients"] else 0.0
+            row["wasted_fraction"] = wasted_fraction(summary)
             row["staleness_counts"] = list(record.staleness)
         rows.append(row)
     return pd.DataFrame(rows), curves
+
+
+def wasted_fraction(summary: dict) -> float:
+    """The share of the gradients computed that no update used: dropped at the server, cancelled (Ringmaster) or
+    lost on the network, over the gradients that reached the server plus the cancelled and lost ones."""
+    wasted = summary.get("cancelled", 0) + summary.get("lost_messages", 0)
+    computed = summary["gradients"] + wasted
+    return (summary["dropped"] + wasted) / computed if computed else 0.0
 
 
 def fixed_taus(base: Scenario) -> list[float] | None:
