@@ -48,6 +48,18 @@ def assert_same_table(first, second) -> None:
         assert a.to_numpy().tobytes() == b.to_numpy().tobytes()
 
 
+def assert_reproducible(result, scenario, out) -> None:
+    """`result` (a run of `scenario`) is deterministic, replays bit for bit from `out`, and batched replicates equal
+    their single runs on both timings."""
+    from sim import simulate, simulate_batch
+
+    assert_identical_runs(result, simulate(scenario))
+    assert_replays(result, out)
+    for timing in ("auto", "simpy"):
+        for batched, seed in zip(simulate_batch(scenario, [1, 2], timing=timing), [1, 2]):
+            assert_identical_runs(batched, simulate(scenario, seed, timing=timing))
+
+
 def assert_replays(result, out) -> None:
     """Written to `out`, the run replays bit for bit."""
     from sim.replay import replay

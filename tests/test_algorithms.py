@@ -300,12 +300,9 @@ NEW_KEYS_BAD = [
 
 @pytest.mark.parametrize("settings_,words", NEW_KEYS_BAD, ids=[str(i) for i in range(len(NEW_KEYS_BAD))])
 def test_new_keys_with_wrong_types_ranges_or_combinations_exit_2_with_one_line(settings_, words, tmp_path, capsys):
-    from tests.test_cli import QUICKSTART, _assert_bad_input
+    from tests.test_cli import assert_settings_bad
 
-    argv = ["run", QUICKSTART, "--set", "algorithm.iterations=20"]
-    for setting in settings_:
-        argv += ["--set", setting]
-    _assert_bad_input(argv, words, tmp_path, capsys)
+    assert_settings_bad(settings_, words, tmp_path, capsys)
 
 
 # --- asgd check for every algorithm -----------------------------------------------------------------------------

@@ -111,6 +111,14 @@ BAD_INPUT = [
 ]
 
 
+def assert_settings_bad(settings: list[str], words, tmp_path, capsys) -> None:
+    """`asgd run` of the quickstart (K = 20) with these --set settings is bad input (_assert_bad_input)."""
+    argv = ["run", QUICKSTART, "--set", "algorithm.iterations=20"]
+    for setting in settings:
+        argv += ["--set", setting]
+    _assert_bad_input(argv, words, tmp_path, capsys)
+
+
 def _assert_bad_input(argv, words, tmp_path, capsys, keep=()):
     out = tmp_path / "out"
     assert main([*argv, "--out", str(out)]) == 2

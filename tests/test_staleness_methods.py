@@ -15,7 +15,7 @@ from models.updates import STALENESS_RULES
 from scenarios import build_objective
 from sim import simulate
 from sim.engine import simulate_batch
-from tests.helpers import assert_identical_runs, assert_replays
+from tests.helpers import assert_identical_runs, assert_replays, assert_reproducible
 from tests.test_algorithms import assert_same_run, run_scenario
 
 STALE_STEPS = {  # algorithm.step tables, one per rule of STALENESS_RULES
@@ -104,11 +104,7 @@ def test_staleness_steps_replay_are_deterministic_and_batch_equals_single(rule, 
     scenario = run_scenario(workers=4, batch=2, step=STALE_STEPS[rule], staleness={"bound": 3, "policy": "drop"})
     first = simulate(scenario)
     assert first.summary["status"] == "ok" and first.summary["bound"] is None
-    assert_identical_runs(first, simulate(scenario))
-    assert_replays(first, tmp_path / "run")
-    for timing in ("auto", "simpy"):
-        for batched, seed in zip(simulate_batch(scenario, [1, 2], timing=timing), [1, 2]):
-            assert_identical_runs(batched, simulate(scenario, seed, timing=timing))
+    assert_reproducible(first, scenario, tmp_path / "run")
 
 
 STEP_BAD = [
@@ -130,12 +126,9 @@ STEP_BAD = [
 
 @pytest.mark.parametrize("settings_,words", STEP_BAD, ids=[str(i) for i in range(len(STEP_BAD))])
 def test_bad_staleness_steps_exit_2_with_one_line(settings_, words, tmp_path, capsys):
-    from tests.test_cli import QUICKSTART, _assert_bad_input
+    from tests.test_cli import assert_settings_bad
 
-    argv = ["run", QUICKSTART, "--set", "algorithm.iterations=20"]
-    for setting in settings_:
-        argv += ["--set", setting]
-    _assert_bad_input(argv, words, tmp_path, capsys)
+    assert_settings_bad(settings_, words, tmp_path, capsys)
 
 
 # --- DC-ASGD (Zheng et al. 2017) --------------------------------------------------------------------------------
@@ -350,11 +343,7 @@ def test_dropping_presets_replay_are_deterministic_and_batch_equals_single(name,
     assert first.summary["status"] == "ok" and first.summary["bound"] is None
     assert first.summary["dropped"] + first.summary["cancelled"] > 0
     assert first.summary["staleness_policy"] == "drop"
-    assert_identical_runs(first, simulate(scenario))
-    assert_replays(first, tmp_path / "run")
-    for timing in ("auto", "simpy"):
-        for batched, seed in zip(simulate_batch(scenario, [1, 2], timing=timing), [1, 2]):
-            assert_identical_runs(batched, simulate(scenario, seed, timing=timing))
+    assert_reproducible(first, scenario, tmp_path / "run")
 
 
 DROPPING_BAD = [

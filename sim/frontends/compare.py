@@ -49,7 +49,8 @@ from scenarios.types import Scenario
 from sim.frontends.grid import Axis, parse_axis, parse_grid, product
 from sim.frontends.progress import Progress
 from sim.frontends.provenance import provenance
-from sim.frontends.sweep import Interrupted, add_executor_flags, check_seeds, jobs_of, placement, plan, run_tasks
+from sim.frontends.sweep import (Interrupted, _positive, add_executor_flags, check_seeds, jobs_of, placement, plan,
+                                 run_tasks)
 from sim.frontends.tables import table
 
 STEP_FACTORS = tuple(2.0**p for p in range(-4, 4))  # the default step grid: gamma_0 times these
@@ -506,12 +507,6 @@ def _algorithms(text: str | None) -> list[str] | None:
     if len(set(names)) != len(names):
         raise ScenarioError("--algorithms", text, "names a method twice")
     return names
-
-
-def _positive(text: str) -> int:
-    from sim.frontends.sweep import _positive as positive
-
-    return positive(text)
 
 
 def add_commands(commands) -> None:
