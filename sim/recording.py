@@ -70,7 +70,7 @@ class TraceRecorder:
     def add_updates(self, first: int, workers: np.ndarray, versions: np.ndarray, t_read: np.ndarray,
                     t_apply: np.ndarray, samples: np.ndarray) -> None:
         """The applied rows of updates first, first + 1, ...: (n, M) workers, versions and t_read, (n,) t_apply and
-        (n, M, minibatch) samples, row j being update first + j (sim/schedule.Block)."""
+        (n, M, minibatch) samples, row j being update first + j (sim/closed_form/con.Block)."""
         if not self.enabled:
             return
         n, M = versions.shape
