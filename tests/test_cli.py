@@ -807,3 +807,19 @@ def test_the_memory_a_process_may_use_is_the_lower_of_the_machines_and_its_conta
     assert physical == os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     monkeypatch.setattr(memory, "CGROUP_LIMITS", (str(unlimited), str(limited)))
     assert memory.machine_memory() == 1000000
+
+
+def test_a_reader_that_leaves_early_gets_no_traceback_and_the_run_directory_is_complete(tmp_path):
+    """`asgd run ... | head -1`: the pipe closes before the summary is printed; the run is written all the same and
+    asgd ends quietly with 141 (128 + SIGPIPE)."""
+    import subprocess
+    import sys
+
+    out = tmp_path / "run"
+    process = subprocess.Popen([sys.executable, "-m", "sim.frontends.cli", "run", QUICKSTART,
+                                "--set", "algorithm.iterations=50", "--out", str(out)],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=Path(__file__).parents[1])
+    process.stdout.close()
+    stderr = process.stderr.read().decode()
+    assert process.wait() == 141 and stderr == ""
+    assert main(["replay", str(out)]) == 0
