@@ -29,6 +29,7 @@ from sim.recording import staleness_table
 from sim.closed_form.ring import apply_schedules
 from sim.run import Run, apply_updates
 from sim.closed_form.con import TIMINGS, Block, ConSchedule, closed_form, ring_depth
+from sim.closed_form.scan import DropSchedule
 from sim.cluster.failures import start_faults
 from sim.cluster.speed import SpeedProcess, modulated, switches_until
 from sim.cluster.workers import RepeatedClock, SampleStream, WorkerClock, service_clock
@@ -74,7 +75,7 @@ def simulate(scenario: Scenario, seed: int | None = None, progress: Callable[[in
     """Simulate `scenario` with `seed` (default: the scenario's); `progress(k)` is called as updates complete.
 
     timing "auto" takes the schedule in closed form where it has one (sim/closed_form/con.py: AsySG-con without a bound or
-    server time), else runs the SimPy engine; "simpy" always runs the engine. Both give the same run, bit for
+    server time; scan.py: under policy "drop"), else runs the SimPy engine; "simpy" always runs the engine. Both give the same run, bit for
     bit. A closed-form run that meets two events at one instant goes on the engine from the start (its wall time
     counts both; progress goes on from the highest update reported).
     """
@@ -299,10 +300,11 @@ def _speeds(env: simpy.Environment, run: Run, scenario: Scenario, clocks: list[W
 
 
 def _schedule(scenario: Scenario, objective) -> Iterator[Block]:
-    """The closed-form schedule of an AsySG-con scenario (sim/closed_form/con.py), from the same streams as the engine's."""
-    algorithm = scenario.algorithm
-    return iter(ConSchedule(*_worker_streams(scenario, objective), algorithm.batch, algorithm.iterations,
-                            algorithm.minibatch))
+    """The closed-form schedule of an AsySG-con scenario (sim/closed_form/con.py; under policy "drop",
+    sim/closed_form/scan.py), from the same streams as the engine's."""
+    algorithm, bound = scenario.algorithm, scenario.staleness.bound
+    streams = (*_worker_streams(scenario, objective), algorithm.batch, algorithm.iterations, algorithm.minibatch)
+    return iter(ConSchedule(*streams) if bound is None else DropSchedule(*streams, bound))
 
 
 def _depth(scenario: Scenario) -> int:
