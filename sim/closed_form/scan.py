@@ -43,38 +43,40 @@ class DropSchedule(ConSchedule):
         after = np.full(len(pending), -1)
         after[reading] = seen
         start = self._formed
-        formed = np.array(self._scan(after[arriving].tolist(), pending.version[arriving].tolist()), np.int64)
+        order = after[arriving]
+        earlier = np.flatnonzero(order < 0)  # read in an earlier round: versions known
+        lookup = order + len(earlier)
+        lookup[earlier] = np.arange(len(earlier))
+        formed = np.array(self._scan(pending.version[arriving[earlier]].tolist() + [start], lookup.tolist()), np.int64)
         formed_by = np.concatenate(([start], formed))  # updates formed by the first i arrivals of the round
         pending.version[reading] = formed_by[np.minimum(seen, len(formed))]  # (a read after update K: never used)
-        scanned = pending[arriving[:len(formed)]]  # all of them, unless the pass stopped at update K
+        scanned = arriving[:len(formed)]  # all of them, unless the pass stopped at update K
         before = formed_by[:-1]
-        staleness = before - scanned.version
+        staleness = before - pending.version[scanned]
         drop = staleness > self._bound
         self._pending = pending[pending.arrive > horizon]
-        self._drops = _concat_drops(self._drops, scanned[drop], before[drop], staleness[drop])
-        return self._block(_Gradients.concat([self._carry, scanned[~drop]]))
+        self._drops = _concat_drops(self._drops, pending[scanned[drop]], before[drop], staleness[drop])
+        return self._block(_Gradients.concat([self._carry, pending[scanned[~drop]]]))
 
-    def _scan(self, after: list[int], versions: list[int]) -> list[int]:
-        """The server's pass over a round's arrivals: `after[i]`, the number of the round's arrivals before arrival
-        i's read (-1: read in an earlier round, its version `versions[i]`); returns the updates formed after each
-        arrival, stopping at update K."""
-        k = start = self._formed
-        queued = len(self._carry)
+    def _scan(self, versions: list[int], lookup: list[int]) -> list[int]:
+        """The server's pass over a round's arrivals: arrival i read version versions[lookup[i]], where `versions`
+        holds the versions read in earlier rounds, then the updates formed before the round, and grows by the
+        updates formed after each arrival (a read after j of the round's arrivals looks up the entry j after that);
+        returns the updates formed after each arrival, stopping at update K."""
+        k, queued = self._formed, len(self._carry)
         M, T, K = self._batch, self._bound, self._iterations
-        formed: list[int] = []
-        for a, v in zip(after, versions):
-            if a >= 0:
-                v = formed[a - 1] if a else start
-            if k - v <= T:
+        known = len(versions)
+        for i in lookup:
+            if k - versions[i] <= T:
                 queued += 1
                 if queued == M:
                     queued = 0
                     k += 1
                     if k == K:
-                        formed.append(k)
+                        versions.append(k)
                         break
-            formed.append(k)
-        return formed
+            versions.append(k)
+        return versions[known:]
 
     def _block(self, gradients: _Gradients) -> Block:
         """ConSchedule's block of the complete updates, with the drops before them; the rest of the drops carry, and
