@@ -40,15 +40,17 @@ class Tie(Exception):
 
 
 def closed_form(scenario: Scenario) -> bool:
-    """The scenario's schedule has a closed form: AsySG-con without a staleness bound (this module) or under policy
-    "drop" (sim/closed_form/scan.py: also Rennala SGD and Ringmaster ASGD without cancel, whose cancels interrupt
-    workers), without server time, without SVRG's epochs (its snapshot rounds are barriers), without changing
-    speeds (whose compute times depend on when a computation starts) and without failures or lost messages
-    (sim/cluster/failures.py: the engine runs them); a regularizer, staleness-dependent steps and DC-ASGD's
-    compensation change only the math (sim/closed_form/ring.py applies them per replicate)."""
+    """The scenario's schedule has a closed form: AsySG-con without a staleness bound (this module; with SVRG's
+    epochs, sim/closed_form/epochs.py) or under policy "drop" (sim/closed_form/scan.py: also Rennala SGD and
+    Ringmaster ASGD without cancel, whose cancels interrupt workers; not with SVRG, whose drops give places back to
+    its gate), without server time, without changing speeds (whose compute times depend on when a computation
+    starts) and without failures or lost messages (sim/cluster/failures.py: the engine runs them); a regularizer,
+    staleness-dependent steps and DC-ASGD's compensation change only the math (sim/closed_form/ring.py applies them
+    per replicate)."""
+    estimator, bound = scenario.algorithm.estimator.name, scenario.staleness.bound
     return (scenario.algorithm.protocol == "asysg-con" and not scenario.algorithm.cancel
-            and (scenario.staleness.bound is None or scenario.staleness.policy == "drop")
-            and scenario.cluster.server.is_zero and scenario.algorithm.estimator.name == "sg"
+            and (bound is None or scenario.staleness.policy == "drop" and estimator == "sg")
+            and scenario.cluster.server.is_zero and estimator in ("sg", "svrg")
             and all(timing.speed is None and timing.failures is None and timing.loss == 0
                     for timing in scenario.cluster.timings))
 

@@ -75,8 +75,11 @@ class Ring:
         self.version = k + 1
         if algorithm.stale_step is not None or algorithm.compensation is not None:
             self._x[self.version % size] = x_next
-            return
-        algorithm.step(self._x[k % size], direction, algorithm.gamma(k), out=self._x[self.version % size])
+        else:
+            algorithm.step(self._x[k % size], direction, algorithm.gamma(k), out=self._x[self.version % size])
+        estimator = algorithm.estimator
+        if estimator.name == "svrg" and self.version % estimator.epoch == 0:  # its next snapshot (one replicate)
+            estimator.advanced(self.version, self._x[self.version % size, 0].copy())
 
 
 def apply_schedules(runs: list[Run], schedules: list[Iterator[Block]], depth: int) -> list[int]:
