@@ -20,10 +20,11 @@ from tests.test_schedule import CONTINUOUS, DEPTHS, TIES, ZERO, _ring_depth
 
 @st.composite
 def svrg_scenarios(draw, ties: bool = True):
-    """SVRG (epoch 1-20) on 1-6 workers, M 1-3, compute from `CONTINUOUS` (with `ties`, constants too), network
+    """SVRG (epoch 1-20) on 1-6 workers, M 1-3, compute from `CONTINUOUS` (with `ties`, constants too, 0 included:
+    gradients in no time, snapshot rounds of none), network
     from it or free, stragglers, a slow group, minibatch 1 or 3, sometimes an l1 prox, metrics every 1..7, the trace
     on or off, and sometimes phase retrieval with a step that diverges."""
-    compute = st.sampled_from(CONTINUOUS + (TIES[:1] if ties else []))  # (constant 0: a snapshot round of no time)
+    compute = st.sampled_from(CONTINUOUS + (TIES if ties else []))
     network = st.sampled_from(CONTINUOUS + TIES if ties else CONTINUOUS + [ZERO])
     workers = draw(st.integers(1, 6))
     data = {**scenario(workers=workers, compute=draw(compute)).resolved}
