@@ -19,7 +19,7 @@ import pyarrow as pa
 import simpy
 
 from analysis.bounds import bound_summary
-from models.updates import STALENESS_POLICIES, step_sizes
+from models.updates import ESTIMATORS, STALENESS_POLICIES, step_sizes
 from models import one_blas_thread
 from scenarios import build_objective, parse
 from scenarios.algorithms import dropping_bound
@@ -29,6 +29,8 @@ from sim.recording import staleness_table
 from sim.closed_form.ring import apply_schedules
 from sim.run import Run, apply_updates
 from sim.closed_form.con import TIMINGS, Block, ConSchedule, closed_form, ring_depth
+from sim.closed_form.epochs import EpochSchedule
+from sim.closed_form.scan import DropSchedule
 from sim.cluster.failures import start_faults
 from sim.cluster.speed import SpeedProcess, modulated, switches_until
 from sim.cluster.workers import RepeatedClock, SampleStream, WorkerClock, service_clock
@@ -73,10 +75,11 @@ def simulate(scenario: Scenario, seed: int | None = None, progress: Callable[[in
              timing: str = "auto") -> Result:
     """Simulate `scenario` with `seed` (default: the scenario's); `progress(k)` is called as updates complete.
 
-    timing "auto" takes the schedule in closed form where it has one (sim/closed_form/con.py: AsySG-con without a bound or
-    server time), else runs the SimPy engine; "simpy" always runs the engine. Both give the same run, bit for
-    bit. A closed-form run that meets two events at one instant goes on the engine from the start (its wall time
-    counts both; progress goes on from the highest update reported).
+    timing "auto" takes the schedule in closed form where it has one (sim/closed_form/con.py: AsySG-con without a
+    bound or server time; scan.py: under policy "drop"; epochs.py: SVRG's epochs), else runs the SimPy engine;
+    "simpy" always runs the engine. Both give the same run, bit for bit. A closed-form run that meets two events at
+    one instant goes on the engine from the start (its wall time counts both; progress goes on from the highest
+    update reported).
     """
     _check_timing(timing)
     with _collector_skips_older_objects():
@@ -107,7 +110,7 @@ def _simulate(scenario: Scenario, seed: int | None, progress: Callable[[int], No
 def simulate_batch(scenario: Scenario, seeds: list[int], timing: str = "auto") -> list[Result]:
     """[simulate(scenario, seed, timing=timing) for seed in seeds], bit for bit, with the replicates' gradient math
     vectorized. Closed-form schedules (see `simulate`) run in lockstep (sim/closed_form/ring.py); otherwise (shared
-memory and SVRG, whose snapshots are per-run state, run seed by seed):
+memory and SVRG, whose snapshots are per-run state, run seed by seed, SVRG on its closed form where it has one):
 
     Each replicate has its own SimPy environment and streams, and runs ahead of the math by up to CHUNK updates
     (deferred Run); then update k of every replicate still running is applied at once (run.apply_updates). Timing
@@ -299,10 +302,16 @@ def _speeds(env: simpy.Environment, run: Run, scenario: Scenario, clocks: list[W
 
 
 def _schedule(scenario: Scenario, objective) -> Iterator[Block]:
-    """The closed-form schedule of an AsySG-con scenario (sim/closed_form/con.py), from the same streams as the engine's."""
-    algorithm = scenario.algorithm
-    return iter(ConSchedule(*_worker_streams(scenario, objective), algorithm.batch, algorithm.iterations,
-                            algorithm.minibatch))
+    """The closed-form schedule of an AsySG-con scenario (sim/closed_form/con.py; under policy "drop",
+    sim/closed_form/scan.py), from the same streams as the engine's."""
+    algorithm, bound, epoch = scenario.algorithm, scenario.staleness.bound, scenario.algorithm.estimator.epoch
+    clocks, samples = _worker_streams(scenario, objective)
+    sizes = (algorithm.batch, algorithm.iterations, algorithm.minibatch)
+    if epoch is not None:
+        clocks = [RepeatedClock(clock, ESTIMATORS[algorithm.estimator.name].evaluations) for clock in clocks]
+        snapshot_time = full_pass_time(scenario.cluster.timings, objective.n_samples, algorithm.minibatch)
+        return iter(EpochSchedule(clocks, samples, *sizes, epoch, snapshot_time))
+    return iter(ConSchedule(clocks, samples, *sizes) if bound is None else DropSchedule(clocks, samples, *sizes, bound))
 
 
 def _depth(scenario: Scenario) -> int:

@@ -68,19 +68,29 @@ class TraceRecorder:
         self._offsets.append(len(self._samples))
 
     def add_updates(self, first: int, workers: np.ndarray, versions: np.ndarray, t_read: np.ndarray,
-                    t_apply: np.ndarray, samples: np.ndarray) -> None:
+                    t_apply: np.ndarray, samples: np.ndarray, dropped=None) -> None:
         """The applied rows of updates first, first + 1, ...: (n, M) workers, versions and t_read, (n,) t_apply and
-        (n, M, minibatch) samples, row j being update first + j (sim/closed_form/con.Block)."""
+        (n, M, minibatch) samples, row j being update first + j (sim/closed_form/con.Block); with `dropped`
+        (sim/closed_form/con.Dropped), its rows too, each before the rows of the update formed after it."""
         if not self.enabled:
             return
         n, M = versions.shape
-        self._update.frombytes(np.repeat(np.arange(first, first + n, dtype=np.int64), M).tobytes())
+        update = np.repeat(np.arange(first, first + n, dtype=np.int64), M)
+        columns = [update, workers.ravel(), versions.ravel(), t_read.ravel(), np.repeat(t_apply, M),
+                   samples.reshape(n * M, -1)]
+        if dropped is not None and len(dropped):
+            columns = _interleave(columns, dropped, M)
+            rows = len(self._update) + np.flatnonzero(columns[0] < 0)
+            self._dropped_rows.frombytes(rows.astype(np.int64).tobytes())
+            self._dropped_staleness.frombytes(dropped.staleness.astype(np.int32).tobytes())
+        update, workers, versions, t_read, t_apply, samples = columns
+        self._update.frombytes(update.tobytes())
         self._worker.frombytes(workers.astype(np.int32).tobytes())
         self._read.frombytes(versions.astype(np.int64).tobytes())
         self._t_read.frombytes(t_read.astype(np.float64).tobytes())
-        self._t_apply.frombytes(np.repeat(t_apply, M).astype(np.float64).tobytes())
+        self._t_apply.frombytes(t_apply.astype(np.float64).tobytes())
         self._samples.frombytes(samples.astype(np.int64).tobytes())
-        ends = self._offsets[-1] + samples.shape[2] * np.arange(1, n * M + 1, dtype=np.int64)
+        ends = self._offsets[-1] + samples.shape[1] * np.arange(1, len(update) + 1, dtype=np.int64)
         if len(ends) and ends[-1] > np.iinfo(np.int32).max:
             raise OverflowError("the trace holds more samples than its int32 offsets can address")
         self._offsets.frombytes(ends.astype(np.int32).tobytes())
@@ -99,6 +109,23 @@ class TraceRecorder:
             pa.array(update >= 0),
             _lists(self._offsets, self._samples, np.int64),
         ], schema=TRACE_SCHEMA)
+
+
+def _interleave(columns: list[np.ndarray], dropped, M: int) -> list[np.ndarray]:
+    """The rows of updates first, first + 1, ... (`columns`: update, worker, read version, t_read, t_apply, samples,
+    M rows an update) with the dropped rows among them, in the server's order: a drop before update u comes after
+    the rows of update u - 1 and before those of u."""
+    first = columns[0][0] if len(columns[0]) else dropped.update[0]
+    rows = len(columns[0]) + len(dropped)
+    applied = np.arange(len(columns[0])) + np.searchsorted(dropped.update, columns[0], side="right")
+    drops = np.arange(len(dropped)) + M * (dropped.update - first)
+    out = []
+    for column, values in zip(columns, (np.full(len(dropped), -1, np.int64), dropped.workers, dropped.versions,
+                                        dropped.t_read, dropped.t_drop, dropped.samples)):
+        merged = np.empty((rows, *column.shape[1:]), column.dtype)
+        merged[applied], merged[drops] = column, values
+        out.append(merged)
+    return out
 
 
 def _column(values: array, dtype) -> np.ndarray:

@@ -176,14 +176,21 @@ class Run:
                 self._dropped(*item)
 
     def record_updates(self, block: Block) -> None:
-        """Record the updates of a closed-form schedule's block (sim/closed_form/con.py), applied elsewhere (apply_schedules,
-        which calls `updated` at the recorded ones, the last included)."""
+        """Record the updates of a closed-form schedule's block (sim/closed_form/con.py), and the gradients dropped before
+        them (sim/closed_form/scan.py), applied elsewhere (apply_schedules, which calls `updated` at the recorded ones,
+        the last included, with `gradients` set from Block.consumed)."""
         n = len(block)
         if n == 0:
             return
-        self.trace.add_updates(block.first, block.workers, block.versions, block.t_read, block.t_apply, block.samples)
+        dropped = block.dropped
+        self.trace.add_updates(block.first, block.workers, block.versions, block.t_read, block.t_apply, block.samples,
+                               dropped)
         self.staleness.add_all(np.arange(block.first, block.first + n)[:, None] - block.versions)
         self.scheduled = block.first + n
+        if dropped is not None and len(dropped):  # as _dropped would count them, one at a time (cumsum: in order)
+            self.staleness.dropped += len(dropped)
+            self.dropped_time = float(np.cumsum(np.concatenate(([self.dropped_time],
+                                                                dropped.t_drop - dropped.t_read)))[-1])
 
     def settle(self, x: np.ndarray, version: int) -> None:
         """The run ended at x = x_version, its iterates having been kept elsewhere (apply_schedules' Ring)."""

@@ -239,12 +239,13 @@ def _counting_events(monkeypatch) -> list[int]:
 
 @pytest.mark.parametrize("cancel", [False, True])
 def test_ringmaster_with_a_threshold_above_every_staleness_is_asysg_con_bitwise(cancel, monkeypatch):
-    """... with and without cancel, and the cancel bookkeeping schedules no SimPy event then. R > K: a computation
+    """... with and without cancel, and the cancel bookkeeping schedules no SimPy event then (on the engine: without
+    cancel the run takes the closed-form scan, tests/test_scan.py). R > K: a computation
     still running when the run ends may be staler than every applied gradient, and would be cancelled at R."""
     events = _counting_events(monkeypatch)
     plain = simulate(run_scenario(workers=6), timing="simpy")
     plain_events, events[0] = events[0], 0
-    ringmaster = simulate(run_scenario("ringmaster", workers=6, threshold=61, cancel=cancel))
+    ringmaster = simulate(run_scenario("ringmaster", workers=6, threshold=61, cancel=cancel), timing="simpy")
     assert plain.summary["iterations"] == 60 and plain.summary["max_staleness"] > 2
     assert events[0] == plain_events
     assert ringmaster.summary["dropped"] == 0 and ringmaster.summary["dropped_time"] == 0.0

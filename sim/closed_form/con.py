@@ -40,13 +40,17 @@ class Tie(Exception):
 
 
 def closed_form(scenario: Scenario) -> bool:
-    """The scenario's schedule has a closed form: AsySG-con without a staleness bound, without server time, without
-    SVRG's epochs (its snapshot rounds are barriers), without changing speeds (whose compute times depend on when
-    a computation starts) and without failures or lost messages (sim/cluster/failures.py: the engine runs them); a
-    regularizer, staleness-dependent steps and DC-ASGD's compensation change only the math (sim/closed_form/ring.py
-    applies them per replicate)."""
-    return (scenario.algorithm.protocol == "asysg-con" and scenario.staleness.bound is None
-            and scenario.cluster.server.is_zero and scenario.algorithm.estimator.name == "sg"
+    """The scenario's schedule has a closed form: AsySG-con without a staleness bound (this module; with SVRG's
+    epochs, sim/closed_form/epochs.py) or under policy "drop" (sim/closed_form/scan.py: also Rennala SGD and
+    Ringmaster ASGD without cancel, whose cancels interrupt workers; not with SVRG, whose drops give places back to
+    its gate), without server time, without changing speeds (whose compute times depend on when a computation
+    starts) and without failures or lost messages (sim/cluster/failures.py: the engine runs them); a regularizer,
+    staleness-dependent steps and DC-ASGD's compensation change only the math (sim/closed_form/ring.py applies them
+    per replicate)."""
+    estimator, bound = scenario.algorithm.estimator.name, scenario.staleness.bound
+    return (scenario.algorithm.protocol == "asysg-con" and not scenario.algorithm.cancel
+            and (bound is None or scenario.staleness.policy == "drop" and estimator == "sg")
+            and scenario.cluster.server.is_zero and estimator in ("sg", "svrg")
             and all(timing.speed is None and timing.failures is None and timing.loss == 0
                     for timing in scenario.cluster.timings))
 
@@ -63,9 +67,43 @@ class Block:
     t_apply: np.ndarray    # (n,) when the update was formed: its last gradient's arrival
     samples: np.ndarray    # (n, M, minibatch)
     waiting: np.ndarray    # the versions read by gradients of later updates, known after this block (< W + M)
+    dropped: Dropped | None = None  # policy drop (sim/closed_form/scan.py): the gradients dropped before its updates
 
     def __len__(self) -> int:
         return len(self.t_apply)
+
+    def consumed(self, row: int) -> int:
+        """Gradients the server has consumed (applied or dropped) once update first + row is formed (Run.gradients)."""
+        k = self.first + row
+        M = self.versions.shape[1]
+        if self.dropped is None:
+            return (k + 1) * M
+        return (k + 1) * M + self.dropped.earlier + int(np.searchsorted(self.dropped.update, k, side="right"))
+
+
+@dataclass
+class Dropped:
+    """Gradients the server dropped (policy drop: staleness above the bound at their arrival), in the order it dropped
+    them, each just before update `update` was formed (the trace's rows: update -1, the staleness at the drop,
+    t_apply the drop's time)."""
+
+    update: np.ndarray     # (D,) the update formed next after each drop
+    workers: np.ndarray    # (D,)
+    versions: np.ndarray   # (D,)
+    staleness: np.ndarray  # (D,)
+    t_read: np.ndarray     # (D,)
+    t_drop: np.ndarray     # (D,) its arrival
+    samples: np.ndarray    # (D, minibatch)
+    earlier: int           # gradients dropped before the first of these
+
+    def __len__(self) -> int:
+        return len(self.update)
+
+    def between(self, first: int, stop: int) -> "Dropped":
+        """The drops before updates first .. stop - 1."""
+        lo, hi = np.searchsorted(self.update, [first, stop]).tolist()
+        return Dropped(self.update[lo:hi], self.workers[lo:hi], self.versions[lo:hi], self.staleness[lo:hi],
+                       self.t_read[lo:hi], self.t_drop[lo:hi], self.samples[lo:hi], self.earlier + lo)
 
 
 @dataclass
@@ -117,8 +155,21 @@ class ConSchedule:
                 yield block
 
     def _round(self) -> Block:
-        """Generate the workers short of `cycles` gradients, then take every arrival up to the new horizon (the
-        earliest of the workers' last generated arrivals): no arrival before it is still to be generated."""
+        """Take every arrival up to the next horizon (`_advance`) and the versions of the reads up to it."""
+        pending, horizon, arriving = self._advance()
+        arrivals = pending.arrive[arriving]
+        reading = np.flatnonzero((pending.version < 0) & (pending.read <= horizon))
+        seen = self._seen(pending.worker[reading], pending.read[reading], arrivals)
+        pending.version[reading] = (self._arrived + seen) // self._batch
+        gradients = _Gradients.concat([self._carry, pending[arriving]])
+        self._pending = pending[pending.arrive > horizon]
+        self._arrived += len(arrivals)
+        return self._block(gradients)
+
+    def _advance(self) -> tuple[_Gradients, float, np.ndarray]:
+        """Generate the workers short of `cycles` gradients; return the pending gradients, the new horizon (the
+        earliest of the workers' last generated arrivals: no arrival before it is still to be generated) and the
+        indices of the pending gradients arriving up to it, in arrival order (Tie if two arrive at one instant)."""
         pending = self._pending
         short = np.flatnonzero(np.bincount(pending.worker, minlength=len(self._clocks)) < self._cycles)
         if len(short):
@@ -129,13 +180,7 @@ class ConSchedule:
         arrivals = pending.arrive[arriving]
         if (arrivals[1:] == arrivals[:-1]).any():
             raise Tie("two gradients arrive at one instant")
-        reading = np.flatnonzero((pending.version < 0) & (pending.read <= horizon))
-        seen = self._seen(pending.worker[reading], pending.read[reading], arrivals)
-        pending.version[reading] = (self._arrived + seen) // self._batch
-        gradients = _Gradients.concat([self._carry, pending[arriving]])
-        self._pending = pending[pending.arrive > horizon]
-        self._arrived += len(arrivals)
-        return self._block(gradients)
+        return pending, horizon, arriving
 
     def _seen(self, workers: np.ndarray, reads: np.ndarray, arrivals: np.ndarray) -> np.ndarray:
         """How many of this round's `arrivals` (sorted) each read comes after.

@@ -1,7 +1,8 @@
 """Closed-form schedules applied: replicates of one scenario stepped in lockstep on a ring of their iterates.
 
-`apply_schedules` runs the blocks of closed-form schedules (sim/closed_form/con.py): update k of every replicate is
-one `Ring.step`, recorded as sim.run.Run.applied would record it. No SimPy here.
+`apply_schedules` runs the blocks of closed-form schedules (sim/closed_form/con.py, scan.py): update k of every
+replicate is one `Ring.step`, recorded as sim.run.Run.applied would record it (with the gradients dropped before
+it: Run.record_updates). No SimPy here.
 """
 
 from __future__ import annotations
@@ -74,8 +75,11 @@ class Ring:
         self.version = k + 1
         if algorithm.stale_step is not None or algorithm.compensation is not None:
             self._x[self.version % size] = x_next
-            return
-        algorithm.step(self._x[k % size], direction, algorithm.gamma(k), out=self._x[self.version % size])
+        else:
+            algorithm.step(self._x[k % size], direction, algorithm.gamma(k), out=self._x[self.version % size])
+        estimator = algorithm.estimator
+        if estimator.name == "svrg" and self.version % estimator.epoch == 0:  # its next snapshot (one replicate)
+            estimator.advanced(self.version, self._x[self.version % size, 0].copy())
 
 
 def apply_schedules(runs: list[Run], schedules: list[Iterator[Block]], depth: int) -> list[int]:
@@ -119,7 +123,7 @@ def apply_schedules(runs: list[Run], schedules: list[Iterator[Block]], depth: in
             if k % every == 0 or k == K:
                 x = ring.current
                 for r, i in enumerate(active):
-                    runs[i].gradients = k * versions.shape[2]
+                    runs[i].gradients = k * versions.shape[2] if parts[r].dropped is None else parts[r].consumed(j)
                     runs[i].updated(k, x[r], float(t_apply[j, r]))
                 if any(runs[i].done for i in active):
                     n = j + 1
@@ -181,7 +185,8 @@ class _Current:
 
 
 def _rows(block: Block, start: int, count: int) -> Block:
-    """Updates block.first + start .. + count - 1 of a block (the same `waiting`)."""
+    """Updates block.first + start .. + count - 1 of a block (the same `waiting`), with the drops before them."""
     end = start + count
+    dropped = block.dropped.between(block.first + start, block.first + end) if block.dropped is not None else None
     return Block(block.first + start, block.workers[start:end], block.versions[start:end], block.t_read[start:end],
-                 block.t_apply[start:end], block.samples[start:end], block.waiting)
+                 block.t_apply[start:end], block.samples[start:end], block.waiting, dropped)

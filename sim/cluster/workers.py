@@ -81,6 +81,15 @@ class RepeatedClock:
             t += self._clock.compute()
         return t
 
+    def computes(self, count: int) -> np.ndarray:
+        """The next `count` computation times as an array: the values `count` calls of `compute` would return (each
+        the same left-to-right sum of its `times` draws)."""
+        draws = self._clock.computes(count * self._times).reshape(count, self._times)
+        t = draws[:, 0].copy()
+        for i in range(1, self._times):
+            t += draws[:, i]
+        return t
+
 
 def read_clock(read: Distribution, seed: int, index: int) -> Draws | None:
     """Durations of asysg-incon thread `index`'s reads of the shared vector; None when they are all 0."""
