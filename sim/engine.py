@@ -29,9 +29,10 @@ from sim.recording import staleness_table
 from sim.closed_form.ring import apply_schedules
 from sim.run import Run, apply_updates
 from sim.closed_form.con import TIMINGS, Block, ConSchedule, closed_form, ring_depth
+from sim.closed_form.incon import incon_schedule
 from sim.cluster.failures import start_faults
 from sim.cluster.speed import SpeedProcess, modulated, switches_until
-from sim.cluster.workers import RepeatedClock, SampleStream, WorkerClock, service_clock
+from sim.cluster.workers import RepeatedClock, SampleStream, WorkerClock, service_clock, write_streams
 from sim.protocols.epochs import EpochGate, full_pass_time
 
 
@@ -142,7 +143,9 @@ def same_but_seed_and_step(resolved: dict[str, Any]) -> dict[str, Any]:
 
 def _simulate_batch(scenarios: list[Scenario], timing: str) -> list[Result]:
     algorithm = scenarios[0].algorithm if scenarios else None
-    if (len(scenarios) < 2 or algorithm.protocol == "asysg-incon" or algorithm.estimator.name != "sg"
+    shared_memory_engine = algorithm is not None and algorithm.protocol == "asysg-incon" and not (
+        timing == "auto" and closed_form(scenarios[0]))  # SharedMemory's runs are eager (not deferred)
+    if (len(scenarios) < 2 or shared_memory_engine or algorithm.estimator.name != "sg"
             or algorithm.compensation is not None or algorithm.cancel):
         # SVRG's and DC-ASGD's state, Ringmaster's cancels (released at once): one replicate at a time
         return [_simulate(s, None, None, timing) for s in scenarios]
@@ -299,14 +302,21 @@ def _speeds(env: simpy.Environment, run: Run, scenario: Scenario, clocks: list[W
 
 
 def _schedule(scenario: Scenario, objective) -> Iterator[Block]:
-    """The closed-form schedule of an AsySG-con scenario (sim/closed_form/con.py), from the same streams as the engine's."""
+    """The closed-form schedule of an AsySG-con scenario (sim/closed_form/con.py), or of a shared-memory one
+    (sim/closed_form/incon.py), from the same streams as the engine's."""
     algorithm = scenario.algorithm
+    if algorithm.protocol == "asysg-incon":
+        writes = write_streams(objective.dim, algorithm.block, algorithm.blocks, scenario.seed, scenario.cluster.workers)
+        return incon_schedule(*_worker_streams(scenario, objective), writes, algorithm.batch, algorithm.iterations,
+                              algorithm.minibatch)
     return iter(ConSchedule(*_worker_streams(scenario, objective), algorithm.batch, algorithm.iterations,
                             algorithm.minibatch))
 
 
 def _depth(scenario: Scenario) -> int:
-    return ring_depth(scenario.cluster.workers, scenario.algorithm.batch)
+    """The ring's depth: a shared-memory update is one thread's write (the server's batch 1)."""
+    batch = scenario.algorithm.batch if scenario.algorithm.protocol == "asysg-con" else 1
+    return ring_depth(scenario.cluster.workers, batch)
 
 
 def _worker_streams(scenario: Scenario, objective) -> tuple[list[WorkerClock], list[SampleStream]]:

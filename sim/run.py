@@ -182,6 +182,8 @@ class Run:
         if n == 0:
             return
         self.trace.add_updates(block.first, block.workers, block.versions, block.t_read, block.t_apply, block.samples)
+        if block.coordinates is not None:  # shared-memory writes (sim/closed_form/incon.py)
+            self.trace.add_writes(block.first, block.versions, block.t_read, block.coordinates)
         self.staleness.add_all(np.arange(block.first, block.first + n)[:, None] - block.versions)
         self.scheduled = block.first + n
 
