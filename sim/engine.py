@@ -75,7 +75,8 @@ def simulate(scenario: Scenario, seed: int | None = None, progress: Callable[[in
     """Simulate `scenario` with `seed` (default: the scenario's); `progress(k)` is called as updates complete.
 
     timing "auto" takes the schedule in closed form where it has one (sim/closed_form/con.py: AsySG-con without a bound or
-    server time), else runs the SimPy engine; "simpy" always runs the engine. Both give the same run, bit for
+    server time; sim/closed_form/incon.py: shared memory whose reads take no time, without a bound), else runs the
+    SimPy engine; "simpy" always runs the engine. Both give the same run, bit for
     bit. A closed-form run that meets two events at one instant goes on the engine from the start (its wall time
     counts both; progress goes on from the highest update reported).
     """
@@ -108,7 +109,7 @@ def _simulate(scenario: Scenario, seed: int | None, progress: Callable[[int], No
 def simulate_batch(scenario: Scenario, seeds: list[int], timing: str = "auto") -> list[Result]:
     """[simulate(scenario, seed, timing=timing) for seed in seeds], bit for bit, with the replicates' gradient math
     vectorized. Closed-form schedules (see `simulate`) run in lockstep (sim/closed_form/ring.py); otherwise (shared
-memory and SVRG, whose snapshots are per-run state, run seed by seed):
+memory on the engine and SVRG, whose snapshots are per-run state, run seed by seed):
 
     Each replicate has its own SimPy environment and streams, and runs ahead of the math by up to CHUNK updates
     (deferred Run); then update k of every replicate still running is applied at once (run.apply_updates). Timing
