@@ -30,10 +30,11 @@ from sim.closed_form.ring import apply_schedules
 from sim.run import Run, apply_updates
 from sim.closed_form.con import TIMINGS, Block, ConSchedule, closed_form, ring_depth
 from sim.closed_form.epochs import EpochSchedule
+from sim.closed_form.incon import incon_schedule
 from sim.closed_form.scan import DropSchedule
 from sim.cluster.failures import start_faults
 from sim.cluster.speed import SpeedProcess, modulated, switches_until
-from sim.cluster.workers import RepeatedClock, SampleStream, WorkerClock, service_clock
+from sim.cluster.workers import RepeatedClock, SampleStream, WorkerClock, service_clock, write_streams
 from sim.protocols.epochs import EpochGate, full_pass_time
 
 
@@ -76,10 +77,10 @@ def simulate(scenario: Scenario, seed: int | None = None, progress: Callable[[in
     """Simulate `scenario` with `seed` (default: the scenario's); `progress(k)` is called as updates complete.
 
     timing "auto" takes the schedule in closed form where it has one (sim/closed_form/con.py: AsySG-con without a
-    bound or server time; scan.py: under policy "drop"; epochs.py: SVRG's epochs), else runs the SimPy engine;
-    "simpy" always runs the engine. Both give the same run, bit for bit. A closed-form run that meets two events at
-    one instant goes on the engine from the start (its wall time counts both; progress goes on from the highest
-    update reported).
+    bound or server time; scan.py: under policy "drop"; epochs.py: SVRG's epochs; incon.py: shared memory whose
+    reads take no time, without a bound), else runs the SimPy engine; "simpy" always runs the engine. Both give the
+    same run, bit for bit. A closed-form run that meets two events at one instant goes on the engine from the start
+    (its wall time counts both; progress goes on from the highest update reported).
     """
     _check_timing(timing)
     with _collector_skips_older_objects():
@@ -110,7 +111,8 @@ def _simulate(scenario: Scenario, seed: int | None, progress: Callable[[int], No
 def simulate_batch(scenario: Scenario, seeds: list[int], timing: str = "auto") -> list[Result]:
     """[simulate(scenario, seed, timing=timing) for seed in seeds], bit for bit, with the replicates' gradient math
     vectorized. Closed-form schedules (see `simulate`) run in lockstep (sim/closed_form/ring.py); otherwise (shared
-memory and SVRG, whose snapshots are per-run state, run seed by seed, SVRG on its closed form where it has one):
+memory on the engine and SVRG, whose snapshots are per-run state, run seed by seed, SVRG on its closed form where
+it has one):
 
     Each replicate has its own SimPy environment and streams, and runs ahead of the math by up to CHUNK updates
     (deferred Run); then update k of every replicate still running is applied at once (run.apply_updates). Timing
@@ -145,7 +147,9 @@ def same_but_seed_and_step(resolved: dict[str, Any]) -> dict[str, Any]:
 
 def _simulate_batch(scenarios: list[Scenario], timing: str) -> list[Result]:
     algorithm = scenarios[0].algorithm if scenarios else None
-    if (len(scenarios) < 2 or algorithm.protocol == "asysg-incon" or algorithm.estimator.name != "sg"
+    shared_memory_engine = algorithm is not None and algorithm.protocol == "asysg-incon" and not (
+        timing == "auto" and closed_form(scenarios[0]))  # SharedMemory's runs are eager (not deferred)
+    if (len(scenarios) < 2 or shared_memory_engine or algorithm.estimator.name != "sg"
             or algorithm.compensation is not None or algorithm.cancel):
         # SVRG's and DC-ASGD's state, Ringmaster's cancels (released at once): one replicate at a time
         return [_simulate(s, None, None, timing) for s in scenarios]
@@ -303,9 +307,13 @@ def _speeds(env: simpy.Environment, run: Run, scenario: Scenario, clocks: list[W
 
 def _schedule(scenario: Scenario, objective) -> Iterator[Block]:
     """The closed-form schedule of an AsySG-con scenario (sim/closed_form/con.py; under policy "drop",
-    sim/closed_form/scan.py), from the same streams as the engine's."""
+    sim/closed_form/scan.py; with SVRG's epochs, epochs.py), or of a shared-memory one (sim/closed_form/incon.py),
+    from the same streams as the engine's."""
     algorithm, bound, epoch = scenario.algorithm, scenario.staleness.bound, scenario.algorithm.estimator.epoch
     clocks, samples = _worker_streams(scenario, objective)
+    if algorithm.protocol == "asysg-incon":
+        writes = write_streams(objective.dim, algorithm.block, algorithm.blocks, scenario.seed, scenario.cluster.workers)
+        return incon_schedule(clocks, samples, writes, algorithm.batch, algorithm.iterations, algorithm.minibatch)
     sizes = (algorithm.batch, algorithm.iterations, algorithm.minibatch)
     if epoch is not None:
         clocks = [RepeatedClock(clock, ESTIMATORS[algorithm.estimator.name].evaluations) for clock in clocks]
@@ -315,7 +323,9 @@ def _schedule(scenario: Scenario, objective) -> Iterator[Block]:
 
 
 def _depth(scenario: Scenario) -> int:
-    return ring_depth(scenario.cluster.workers, scenario.algorithm.batch)
+    """The ring's depth: a shared-memory update is one thread's write (the server's batch 1)."""
+    batch = scenario.algorithm.batch if scenario.algorithm.protocol == "asysg-con" else 1
+    return ring_depth(scenario.cluster.workers, batch)
 
 
 def _worker_streams(scenario: Scenario, objective) -> tuple[list[WorkerClock], list[SampleStream]]:

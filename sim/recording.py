@@ -90,10 +90,7 @@ class TraceRecorder:
         self._t_read.frombytes(t_read.astype(np.float64).tobytes())
         self._t_apply.frombytes(t_apply.astype(np.float64).tobytes())
         self._samples.frombytes(samples.astype(np.int64).tobytes())
-        ends = self._offsets[-1] + samples.shape[1] * np.arange(1, len(update) + 1, dtype=np.int64)
-        if len(ends) and ends[-1] > np.iinfo(np.int32).max:
-            raise OverflowError("the trace holds more samples than its int32 offsets can address")
-        self._offsets.frombytes(ends.astype(np.int32).tobytes())
+        _extend_offsets(self._offsets, np.full(len(update), samples.shape[1]))
 
     def table(self) -> pa.Table:
         update, read = _column(self._update, np.int64), _column(self._read, np.int64)
@@ -128,6 +125,14 @@ def _interleave(columns: list[np.ndarray], dropped, M: int) -> list[np.ndarray]:
     return out
 
 
+def _extend_offsets(offsets: array, sizes: np.ndarray) -> None:
+    """Append the offsets of lists of `sizes` elements after the last."""
+    ends = offsets[-1] + np.cumsum(sizes, dtype=np.int64)
+    if len(ends) and ends[-1] > np.iinfo(np.int32).max:
+        raise OverflowError("the trace holds more list elements than its int32 offsets can address")
+    offsets.frombytes(ends.astype(np.int32).tobytes())
+
+
 def _column(values: array, dtype) -> np.ndarray:
     """A typed array's values as a numpy array (no copy)."""
     return np.frombuffer(values, dtype=dtype) if len(values) else np.empty(0, dtype=dtype)
@@ -159,6 +164,23 @@ class InconTraceRecorder(TraceRecorder):
         self._coordinates.frombytes(np.asarray(coordinates, dtype=np.int64).tobytes())
         self._coordinate_offsets.append(len(self._coordinates))
         self._missed.append(missed)
+
+    def add_writes(self, first: int, versions: np.ndarray, t_read: np.ndarray, coordinates: list[np.ndarray]) -> None:
+        """The INCON_SCHEMA columns of the rows `add_updates` just added, writes whose reads took no time
+        (sim/closed_form/incon.py): read_start = t_read, start_version = read_version, no landed_at, missed =
+        update - read_version, and coordinates[j] on each of update first + j's M rows."""
+        if not self.enabled:
+            return
+        n, M = versions.shape
+        self._read_start.frombytes(t_read.astype(np.float64).tobytes())
+        self._start_version.frombytes(versions.astype(np.int64).tobytes())
+        _extend_offsets(self._landed_offsets, np.zeros(n * M, np.int64))
+        rows = [written for written in coordinates for _ in range(M)]
+        if rows:
+            self._coordinates.frombytes(np.concatenate(rows).astype(np.int64).tobytes())
+        _extend_offsets(self._coordinate_offsets, np.array([len(written) for written in rows], np.int64))
+        missed = np.arange(first, first + n)[:, None] - versions
+        self._missed.frombytes(missed.astype(np.int32).tobytes())
 
     def table(self) -> pa.Table:
         return pa.Table.from_arrays([

@@ -185,6 +185,8 @@ class Run:
         dropped = block.dropped
         self.trace.add_updates(block.first, block.workers, block.versions, block.t_read, block.t_apply, block.samples,
                                dropped)
+        if block.coordinates is not None:  # shared-memory writes (sim/closed_form/incon.py)
+            self.trace.add_writes(block.first, block.versions, block.t_read, block.coordinates)
         self.staleness.add_all(np.arange(block.first, block.first + n)[:, None] - block.versions)
         self.scheduled = block.first + n
         if dropped is not None and len(dropped):  # as _dropped would count them, one at a time (cumsum: in order)

@@ -28,8 +28,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 # tests/test_golden.py pins every example run bit for bit: it kills the mutants that change a run without breaking
 # a property (a default, a constant the corollary step uses, the noise hash), in models/ and sim/
-ENGINE_TESTS = ["tests/test_engine.py", "tests/test_schedule.py", "tests/test_incon.py", "tests/test_wait_tightness.py",
-                "tests/test_metrics_rows.py", "tests/test_golden.py"]
+ENGINE_TESTS = ["tests/test_engine.py", "tests/test_schedule.py", "tests/test_schedule_incon.py", "tests/test_incon.py",
+                "tests/test_wait_tightness.py", "tests/test_metrics_rows.py", "tests/test_golden.py"]
 OBJECTIVE_TESTS = ["tests/test_objectives.py", "tests/test_positive_parameters.py", "tests/test_golden.py"]
 SCENARIO_TESTS = ["tests/test_scenarios.py", "tests/test_positive_parameters.py", "tests/test_bad_input_messages.py"]
 
@@ -49,9 +49,11 @@ MODULES: dict[str, list[str]] = {
     "models/datasets.py": OBJECTIVE_TESTS,
     "models/values.py": OBJECTIVE_TESTS,
     "models/updates.py": OBJECTIVE_TESTS + ["tests/test_analysis.py"],
-    "sim/closed_form/con.py": ["tests/test_schedule.py", "tests/test_metrics_rows.py", "tests/test_golden.py"],
-    "sim/closed_form/ring.py": ["tests/test_schedule.py", "tests/test_engine.py", "tests/test_metrics_rows.py",
-                                "tests/test_golden.py"],
+    "sim/closed_form/con.py": ["tests/test_schedule.py", "tests/test_schedule_incon.py", "tests/test_metrics_rows.py",
+                               "tests/test_golden.py"],
+    "sim/closed_form/incon.py": ["tests/test_schedule_incon.py", "tests/test_golden.py"],
+    "sim/closed_form/ring.py": ["tests/test_schedule.py", "tests/test_schedule_incon.py", "tests/test_engine.py",
+                                "tests/test_metrics_rows.py", "tests/test_golden.py"],
     "sim/frontends/store.py": ["tests/test_sweep.py", "tests/test_store_interrupted.py"],
     "sim/engine.py": ENGINE_TESTS,
     "sim/run.py": ENGINE_TESTS,

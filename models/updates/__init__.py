@@ -81,7 +81,10 @@ class Algorithm:
               coordinates: np.ndarray, k: int) -> np.ndarray:
         """A shared-memory write: x_{k+1} = x_k on every coordinate but S = `coordinates`, where it is the server
         update's value (AsySG-incon; SAPALM's block prox)."""
-        direction, gamma = self.direction(points, samples), self.gamma(k)
+        return self.write_step(x, self.direction(points, samples), self.gamma(k), coordinates)
+
+    def write_step(self, x: np.ndarray, direction: np.ndarray, gamma: float, coordinates: np.ndarray) -> np.ndarray:
+        """`write` from the direction: the server update of the coordinates S = `coordinates` only (a new array)."""
         if self.regularizer is None:
             return coordinate_step(x, direction, gamma, coordinates)
         return coordinate_prox_step(self.regularizer, x, direction, gamma, coordinates)

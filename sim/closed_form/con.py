@@ -43,14 +43,20 @@ def closed_form(scenario: Scenario) -> bool:
     """The scenario's schedule has a closed form: AsySG-con without a staleness bound (this module; with SVRG's
     epochs, sim/closed_form/epochs.py) or under policy "drop" (sim/closed_form/scan.py: also Rennala SGD and
     Ringmaster ASGD without cancel, whose cancels interrupt workers; not with SVRG, whose drops give places back to
-    its gate), without server time, without changing speeds (whose compute times depend on when a computation
-    starts) and without failures or lost messages (sim/cluster/failures.py: the engine runs them); a regularizer,
+    its gate), or AsySG-incon and SAPALM whose reads take no time, without a bound (sim/closed_form/incon.py); in
+    every case without server time, without changing speeds (whose compute times depend on when a computation
+    starts) and without failures or lost messages (sim/cluster/failures.py: the engine runs them). A regularizer,
     staleness-dependent steps and DC-ASGD's compensation change only the math (sim/closed_form/ring.py applies them
     per replicate)."""
-    estimator, bound = scenario.algorithm.estimator.name, scenario.staleness.bound
-    return (scenario.algorithm.protocol == "asysg-con" and not scenario.algorithm.cancel
-            and (bound is None or scenario.staleness.policy == "drop" and estimator == "sg")
-            and scenario.cluster.server.is_zero and estimator in ("sg", "svrg")
+    algorithm, bound = scenario.algorithm, scenario.staleness.bound
+    estimator = algorithm.estimator.name
+    if algorithm.protocol == "asysg-con":
+        protocol = (not algorithm.cancel and estimator in ("sg", "svrg")
+                    and (bound is None or scenario.staleness.policy == "drop" and estimator == "sg"))
+    else:
+        protocol = (algorithm.protocol == "asysg-incon" and scenario.cluster.read.is_zero and bound is None
+                    and estimator == "sg")
+    return (protocol and scenario.cluster.server.is_zero
             and all(timing.speed is None and timing.failures is None and timing.loss == 0
                     for timing in scenario.cluster.timings))
 
@@ -68,6 +74,7 @@ class Block:
     samples: np.ndarray    # (n, M, minibatch)
     waiting: np.ndarray    # the versions read by gradients of later updates, known after this block (< W + M)
     dropped: Dropped | None = None  # policy drop (sim/closed_form/scan.py): the gradients dropped before its updates
+    coordinates: list[np.ndarray] | None = None  # a shared-memory write's S_k per update (sim/closed_form/incon.py)
 
     def __len__(self) -> int:
         return len(self.t_apply)
@@ -130,12 +137,15 @@ class _Gradients:
 
 
 class ConSchedule:
-    """The blocks of updates 0 .. K-1 of an AsySG-con run whose scenario has a closed form (`closed_form`)."""
+    """The blocks of updates 0 .. K-1 of an AsySG-con run whose scenario has a closed form (`closed_form`). With
+    `computations` c, each gradient takes c computations one after another and c draws of samples (row j of a
+    block's samples: its c * minibatch indices): an AsySG-incon thread's cycle (sim/closed_form/incon.py)."""
 
     def __init__(self, clocks: list[WorkerClock], samples: list[SampleStream], batch: int, iterations: int,
-                 minibatch: int) -> None:
+                 minibatch: int, computations: int = 1) -> None:
         self._clocks, self._samples = clocks, samples
-        self._batch, self._iterations, self._minibatch = batch, iterations, minibatch
+        self._batch, self._iterations = batch, iterations
+        self._minibatch, self._computations = minibatch * computations, computations
         self._base = max(16, -(-ROUND_GRADIENTS // len(clocks)))
         self._cycles = np.full(len(clocks), self._base)  # each worker's gradients per generation (see _generate)
         self._cycle_time = np.full(len(clocks), np.nan)  # each worker's mean cycle in its last generation
@@ -143,7 +153,7 @@ class ConSchedule:
         self._last = np.zeros(len(clocks))  # each worker's last generated arrival
         empty = np.empty(0)
         self._pending = _Gradients(np.empty(0, np.int64), empty, empty, np.empty(0, np.int64),
-                                   np.empty((0, minibatch), np.int64))
+                                   np.empty((0, self._minibatch), np.int64))
         self._carry = self._pending  # arrived, but fewer than M: the next update's first gradients
         self._arrived = 0
         self._formed = 0
@@ -219,30 +229,34 @@ class ConSchedule:
         that a round's generations span about the same time and the horizon advances by about as much.
 
         The workers whose generations round up to the same power of two are summed together: one cumsum along the
-        rows of (start, downlink_1, compute_1, uplink_1, downlink_2, ...), 0 for a latency the worker does not have
-        (t + 0.0 is t: the engine's clock, bit for bit) and after its last gradient."""
+        rows of (start, downlink_1, compute_1, uplink_1, downlink_2, ...) (c computations in a row with
+        `computations` c), 0 for a latency the worker does not have (t + 0.0 is t: the engine's clock, bit for bit)
+        and after its last gradient."""
         counts = self._cycles[workers]
         offsets = np.concatenate(([0], np.cumsum(counts)))
         read, arrive = np.empty(offsets[-1]), np.empty(offsets[-1])
         samples = np.empty((offsets[-1], self._minibatch), np.int64)
         widths = np.left_shift(1, np.ceil(np.log2(counts)).astype(np.int64))
+        c = self._computations
+        stride = c + 2  # a gradient's delays: downlink, c computations, uplink
         for width in np.unique(widths).tolist():
             rows = np.flatnonzero(widths == width)
-            steps = np.zeros((len(rows), 1 + 3 * width))
+            steps = np.zeros((len(rows), 1 + stride * width))
             for line, row in zip(steps, rows.tolist()):
                 w, count = int(workers[row]), int(counts[row])
                 clock = self._clocks[w]
                 line[0] = self._last[w]
                 if clock.downlink is not None:
-                    line[1:3 * count:3] = clock.downlink.take(count)
-                line[2:3 * count + 1:3] = clock.computes(count)
+                    line[1:stride * count:stride] = clock.downlink.take(count)
+                delays = line[1:stride * count + 1].reshape(count, stride)  # a view: row j is gradient j's
+                delays[:, 1:c + 1] = clock.computes(count * c).reshape(count, c)
                 if clock.uplink is not None:
-                    line[3:3 * count + 2:3] = clock.uplink.take(count)
-                samples[offsets[row]:offsets[row + 1]] = self._samples[w].take(count)
-            times = np.cumsum(steps, axis=1)[:, 1:].reshape(len(rows), width, 3)
+                    line[stride:stride * count + 1:stride] = clock.uplink.take(count)
+                samples[offsets[row]:offsets[row + 1]] = self._samples[w].take(count * c).reshape(count, -1)
+            times = np.cumsum(steps, axis=1)[:, 1:].reshape(len(rows), width, stride)
             valid = np.arange(width) < counts[rows, None]
             into = (offsets[rows, None] + np.arange(width))[valid]
-            read[into], arrive[into] = times[:, :, 0][valid], times[:, :, 2][valid]
+            read[into], arrive[into] = times[:, :, 0][valid], times[:, :, -1][valid]
         if (arrive == read).any():
             raise Tie("a gradient computed and pushed in no time arrives at its read's instant")
         last = arrive[offsets[1:] - 1]

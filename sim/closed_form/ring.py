@@ -48,14 +48,15 @@ class Ring:
         return (versions % len(self._x) * replicates + np.arange(replicates)[:, None]).reshape(len(versions), -1)
 
     def step(self, algorithm: Algorithm, rows: np.ndarray, samples: np.ndarray, patches=(), spills=(),
-             versions: np.ndarray | None = None) -> None:
+             versions: np.ndarray | None = None, coordinates: list[np.ndarray] | None = None) -> None:
         """AsySG-con update k of each replicate r: x_{k+1} from x_k and the gradients at x_{v_{r,m}} with samples
         [r * M + m] (algorithm.update; plain: x_k - gamma_k * sum_m G(x_{v_{r,m}}; samples[r * M + m])),
         the x_v at rows (R * M,) from `locate`, but for `patches`, (row index, replicate, version, release) of reads
         older than the ring, whose spilled iterate the last read releases; `spills`: the (replicate, version =
         k + 1 - S) whose iterate a read still holds, spilled before x_{k+1} takes its place. `versions` (R, M): the
         v_{r,m}, which staleness-dependent steps and DC-ASGD need (algorithm.update per replicate). Each x_{k+1} is
-        apply_con_update's, bit for bit."""
+        apply_con_update's, bit for bit; with `coordinates` (R,), replicate r's update is a shared-memory write of
+        coordinates[r] (sim/closed_form/incon.py: algorithm.write_step), apply_incon_update's bit for bit."""
         size, replicates, dim = self._x.shape
         points = self._x.reshape(size * replicates, dim)[rows]
         for index, r, v, release in patches:
@@ -73,6 +74,13 @@ class Ring:
         for r, v in spills:
             self.spilled[r][v] = self._x[v % size, r].copy()
         self.version = k + 1
+        if coordinates is not None:
+            gamma = algorithm.gamma(k)  # lockstep with different steps: a column of the replicates' (sim.run.lockstep)
+            gammas = gamma[:, 0] if isinstance(gamma, np.ndarray) else [gamma] * replicates
+            x_next = self._x[self.version % size]
+            for r, written in enumerate(coordinates):
+                x_next[r] = algorithm.write_step(self._x[k % size, r], direction[r], gammas[r], written)
+            return
         if algorithm.stale_step is not None or algorithm.compensation is not None:
             self._x[self.version % size] = x_next
         else:
@@ -114,11 +122,13 @@ def apply_schedules(runs: list[Run], schedules: list[Iterator[Block]], depth: in
         samples = np.stack([p.samples for p in parts], 1).reshape(n, rows.shape[1], -1)
         t_apply = np.stack([p.t_apply for p in parts], 1)
         algorithm = lockstep([runs[i] for i in active])
+        writes = parts[0].coordinates is not None  # shared memory (sim/closed_form/incon.py)
         for j in range(n):
+            coordinates = [part.coordinates[j] for part in parts] if writes else None
             if patches or spills:
-                ring.step(algorithm, rows[j], samples[j], patches.get(j, ()), spills.get(j, ()), versions[j])
+                ring.step(algorithm, rows[j], samples[j], patches.get(j, ()), spills.get(j, ()), versions[j], coordinates)
             else:  # no read older than the ring in this chunk (the usual case)
-                ring.step(algorithm, rows[j], samples[j], versions=versions[j])
+                ring.step(algorithm, rows[j], samples[j], versions=versions[j], coordinates=coordinates)
             k = ring.version
             if k % every == 0 or k == K:
                 x = ring.current
@@ -189,4 +199,5 @@ def _rows(block: Block, start: int, count: int) -> Block:
     end = start + count
     dropped = block.dropped.between(block.first + start, block.first + end) if block.dropped is not None else None
     return Block(block.first + start, block.workers[start:end], block.versions[start:end], block.t_read[start:end],
-                 block.t_apply[start:end], block.samples[start:end], block.waiting, dropped)
+                 block.t_apply[start:end], block.samples[start:end], block.waiting, dropped,
+                 None if block.coordinates is None else block.coordinates[start:end])

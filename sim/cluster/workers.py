@@ -153,3 +153,9 @@ class BlockStream:
 
     def __call__(self) -> np.ndarray:
         return self._blocks[self._draw.index()]
+
+
+def write_streams(dim: int, block: int, blocks: int | None, seed: int, workers: int) -> list[CoordinateStream | BlockStream]:
+    """Each asysg-incon thread's coordinate stream (SAPALM, `blocks` given: its block stream)."""
+    return [BlockStream(dim, blocks, seed, i) if blocks is not None else CoordinateStream(dim, block, seed, i)
+            for i in range(workers)]

@@ -18,7 +18,7 @@ from sim.cluster.failures import Faults
 from sim.protocols.con import ParameterServer
 from sim.run import Run
 from sim.protocols.shared_memory import SharedMemory
-from sim.cluster.workers import BlockStream, CoordinateStream, SampleStream, WorkerClock, read_clock
+from sim.cluster.workers import SampleStream, WorkerClock, read_clock, write_streams
 from sim.protocols.epochs import Admission
 
 
@@ -55,10 +55,8 @@ def start(env: simpy.Environment, run: Run, scenario: Scenario, clocks: list[Wor
     """W threads on `run`'s shared x; each has its own compute, read-time, sample and coordinate streams (SAPALM:
     block streams). `epochs(memory)` (SVRG: sim/protocols/epochs.py) puts an EpochGate between memory and server;
     `faults`: each thread's failures (sim/cluster/failures.py), if any."""
-    dim = run.objective.dim
     cluster, algorithm = scenario.cluster, scenario.algorithm
-    writes = [BlockStream(dim, algorithm.blocks, seed, i) if algorithm.blocks is not None
-              else CoordinateStream(dim, algorithm.block, seed, i) for i in range(cluster.workers)]
+    writes = write_streams(run.objective.dim, algorithm.block, algorithm.blocks, seed, cluster.workers)
     memory = SharedMemory(run, [read_clock(cluster.read, seed, i) for i in range(cluster.workers)], writes)
     gate = epochs(memory) if epochs is not None else None
     server = ParameterServer(env, gate if gate is not None else memory, 1, scenario.staleness.bound,
