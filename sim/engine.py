@@ -350,8 +350,8 @@ def _run_ahead(env: simpy.Environment, run: Run) -> None:
 
 def _result(scenario: Scenario, run: Run, wall_seconds: float) -> Result:
     for worker, process in run.speeds:
-        for time, kind in switches_until(process, run.sim_time):
-            run.events.add(time, worker, kind)
+        for instant, kind in switches_until(process, run.sim_time):
+            run.events.add(instant, worker, kind)
     summary = _summary(scenario, run, wall_seconds)
     return Result(scenario, summary, run.store.current, run.metrics.table(), run.trace.table(), run.staleness.counts,
                   run.events.table())

@@ -67,3 +67,12 @@ def assert_replays(result, out) -> None:
 
     write_run(out, result)
     assert replay(out).reproduced
+
+
+def no_engine():
+    """A context in which starting the SimPy engine fails the test: the run must take a closed form."""
+    from unittest import mock
+
+    from sim import engine
+
+    return mock.patch.object(engine, "_start", side_effect=AssertionError("the SimPy engine ran"))

@@ -3,47 +3,30 @@ for bit (the gate's waits, the inner gradients' two compute draws and the estima
 
 from __future__ import annotations
 
-from unittest import mock
 
 import numpy as np
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from scenarios import parse
-from sim import engine, simulate, simulate_batch
+from sim import simulate, simulate_batch
 from sim.closed_form.con import closed_form
 from sim.cluster.workers import RepeatedClock, WorkerClock
 from sim.protocols.epochs import full_pass_time
-from tests.helpers import assert_identical_runs, assert_replays, scenario
-from tests.test_schedule import CONTINUOUS, DEPTHS, TIES, ZERO, _ring_depth
+from tests.helpers import assert_identical_runs, assert_replays, no_engine, scenario
+from tests.test_schedule import DEPTHS, _ring_depth, cluster_data
 
 
 @st.composite
 def svrg_scenarios(draw, ties: bool = True):
-    """SVRG (epoch 1-20) on 1-6 workers, M 1-3, compute from `CONTINUOUS` (with `ties`, constants too, 0 included:
-    gradients in no time, snapshot rounds of none), network
-    from it or free, stragglers, a slow group, minibatch 1 or 3, sometimes an l1 prox, metrics every 1..7, the trace
-    on or off, and sometimes phase retrieval with a step that diverges."""
-    compute = st.sampled_from(CONTINUOUS + (TIES if ties else []))
-    network = st.sampled_from(CONTINUOUS + TIES if ties else CONTINUOUS + [ZERO])
-    workers = draw(st.integers(1, 6))
-    data = {**scenario(workers=workers, compute=draw(compute)).resolved}
-    data["cluster"] |= {"downlink": draw(network), "uplink": draw(network)}
-    if draw(st.booleans()):
-        data["cluster"]["stragglers"] = {"probability": 0.2, "slowdown": 10.0}
-    if workers > 1 and draw(st.booleans()):
-        data["cluster"]["groups"] = [{"workers": [0], "slowdown": draw(st.sampled_from([0.1, 5.0]))}]
-    data["algorithm"] |= {"iterations": draw(st.integers(1, 150)), "batch": draw(st.integers(1, 3)),
-                          "minibatch": draw(st.sampled_from([1, 3])),
+    """SVRG (epoch 1-20) on `cluster_data` (1-6 workers; with `ties`, compute 0 too: gradients in no time, snapshot
+    rounds of none), M 1-3, sometimes an l1 prox."""
+    data = draw(cluster_data(ties, max_workers=6, iterations=150))
+    data["algorithm"] |= {"batch": draw(st.integers(1, 3)),
                           "estimator": {"name": "svrg", "epoch": draw(st.integers(1, 20))}}
     if draw(st.booleans()):
         data["algorithm"]["regularizer"] = {"name": "l1", "weight": 0.01}
     data["staleness"] = {}
-    data["record"] = {"every": draw(st.integers(1, 7)), "trace": draw(st.booleans())}
-    data["seed"] = draw(st.integers(0, 2**32))
-    if draw(st.integers(0, 4)) == 0:
-        data["objective"] = {"name": "phase-retrieval", "n": 40, "dim": 5}
-        data["algorithm"]["step"] = 0.5
     return parse(data)
 
 
@@ -61,7 +44,7 @@ def test_svrg_runs_without_the_engine_where_no_events_tie(s):
     """Continuous latencies and at least as many places in an epoch as workers (the workers waiting at the gate's
     opening all read then, at one instant: with fewer places their order would decide who reads)."""
     assume(s.algorithm.estimator.epoch * s.algorithm.batch >= s.cluster.workers)
-    with mock.patch.object(engine, "_start", side_effect=AssertionError("the SimPy engine ran")):
+    with no_engine():
         simulate(s)
 
 
@@ -74,7 +57,7 @@ def test_a_typical_svrg_run_takes_the_closed_form_waits_at_the_gate_and_replays(
     data["algorithm"]["estimator"] = {"name": "svrg", "epoch": 30}
     data["staleness"] = {}
     s = parse(data)
-    with mock.patch.object(engine, "_start", side_effect=AssertionError("the SimPy engine ran")):
+    with no_engine():
         result = simulate(s)
     assert_identical_runs(result, simulate(s, timing="simpy"))
     trace, snapshot = result.trace, full_pass_time(s.cluster.timings, 64, 1)
@@ -103,6 +86,6 @@ def test_a_downlink_outlasting_the_snapshot_round_reads_after_the_opening():
     data["algorithm"]["estimator"] = {"name": "svrg", "epoch": 40}
     data["staleness"] = {}
     s = parse(data)
-    with mock.patch.object(engine, "_start", side_effect=AssertionError("the SimPy engine ran")):
+    with no_engine():
         result = simulate(s)
     assert_identical_runs(result, simulate(s, timing="simpy"))

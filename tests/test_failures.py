@@ -10,7 +10,7 @@ import tomli_w
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from scenarios import ScenarioError, load, parse
+from scenarios import load, parse
 from sim import simulate
 from sim.closed_form.con import closed_form
 from sim.engine import simulate_batch

@@ -11,11 +11,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from scenarios import parse
-from sim import engine, simulate, simulate_batch
+from sim import engine, simulate
 from sim.closed_form import con
 from sim.closed_form.con import closed_form
-from tests.helpers import assert_identical_runs, assert_replays, scenario
-from tests.test_schedule import CONTINUOUS, DEPTHS, TIES, ZERO, _ring_depth
+from tests.helpers import assert_identical_runs, assert_replays, no_engine, scenario
+from tests.test_schedule import DEPTHS, _ring_depth, assert_batch_is_the_engines, cluster_data
 
 
 def dropping(data: dict, kind: str, batch: int, bound: int) -> dict:
@@ -33,24 +33,8 @@ def dropping(data: dict, kind: str, batch: int, bound: int) -> dict:
 
 @st.composite
 def dropping_scenarios(draw, ties: bool = True):
-    """Dropping runs on 1-6 workers, M (or S) 1-3, T 0-4, compute from `CONTINUOUS` (with `ties`, constants too,
-    whose events share instants and send the run to the engine), network from it or free, stragglers, a slow
-    group, minibatch 1 or 3, metrics every 1..7, the trace on or off, and sometimes a step that diverges."""
-    compute = st.sampled_from(CONTINUOUS + (TIES if ties else []))
-    network = st.sampled_from(CONTINUOUS + TIES if ties else CONTINUOUS + [ZERO])
-    workers = draw(st.integers(1, 6))
-    data = {**scenario(workers=workers, compute=draw(compute)).resolved}
-    data["cluster"] |= {"downlink": draw(network), "uplink": draw(network)}
-    if draw(st.booleans()):
-        data["cluster"]["stragglers"] = {"probability": 0.2, "slowdown": 10.0}
-    if workers > 1 and draw(st.booleans()):
-        data["cluster"]["groups"] = [{"workers": [0], "slowdown": draw(st.sampled_from([0.1, 5.0]))}]
-    data["algorithm"] |= {"iterations": draw(st.integers(1, 300)), "minibatch": draw(st.sampled_from([1, 3]))}
-    data["record"] = {"every": draw(st.integers(1, 7)), "trace": draw(st.booleans())}
-    data["seed"] = draw(st.integers(0, 2**32))
-    if draw(st.integers(0, 4)) == 0:
-        data["objective"] = {"name": "phase-retrieval", "n": 40, "dim": 5}
-        data["algorithm"]["step"] = 0.5
+    """Dropping runs (`cluster_data`: 1-6 workers) with M (or S) 1-3 and T 0-4."""
+    data = draw(cluster_data(ties, max_workers=6))
     kind = draw(st.sampled_from(["drop", "rennala", "ringmaster"]))
     return parse(dropping(data, kind, draw(st.integers(1, 3)), draw(st.integers(0, 4))))
 
@@ -74,17 +58,15 @@ def test_scanned_runs_equal_the_simpy_engine(s, depth, short):
 def test_scanned_batches_equal_the_simpy_engine(s, seeds, depth, short):
     """Lockstep replicates (each diverging, tying or finishing on its own, their blocks unaligned) are the engine's
     single runs."""
-    with _ring_depth(depth), _short_rounds(short):
-        batch = simulate_batch(s, seeds)
-    for seed, result in zip(seeds, batch):
-        assert_identical_runs(result, simulate(s, seed, timing="simpy"))
+    with _short_rounds(short):
+        assert_batch_is_the_engines(s, seeds, depth)
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(dropping_scenarios(ties=False))
 def test_the_scan_runs_without_the_engine_where_no_events_tie(s):
     """Continuous latencies (no two events at one instant): the run never starts the SimPy engine."""
-    with mock.patch.object(engine, "_start", side_effect=AssertionError("the SimPy engine ran")):
+    with no_engine():
         simulate(s)
 
 
@@ -96,7 +78,7 @@ def test_typical_dropping_runs_take_the_scan_and_drop(kind, batch, bound, tmp_pa
     data = scenario(workers=6, iterations=400, every=50, downlink={"dist": "exponential", "mean": 0.1},
                     groups=[{"workers": [0, 1], "slowdown": 4.0}]).resolved
     s = parse(dropping(data, kind, batch, bound))
-    with mock.patch.object(engine, "_start", side_effect=AssertionError("the SimPy engine ran")):
+    with no_engine():
         scanned = simulate(s)
     assert scanned.summary["dropped"] > 0
     trace = scanned.trace
@@ -116,7 +98,7 @@ def test_reads_outliving_a_shallow_ring_across_many_blocks(kind, batch, bound, d
     sure to be dropped)."""
     s = parse(dropping(scenario(workers=4, iterations=300, every=3).resolved, kind, batch, bound))
     with _ring_depth(depth), _short_rounds(True):
-        with mock.patch.object(engine, "_start", side_effect=AssertionError("the SimPy engine ran")):
+        with no_engine():
             scanned = simulate(s)
     assert_identical_runs(scanned, simulate(s, timing="simpy"))
 

@@ -31,26 +31,37 @@ TIES = [{"dist": "constant", "value": 1.0}, ZERO]
 
 
 @st.composite
-def closed_form_scenarios(draw, ties: bool = True):
-    """AsySG-con without a bound or server time: workers, M, minibatch, compute from `CONTINUOUS`, network from it
-    or free, (with `ties`, constants too, whose events share instants), stragglers, a slow group, metrics every
+def cluster_data(draw, ties: bool = True, max_workers: int = 8, iterations: int = 300, network: bool = True,
+                 algorithm: str = "asysg-con") -> dict:
+    """A resolved scenario to build on: 1..max_workers workers, compute from `CONTINUOUS` (with `ties`, constants
+    too, whose events share instants), with `network` a downlink and an uplink from it or free, stragglers, a group
+    with its own compute (shared memory) or a slowdown, 1..iterations updates, minibatch 1 or 3, metrics every
     1..7, the trace on or off, and sometimes phase retrieval with a step that diverges."""
     compute = st.sampled_from(CONTINUOUS + (TIES if ties else []))
-    network = st.sampled_from(CONTINUOUS + TIES if ties else CONTINUOUS + [ZERO])
-    workers = draw(st.integers(1, 8))
-    data = {**scenario(workers=workers, compute=draw(compute)).resolved}
-    data["cluster"] |= {"downlink": draw(network), "uplink": draw(network)}
+    workers = draw(st.integers(1, max_workers))
+    data = {**scenario(workers=workers, compute=draw(compute), algorithm=algorithm).resolved}
+    if network:
+        latency = st.sampled_from(CONTINUOUS + TIES if ties else CONTINUOUS + [ZERO])
+        data["cluster"] |= {"downlink": draw(latency), "uplink": draw(latency)}
     if draw(st.booleans()):
         data["cluster"]["stragglers"] = {"probability": 0.2, "slowdown": 10.0}
     if workers > 1 and draw(st.booleans()):
-        data["cluster"]["groups"] = [{"workers": [0], "slowdown": draw(st.sampled_from([0.1, 5.0]))}]
-    data["algorithm"] |= {"iterations": draw(st.integers(1, 300)), "batch": draw(st.integers(1, 4)),
-                          "minibatch": draw(st.sampled_from([1, 3]))}
+        data["cluster"]["groups"] = [{"workers": [0], "slowdown": draw(st.sampled_from([0.1, 5.0]))} if network
+                                     else {"workers": [0], "compute": draw(compute)}]
+    data["algorithm"] |= {"iterations": draw(st.integers(1, iterations)), "minibatch": draw(st.sampled_from([1, 3]))}
     data["record"] = {"every": draw(st.integers(1, 7)), "trace": draw(st.booleans())}
     data["seed"] = draw(st.integers(0, 2**32))
     if draw(st.integers(0, 4)) == 0:
         data["objective"] = {"name": "phase-retrieval", "n": 40, "dim": 5}
         data["algorithm"]["step"] = 0.5
+    return data
+
+
+@st.composite
+def closed_form_scenarios(draw, ties: bool = True):
+    """AsySG-con without a bound or server time (`cluster_data`), M = 1..4."""
+    data = draw(cluster_data(ties))
+    data["algorithm"]["batch"] = draw(st.integers(1, 4))
     return parse(data)
 
 
@@ -70,6 +81,11 @@ def test_closed_form_runs_equal_the_simpy_engine(s, depth):
 def test_closed_form_batches_equal_the_simpy_engine(s, seeds, depth):
     """Lockstep replicates (diverging each at its own update, or tying and falling back to the engine) are the
     engine's single runs."""
+    assert_batch_is_the_engines(s, seeds, depth)
+
+
+def assert_batch_is_the_engines(s, seeds: list[int], depth: int | None) -> None:
+    """simulate_batch of `seeds` (on a ring of `depth`) equals the SimPy engine's single runs, bit for bit."""
     with _ring_depth(depth):
         batch = simulate_batch(s, seeds)
     for seed, result in zip(seeds, batch):

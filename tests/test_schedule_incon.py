@@ -3,7 +3,6 @@ the same runs, bit for bit, single and batched."""
 
 from __future__ import annotations
 
-import contextlib
 from unittest import mock
 
 import pytest
@@ -13,49 +12,25 @@ from hypothesis import strategies as st
 from scenarios import build_objective, parse
 from sim import engine, simulate, simulate_batch, simulate_replicates
 from sim.closed_form.con import Tie, closed_form
-from tests.helpers import assert_identical_runs, assert_replays, scenario
-from tests.test_schedule import CONTINUOUS, TIES, ZERO
+from tests.helpers import assert_identical_runs, assert_replays, no_engine, scenario
+from tests.test_schedule import DEPTHS, ZERO, _ring_depth, assert_batch_is_the_engines, cluster_data
 
 REGULARIZERS = [{"name": "none"}, {"name": "l1", "weight": 0.01}, {"name": "box", "low": -0.3, "high": 0.3}]
 
 
 @st.composite
 def shared_memory_scenarios(draw, ties: bool = True, regularizer: bool = True):
-    """AsySG-incon (block 1..3) or SAPALM (1..5 blocks of the 5-vector) with reads that take no time and no bound:
-    1..6 threads of compute from `CONTINUOUS` (with `ties`, constants too, one thread's or all), M = 1..3,
-    minibatch 1 or 3, stragglers, an l1 or box regularizer, metrics every 1..7, the trace on or off, and sometimes
-    phase retrieval with a step that diverges."""
-    compute = st.sampled_from(CONTINUOUS + (TIES if ties else []))
-    workers = draw(st.integers(1, 6))
+    """AsySG-incon (block 1..3) or SAPALM (1..5 blocks of the 5-vector) with reads that take no time and no bound on
+    `cluster_data` (1..6 threads, no network; with `ties`, constant compute too, one thread's or all), M = 1..3,
+    an l1 or box regularizer."""
     sapalm = draw(st.booleans())
-    data = {**scenario(workers=workers, compute=draw(compute), algorithm="sapalm" if sapalm else "asysg-incon").resolved}
-    if draw(st.booleans()):
-        data["cluster"]["stragglers"] = {"probability": 0.2, "slowdown": 10.0}
-    if workers > 1 and draw(st.booleans()):
-        data["cluster"]["groups"] = [{"workers": [0], "compute": draw(compute)}]
-    data["algorithm"] |= {"iterations": draw(st.integers(1, 150)), "batch": draw(st.integers(1, 3)),
-                          "minibatch": draw(st.sampled_from([1, 3]))}
+    data = draw(cluster_data(ties, max_workers=6, iterations=150, network=False,
+                             algorithm="sapalm" if sapalm else "asysg-incon"))
+    data["algorithm"] |= {"batch": draw(st.integers(1, 3))}
     data["algorithm"] |= {"blocks": draw(st.integers(1, 5))} if sapalm else {"block": draw(st.integers(1, 3))}
     if regularizer:
         data["algorithm"]["regularizer"] = draw(st.sampled_from(REGULARIZERS))
-    data["record"] = {"every": draw(st.integers(1, 7)), "trace": draw(st.booleans())}
-    data["seed"] = draw(st.integers(0, 2**32))
-    if draw(st.integers(0, 4)) == 0:
-        data["objective"] = {"name": "phase-retrieval", "n": 40, "dim": 5}
-        data["algorithm"]["step"] = 0.5
     return parse(data)
-
-
-DEPTHS = st.sampled_from([None, 1, 2, 5])  # the ring's: the default, or so shallow that most reads are spilled
-
-
-def _ring_depth(depth: int | None):
-    return mock.patch.object(engine, "ring_depth", lambda workers, batch: depth) if depth else contextlib.nullcontext()
-
-
-def _no_engine():
-    """The SimPy engine must not run."""
-    return mock.patch.object(engine, "_start", side_effect=AssertionError("the SimPy engine ran"))
 
 
 @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -80,7 +55,7 @@ def test_without_ties_the_closed_form_is_what_runs(s):
         replicates.append(len(runs))
         return apply(runs, schedules, depth)
 
-    with _no_engine(), mock.patch.object(engine, "apply_schedules", watched):
+    with no_engine(), mock.patch.object(engine, "apply_schedules", watched):
         simulate(s)
         simulate_batch(s, [1, 2, 3])
     assert replicates == [1, 3]
@@ -91,10 +66,7 @@ def test_without_ties_the_closed_form_is_what_runs(s):
 def test_closed_form_batches_equal_the_simpy_engine(s, seeds, depth):
     """Lockstep replicates (diverging each at its own update, or tying and falling back to the engine) are the
     engine's single runs."""
-    with _ring_depth(depth):
-        batch = simulate_batch(s, seeds)
-    for seed, result in zip(seeds, batch):
-        assert_identical_runs(result, simulate(s, seed, timing="simpy"))
+    assert_batch_is_the_engines(s, seeds, depth)
 
 
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -103,7 +75,7 @@ def test_closed_form_batches_equal_the_simpy_engine(s, seeds, depth):
 def test_replicates_with_different_steps_step_together_and_equal_their_single_runs(s, steps):
     """A column of steps (sim.run.lockstep) on the writes: each replicate's own gamma_k, bit for bit."""
     replicates = [parse({**s.resolved, "algorithm": {**s.resolved["algorithm"], "step": step}}) for step in steps]
-    with _no_engine():
+    with no_engine():
         batched = simulate_replicates(replicates)
     for result, single in zip(batched, replicates):
         assert_identical_runs(result, simulate(single, timing="simpy"))
