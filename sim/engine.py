@@ -25,13 +25,13 @@ from scenarios import build_objective, parse
 from scenarios.algorithms import dropping_bound
 from scenarios.types import Scenario
 from sim.protocols import cancel, con, incon, sync
-from sim.recording import staleness_table
+from sim.recording import WorkTally, staleness_table
 from sim.closed_form.ring import apply_schedules
 from sim.run import Run, apply_updates
 from sim.closed_form.con import TIMINGS, Block, ConSchedule, closed_form, ring_depth
 from sim.cluster.failures import start_faults
 from sim.cluster.speed import SpeedProcess, modulated, switches_until
-from sim.cluster.workers import RepeatedClock, SampleStream, WorkerClock, service_clock
+from sim.cluster.workers import RepeatedClock, SampleStream, WorkerClock, service_clock, tallied
 from sim.protocols.epochs import EpochGate, full_pass_time
 
 
@@ -203,6 +203,9 @@ class SharedSchedule:
         self.runs = runs
         # a cluster with events never shares a schedule (_has_events): these stay empty, as the protocol needs them
         self.events, self.speeds = runs[0].events, runs[0].speeds
+        self.work = runs[0].work  # one schedule: the same spans for every replicate
+        for run in runs:
+            run.work = self.work
 
     def _live(self) -> list[Run]:
         self.runs = [run for run in self.runs if not run.done]
@@ -271,9 +274,10 @@ def _start(env: simpy.Environment, run: Run, scenario: Scenario, objective) -> N
         snapshot_time = full_pass_time(cluster.timings, objective.n_samples, algorithm.minibatch)
         per_read = algorithm.batch if algorithm.protocol == "asysg-incon" else 1
         epochs = functools.partial(EpochGate, env, epoch=epoch, batch=algorithm.batch, gradients_per_read=per_read,
-                                   snapshot_time=snapshot_time)
+                                   snapshot_time=snapshot_time, work=run.work)
     _speeds(env, run, scenario, clocks)
-    faults = start_faults(env, run.events, cluster.timings, seed)
+    _tally(env, run.work, clocks)
+    faults = start_faults(env, run.events, run.work, cluster.timings, seed)
     faults = faults if any(fault is not None for fault in faults) else None
     if algorithm.protocol == "sync":
         sync.start(env, run, clocks, samples, service, epoch, snapshot_time if epoch is not None else 0.0, faults)
@@ -296,6 +300,14 @@ def _speeds(env: simpy.Environment, run: Run, scenario: Scenario, clocks: list[W
                 processes[timing.speed_unit] = SpeedProcess(timing.speed, scenario.seed, timing.speed_unit)
             clock.compute = modulated(clock.compute, processes[timing.speed_unit], lambda: env.now)
             run.speeds.append((worker, processes[timing.speed_unit]))
+
+
+def _tally(env: simpy.Environment, work: WorkTally, clocks: list[WorkerClock]) -> None:
+    """Every pull, computation and push a worker's clock draws starts its span in `work` (idle_worker_time)."""
+    for worker, clock in enumerate(clocks):
+        for name in ("downlink", "compute", "uplink"):
+            if (draw := getattr(clock, name)) is not None:
+                setattr(clock, name, tallied(draw, work, worker, lambda: env.now))
 
 
 def _schedule(scenario: Scenario, objective) -> Iterator[Block]:
@@ -358,6 +370,7 @@ def _summary(scenario: Scenario, run: Run, wall_seconds: float) -> dict[str, Any
         "gradients": run.gradients,
         "dropped": run.staleness.dropped,
         "sim_time": run.sim_time,
+        "idle_worker_time": run.idle_time(),  # W x sim_time less the workers' spans of work (sim.recording.WorkTally)
         "updates_per_time": iterations / run.sim_time if run.sim_time > 0 else None,
         "final_loss": last[3],
         "final_grad_norm_sq": last[4],
