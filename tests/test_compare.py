@@ -75,6 +75,21 @@ def test_a_what_if_grid_gives_one_line_per_method(tmp_path):
     assert (out / "plots" / "what-if-cluster.workers.png").is_file()
 
 
+@pytest.mark.parametrize("extra, key", [
+    ("stragglers = { probability = 0.25, slowdown = 1.0 }\n", "cluster.stragglers.slowdown"),
+    ("[[cluster.groups]]\nworkers = [3]\nslowdown = 1.0\n", "cluster.groups.0.slowdown"),  # a slow machine
+])
+def test_a_straggler_what_if_works_on_random_stragglers_and_on_a_slow_group(tmp_path, extra, key):
+    out = tmp_path / "out"
+    assert main(["compare", tiny(tmp_path, 60, extra=extra), "--algorithms", "asysg-con,sync", "--steps", "0.5,1",
+                 "--seeds", "1", "--tuning-seeds", "1", "--grid", f"{key}=1,10", "--jobs", "1", "--out", str(out)]) == 0
+    results = pq.read_table(out / "results.parquet").to_pandas()
+    assert sorted(results[key]) == [1, 1, 10, 10]
+    sync = results[results["algorithm"] == "sync"].set_index(key)["sim_time"]
+    assert sync[10] > sync[1]  # the slowdown took effect
+    assert (out / "plots" / f"what-if-{key}.png").is_file()
+
+
 def test_the_tuner_picks_the_known_best_step_and_flags_a_grid_edge():
     steps = (0.1, 0.2, 0.4, 0.8)
     rows = []
@@ -142,6 +157,8 @@ BAD = [  # each replaces the default flags of its kind: --steps 0.5,1 --jobs 1
     ["--steps", "1"], ["--steps", "0,2"], ["--steps", "a,b"],
     ["--grid", "algorithm.name=sync"], ["--grid", "algorithm.step=0.1,1"], ["--grid", "cluster.workers"],
     ["--grid", "cluster.workers=0,2"], ["--scheduler", "tcp://127.0.0.1:1"],
+    ["--grid", "cluster.stragglers.slowdown=1,10"],  # no worker straggles: the what-if would change nothing
+    ["--grid", "cluster.groups.0.slowdown=1,5"],     # no [[cluster.groups]] to index
 ]
 BAD_SYNTAX = [["--target", "abc"], ["--seeds", "0"], ["--tuning-seeds", "0"], ["--jobs", "0"],
               ["--jobs", "1", "--scheduler", "tcp://127.0.0.1:1"]]  # refused by argparse: usage and one error line

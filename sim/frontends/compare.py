@@ -263,6 +263,7 @@ def run_compare(scenario: str | Path, out: str | Path, names: list[str] | None =
     plan(scenario, axes, {})  # every grid point of the scenario as it is is valid (else one message naming it)
     points = [{axis.key: axis.values[i] for axis, i in zip(axes, point)} for point in product(axes)]
     base = load(scenario, points[0])
+    _check_straggler_axes(scenario, axes, points)
     check_seeds(base.seed, TUNING_SEED_OFFSET + tuning_seeds)
     methods, skipped, notes = methods_for(scenario, names, points)
     steps = step_grid(base, steps_text)
@@ -321,6 +322,17 @@ def run_compare(scenario: str | Path, out: str | Path, names: list[str] | None =
     return Comparison(results, tuning, chosen, target, steps, skipped, notes, keys,
                       pd.concat(curve_rows, ignore_index=True) if curve_rows else pd.DataFrame(),
                       staleness, theory, failed, executed, time.perf_counter() - started)
+
+
+def _check_straggler_axes(scenario: str | Path, axes: list[Axis], points: list[dict[str, Any]]) -> None:
+    """A what-if over the stragglers' slowdown where no worker straggles (cluster.stragglers.probability 0 at every
+    grid point) would compare equal clusters: bad input, saying what to grid instead."""
+    for axis in axes:
+        if axis.key == "cluster.stragglers.slowdown" and not any(
+                timing.straggler_probability > 0 for point in points for timing in load(scenario, point).cluster.timings):
+            raise ScenarioError("--grid", f"{axis.key}={','.join(axis.labels)}", "changes nothing: no worker straggles "
+                                "(cluster.stragglers.probability is 0); set the probability in the scenario, or grid "
+                                "a slow group's slowdown, e.g. cluster.groups.0.slowdown=1,5,10")
 
 
 def ranked_tables(comparison: Comparison) -> list[tuple[dict[str, Any], pd.DataFrame]]:
