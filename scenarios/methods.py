@@ -4,7 +4,8 @@ default parts, and the objectives it applies to.
 A method is the scenario overrides that switch a scenario to it (scenarios.switch: the file's keys it cannot use are
 left out), computed from the objective; `needs` names what the objective (f + h) must have for the method to make
 sense; `fallback`, what `asgd compare` runs under the method's name where the scenario refuses the method itself
-(Ringmaster without cancelling, on clusters with failures or lost messages, which cancelling workers do not have). The scenario's regularizer h is part of the problem, so every method keeps it (with a regularizer, asysg-con,
+(Ringmaster without cancelling, on clusters with failures or lost messages, which cancelling workers do not have).
+The scenario's regularizer h is part of the problem, so every method keeps it (with a regularizer, asysg-con,
 asysg-incon, sync and svrg take proximal steps). A method may still be refused by the cluster (asysg-incon and sapalm
 share one machine's memory: no network latency); `asgd compare` reports that as "not applicable" with the reason.
 New presets (issue 12) are one more line of METHODS.

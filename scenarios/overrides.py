@@ -41,8 +41,7 @@ def apply_overrides(data: dict[str, Any], overrides: dict[str, Any] | None) -> d
         for part in parents:
             table = _element(table, part, path, key) if isinstance(table, list) else table.setdefault(part, {})
             path = join(path, part)
-            if not isinstance(table, (dict, list)) or isinstance(table, list) and not all(
-                    isinstance(element, dict) for element in table):
+            if not (isinstance(table, dict) or _is_tables(table)):
                 raise ScenarioError(path, table, f"is not a table, so {key} cannot be set inside it")
         if isinstance(table, list):
             _element(table, last, path, key)
@@ -50,6 +49,11 @@ def apply_overrides(data: dict[str, Any], overrides: dict[str, Any] | None) -> d
         else:
             table[last] = copy.deepcopy(value)
     return data
+
+
+def _is_tables(value: Any) -> bool:
+    """An array of tables ([[...]])."""
+    return isinstance(value, list) and all(isinstance(element, dict) for element in value)
 
 
 def _element(tables: list[dict[str, Any]], part: str, path: str, key: str) -> dict[str, Any]:

@@ -115,6 +115,7 @@ class Run:
         self.sim_time = 0.0     # time of the last update
         self.work = WorkTally(scenario.cluster.workers)  # the workers' spans of work: their idle time (idle_time)
         self.idle_at: deque[float] = deque()  # deferred: the idle time when each recorded update was formed
+        self._idle = 0.0                      # deferred: the idle time at the last recorded update applied
         self.done = False
         self.diverged = False
         self.f_x0 = self.metrics.record(0, 0.0, 0, self.store.current)
