@@ -59,11 +59,11 @@ def choose_steps(tuning: pd.DataFrame, keys: Sequence[str], steps: Sequence[floa
 
 def rank(results: pd.DataFrame, baseline: str, level: float = LEVEL) -> pd.DataFrame:
     """One row per `algorithm` of `results` (one grid point: a row per algorithm and seed with `time_to_target`,
-    `evaluations_to_target`, `reached`, `gradients`, `dropped`, `mean_staleness`), ranked by median time to target
-    (inf, never reached by half the seeds, last; then by evaluations): the median with its order-statistic interval
-    over the seeds (analysis.stats.median_interval), the median evaluations, the seeds that reached the target, the
-    speedup over `baseline` (its median time over this one's; nan without it) and the wasted fraction (dropped
-    gradients over those the server consumed)."""
+    `evaluations_to_target`, `reached`, `wasted_fraction`, `idle_fraction`, `mean_staleness`), ranked by median time
+    to target (inf, never reached by half the seeds, last; then by evaluations): the median with its order-statistic
+    interval over the seeds (analysis.stats.median_interval), the median evaluations, the seeds that reached the
+    target, the speedup over `baseline` (its median time over this one's; nan without it), and the mean over the seeds
+    of the wasted fraction (gradients computed that no update used) and of the idle fraction (idle worker-time)."""
     rows = []
     for algorithm, runs in results.groupby("algorithm", sort=False):
         median, low, high, coverage = median_interval(runs["time_to_target"].to_numpy(float), level)
@@ -71,7 +71,8 @@ def rank(results: pd.DataFrame, baseline: str, level: float = LEVEL) -> pd.DataF
                      "time_low": low, "time_high": high, "coverage": coverage,
                      "evaluations_median": float(np.median(runs["evaluations_to_target"].to_numpy(float))),
                      "reached": int(runs["reached"].sum()), "seeds": len(runs),
-                     "wasted_fraction": float(runs["dropped"].sum() / max(1, runs["gradients"].sum())),
+                     "wasted_fraction": float(np.mean(runs["wasted_fraction"].to_numpy(float))),
+                     "idle_fraction": float(np.mean(runs["idle_fraction"].to_numpy(float))),
                      "mean_staleness": float(np.mean(runs["mean_staleness"].to_numpy(float)))})
     table = pd.DataFrame(rows)
     base = table.loc[table["algorithm"] == baseline, "time_median"]

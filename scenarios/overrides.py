@@ -30,7 +30,8 @@ def parse_override(text: str) -> tuple[str, Any]:
 
 
 def apply_overrides(data: dict[str, Any], overrides: dict[str, Any] | None) -> dict[str, Any]:
-    """A copy of `data` with each dotted key path set to its value; missing intermediate tables are created."""
+    """A copy of `data` with each dotted key path set to its value; missing intermediate tables are created. A part
+    that is a number N indexes an array of tables: cluster.groups.1.slowdown is the second [[cluster.groups]]'s."""
     data = copy.deepcopy(data)
     for key, value in (overrides or {}).items():
         if not isinstance(key, str) or not _KEY_PATH.fullmatch(key):
@@ -38,9 +39,26 @@ def apply_overrides(data: dict[str, Any], overrides: dict[str, Any] | None) -> d
         *parents, last = key.split(".")
         table, path = data, ""
         for part in parents:
+            table = _element(table, part, path, key) if isinstance(table, list) else table.setdefault(part, {})
             path = join(path, part)
-            table = table.setdefault(part, {})
-            if not isinstance(table, dict):
+            if not (isinstance(table, dict) or _is_tables(table)):
                 raise ScenarioError(path, table, f"is not a table, so {key} cannot be set inside it")
-        table[last] = copy.deepcopy(value)
+        if isinstance(table, list):
+            _element(table, last, path, key)
+            table[int(last)] = copy.deepcopy(value)
+        else:
+            table[last] = copy.deepcopy(value)
     return data
+
+
+def _is_tables(value: Any) -> bool:
+    """An array of tables ([[...]])."""
+    return isinstance(value, list) and all(isinstance(element, dict) for element in value)
+
+
+def _element(tables: list[dict[str, Any]], part: str, path: str, key: str) -> dict[str, Any]:
+    """Element `part` (a number) of the array of tables at `path`."""
+    if not part.isdigit() or int(part) >= len(tables):
+        raise ScenarioError(path, f"[{len(tables)} tables]", f"is an array of tables, so the part after it in {key} "
+                            f"must be the index of one of them: a number below {len(tables)}")
+    return tables[int(part)]

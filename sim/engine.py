@@ -25,7 +25,7 @@ from scenarios import build_objective, parse
 from scenarios.algorithms import dropping_bound
 from scenarios.types import Scenario
 from sim.protocols import cancel, con, incon, sync
-from sim.recording import staleness_table
+from sim.recording import WorkTally, staleness_table
 from sim.closed_form.ring import apply_schedules
 from sim.run import Run, apply_updates
 from sim.closed_form.con import TIMINGS, Block, ConSchedule, closed_form, ring_depth
@@ -34,7 +34,7 @@ from sim.closed_form.incon import incon_schedule
 from sim.closed_form.scan import DropSchedule
 from sim.cluster.failures import start_faults
 from sim.cluster.speed import SpeedProcess, modulated, switches_until
-from sim.cluster.workers import RepeatedClock, SampleStream, WorkerClock, service_clock, write_streams
+from sim.cluster.workers import RepeatedClock, SampleStream, WorkerClock, service_clock, tallied, write_streams
 from sim.protocols.epochs import EpochGate, full_pass_time
 
 
@@ -94,7 +94,7 @@ def _simulate(scenario: Scenario, seed: int | None, progress: Callable[[int], No
     if timing == "auto" and closed_form(scenario):
         run = Run(scenario, objective, progress)
         with np.errstate(all="ignore"), one_blas_thread():
-            tied = apply_schedules([run], [_schedule(scenario, objective)], _depth(scenario))
+            tied = apply_schedules([run], [_schedule(scenario, objective, run.work)], _depth(scenario))
         if not tied:
             return _result(scenario, run, time.perf_counter() - started)
         progress = _beyond(progress, run.metrics.rows[-1][0]) if progress is not None else None
@@ -159,7 +159,8 @@ def _simulate_batch(scenarios: list[Scenario], timing: str) -> list[Result]:
     if timing == "auto" and closed_form(scenario):
         runs = [Run(s, objective) for s in scenarios]
         with np.errstate(all="ignore"), one_blas_thread():
-            tied = apply_schedules(runs, [_schedule(s, objective) for s in scenarios], _depth(scenario))
+            tied = apply_schedules(runs, [_schedule(s, objective, run.work) for s, run in zip(scenarios, runs)],
+                                   _depth(scenario))
         wall = (time.perf_counter() - started) / len(runs)
         results = [_result(s, run, wall) if i not in tied else None for i, (s, run) in enumerate(zip(scenarios, runs))]
         for i, result in zip(tied, _simulate_batch([scenarios[i] for i in tied], "simpy")):
@@ -210,6 +211,9 @@ class SharedSchedule:
         self.runs = runs
         # a cluster with events never shares a schedule (_has_events): these stay empty, as the protocol needs them
         self.events, self.speeds = runs[0].events, runs[0].speeds
+        self.work = runs[0].work  # one schedule: the same spans for every replicate
+        for run in runs:
+            run.work = self.work
 
     def _live(self) -> list[Run]:
         self.runs = [run for run in self.runs if not run.done]
@@ -278,9 +282,10 @@ def _start(env: simpy.Environment, run: Run, scenario: Scenario, objective) -> N
         snapshot_time = full_pass_time(cluster.timings, objective.n_samples, algorithm.minibatch)
         per_read = algorithm.batch if algorithm.protocol == "asysg-incon" else 1
         epochs = functools.partial(EpochGate, env, epoch=epoch, batch=algorithm.batch, gradients_per_read=per_read,
-                                   snapshot_time=snapshot_time)
+                                   snapshot_time=snapshot_time, work=run.work)
     _speeds(env, run, scenario, clocks)
-    faults = start_faults(env, run.events, cluster.timings, seed)
+    _tally(env, run.work, clocks)
+    faults = start_faults(env, run.events, run.work, cluster.timings, seed)
     faults = faults if any(fault is not None for fault in faults) else None
     if algorithm.protocol == "sync":
         sync.start(env, run, clocks, samples, service, epoch, snapshot_time if epoch is not None else 0.0, faults)
@@ -305,20 +310,30 @@ def _speeds(env: simpy.Environment, run: Run, scenario: Scenario, clocks: list[W
             run.speeds.append((worker, processes[timing.speed_unit]))
 
 
-def _schedule(scenario: Scenario, objective) -> Iterator[Block]:
+def _tally(env: simpy.Environment, work: WorkTally, clocks: list[WorkerClock]) -> None:
+    """Every pull, computation and push a worker's clock draws starts its span in `work` (idle_worker_time)."""
+    for worker, clock in enumerate(clocks):
+        for name in ("downlink", "compute", "uplink"):
+            if (draw := getattr(clock, name)) is not None:
+                setattr(clock, name, tallied(draw, work, worker, lambda: env.now))
+
+
+def _schedule(scenario: Scenario, objective, work: WorkTally) -> Iterator[Block]:
     """The closed-form schedule of an AsySG-con scenario (sim/closed_form/con.py; under policy "drop",
     sim/closed_form/scan.py; with SVRG's epochs, epochs.py), or of a shared-memory one (sim/closed_form/incon.py),
-    from the same streams as the engine's."""
+    from the same streams as the engine's; `work`: the run's idle time, which SVRG's epochs tally (the workers wait
+    at the gate) and which is 0 elsewhere (each worker pulls again the instant it pushed)."""
     algorithm, bound, epoch = scenario.algorithm, scenario.staleness.bound, scenario.algorithm.estimator.epoch
     clocks, samples = _worker_streams(scenario, objective)
-    if algorithm.protocol == "asysg-incon":
-        writes = write_streams(objective.dim, algorithm.block, algorithm.blocks, scenario.seed, scenario.cluster.workers)
-        return incon_schedule(clocks, samples, writes, algorithm.batch, algorithm.iterations, algorithm.minibatch)
     sizes = (algorithm.batch, algorithm.iterations, algorithm.minibatch)
     if epoch is not None:
         clocks = [RepeatedClock(clock, ESTIMATORS[algorithm.estimator.name].evaluations) for clock in clocks]
         snapshot_time = full_pass_time(scenario.cluster.timings, objective.n_samples, algorithm.minibatch)
-        return iter(EpochSchedule(clocks, samples, *sizes, epoch, snapshot_time))
+        return iter(EpochSchedule(clocks, samples, *sizes, epoch, snapshot_time, work))
+    work.gapless = True
+    if algorithm.protocol == "asysg-incon":
+        writes = write_streams(objective.dim, algorithm.block, algorithm.blocks, scenario.seed, scenario.cluster.workers)
+        return incon_schedule(clocks, samples, writes, *sizes)
     return iter(ConSchedule(clocks, samples, *sizes) if bound is None else DropSchedule(clocks, samples, *sizes, bound))
 
 
@@ -377,6 +392,7 @@ def _summary(scenario: Scenario, run: Run, wall_seconds: float) -> dict[str, Any
         "gradients": run.gradients,
         "dropped": run.staleness.dropped,
         "sim_time": run.sim_time,
+        "idle_worker_time": run.idle_time(),  # W x sim_time less the workers' spans of work (sim.recording.WorkTally)
         "updates_per_time": iterations / run.sim_time if run.sim_time > 0 else None,
         "final_loss": last[3],
         "final_grad_norm_sq": last[4],

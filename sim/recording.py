@@ -279,6 +279,44 @@ class MetricsRecorder:
         })
 
 
+class WorkTally:
+    """Each worker's idle time: the gaps between the spans of work it was given (a pull, a shared-memory read, a
+    computation, a push; a snapshot round of SVRG for every worker), up to the end of the run.
+
+    The protocols start a span when they draw its duration (`start`, the instant the worker begins it), a failure or
+    a cancel cuts the span in progress short (`cut`); a worker is idle whenever it is in no span: waiting for a
+    pull to be admitted (policy "wait"), for the barrier (sync), to write (asysg-incon), or down after a failure.
+    So idle worker-time = W x T - (worker-time in spans, up to T), T the time of the last update; the work that was
+    discarded, cancelled or lost was busy time, counted apart (dropped_time, cancelled_time, lost_worker_time)."""
+
+    def __init__(self, workers: int) -> None:
+        self._end = [0.0] * workers   # when each worker's latest span ends (or ended)
+        self._idle = [0.0] * workers  # each worker's gaps so far
+        self.gapless = False          # closed-form schedules without waits (sim/engine._schedule): nothing tallied
+
+    def start(self, worker: int, now: float, duration: float) -> None:
+        """Worker `worker` begins a span of `duration` at `now`."""
+        end = self._end[worker]
+        if now > end:
+            self._idle[worker] += now - end
+        self._end[worker] = max(end, now + duration)  # max: a snapshot round may start while a pull is in flight
+
+    def everyone(self, now: float, duration: float) -> None:
+        """A snapshot round (SVRG): every worker is busy computing its share of the full pass for `duration`."""
+        for worker in range(len(self._end)):
+            self.start(worker, now, duration)
+
+    def cut(self, worker: int, now: float) -> None:
+        """The worker's span in progress stops at `now` (a failure, a cancel)."""
+        self._end[worker] = min(self._end[worker], now)
+
+    def idle(self, until: float) -> float:
+        """The workers' idle time in [0, until]: their gaps, and each one's time from its last span's end on."""
+        if self.gapless:
+            return 0.0
+        return sum(idle + (until - end if end < until else 0.0) for idle, end in zip(self._idle, self._end))
+
+
 EVENT_SCHEMA = pa.schema([
     ("time", pa.float64()),
     ("worker", pa.int32()),

@@ -26,7 +26,7 @@ from scenarios.errors import ScenarioError
 from scenarios.types import Scenario, Step
 from sim.closed_form.con import Block
 from sim.iterates import IterateStore, apply_con_update, apply_con_updates
-from sim.recording import EventLog, InconTraceRecorder, MetricsRecorder, StalenessCounter, TraceRecorder
+from sim.recording import EventLog, InconTraceRecorder, MetricsRecorder, StalenessCounter, TraceRecorder, WorkTally
 
 
 @dataclass(slots=True)
@@ -113,6 +113,9 @@ class Run:
         self.cancelled = 0       # computations stopped (Ringmaster with cancel), never applied nor traced
         self.cancelled_time = 0.0  # worker-time they took, each from its read to its cancel
         self.sim_time = 0.0     # time of the last update
+        self.work = WorkTally(scenario.cluster.workers)  # the workers' spans of work: their idle time (idle_time)
+        self.idle_at: deque[float] = deque()  # deferred: the idle time when each recorded update was formed
+        self._idle = 0.0                      # deferred: the idle time at the last recorded update applied
         self.done = False
         self.diverged = False
         self.f_x0 = self.metrics.record(0, 0.0, 0, self.store.current)
@@ -123,7 +126,7 @@ class Run:
 
     def apply(self, reads: list[Read], now: float) -> None:
         """The engine forms update k = scheduled at `now`: the sum of the gradients of `reads`, in this order."""
-        self.formed()
+        self.formed(now)
         if not self.deferred:  # apply_updates([self], ...) without its batching overhead: the single-run hot path
             apply_con_update(self.store, self.algorithm, [r.version for r in reads], [r.samples for r in reads])
             self.applied(reads, now)
@@ -132,10 +135,17 @@ class Run:
         self.pending_updates += 1
         self.on_pending()
 
-    def formed(self) -> None:
-        """The engine formed update k = scheduled (the K-th finishes the run's engine)."""
+    def formed(self, now: float) -> None:
+        """The engine formed update k = scheduled at `now` (the K-th finishes the run's engine). A deferred run's engine
+        runs ahead of its math, which may find it diverged at a recorded update: its idle time then is kept."""
         self.scheduled += 1
         self.finished = self.finished or self.scheduled == self.iterations
+        if self.deferred and (self.scheduled % self.metrics.every == 0 or self.scheduled == self.iterations):
+            self.idle_at.append(self.work.idle(now))
+
+    def idle_time(self) -> float:
+        """The workers' idle worker-time up to the last update (sim.recording.WorkTally)."""
+        return self._idle if self.deferred else self.work.idle(self.sim_time)
 
     def drop(self, read: Read, staleness: int, now: float) -> None:
         """Discard a gradient staler than the bound (none after the K-th update: the run is over)."""
@@ -158,6 +168,7 @@ class Run:
     def cancel(self, read: Read, now: float) -> None:
         """A computation was stopped at `now` (sim/protocols/cancel.py): its read is released, its time lost."""
         self.store.release(read.version)
+        self.work.cut(read.worker, now)
         self.cancelled += 1
         self.cancelled_time += now - read.t_read
         self.events.add(now, read.worker, "cancel", read.version, now - read.t_read)
@@ -222,6 +233,8 @@ class Run:
         K updates or on divergence."""
         self.sim_time = now
         if k % self.metrics.every == 0 or k == self.iterations:
+            if self.deferred:
+                self._idle = self.idle_at.popleft()
             loss = self.metrics.record(k, now, self.gradients, x)
             self.diverged = not (math.isfinite(loss) and math.isfinite(self.metrics.rows[-1][4]))
             if self.on_progress is not None:

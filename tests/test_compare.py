@@ -53,7 +53,10 @@ def test_a_compare_on_a_tiny_grid_writes_its_table_report_and_results(tmp_path, 
     assert (out / "report.md").is_file() and "## Ranking" in (out / "report.md").read_text()
     assert {p.name for p in (out / "plots").iterdir()} == {"curves.png", "time-to-target.png", "staleness.png"}
     results = pq.read_table(out / "results.parquet").to_pandas()
-    assert {"algorithm", "seed", "step", "time_to_target", "evaluations_to_target", "reached"} <= set(results.columns)
+    assert {"algorithm", "seed", "step", "time_to_target", "evaluations_to_target", "reached", "wasted_fraction",
+            "idle_worker_time", "idle_fraction"} <= set(results.columns)
+    sync = results[results["algorithm"] == "sync"]  # the barrier idles all but the slowest worker of each round
+    assert (sync["idle_fraction"] > 0).all() and (sync["idle_fraction"] < 1).all() and "idle" in printed
     assert sorted(results["seed"]) == [0, 0, 1, 1] and set(results["step"]) <= {0.25, 1.0}
     tuning = pq.read_table(out / "tuning.parquet").to_pandas()
     assert len(tuning) == 2 * 2 and set(tuning["seed"]) == {1_000_000}  # disjoint from the reported seeds
@@ -70,6 +73,21 @@ def test_a_what_if_grid_gives_one_line_per_method(tmp_path):
     results = pq.read_table(out / "results.parquet").to_pandas()
     assert sorted(results["cluster.workers"]) == [2, 2, 4, 4]
     assert (out / "plots" / "what-if-cluster.workers.png").is_file()
+
+
+@pytest.mark.parametrize("extra, key", [
+    ("stragglers = { probability = 0.25, slowdown = 1.0 }\n", "cluster.stragglers.slowdown"),
+    ("[[cluster.groups]]\nworkers = [3]\nslowdown = 1.0\n", "cluster.groups.0.slowdown"),  # a slow machine
+])
+def test_a_straggler_what_if_works_on_random_stragglers_and_on_a_slow_group(tmp_path, extra, key):
+    out = tmp_path / "out"
+    assert main(["compare", tiny(tmp_path, 60, extra=extra), "--algorithms", "asysg-con,sync", "--steps", "0.5,1",
+                 "--seeds", "1", "--tuning-seeds", "1", "--grid", f"{key}=1,10", "--jobs", "1", "--out", str(out)]) == 0
+    results = pq.read_table(out / "results.parquet").to_pandas()
+    assert sorted(results[key]) == [1, 1, 10, 10]
+    sync = results[results["algorithm"] == "sync"].set_index(key)["sim_time"]
+    assert sync[10] > sync[1]  # the slowdown took effect
+    assert (out / "plots" / f"what-if-{key}.png").is_file()
 
 
 def test_the_tuner_picks_the_known_best_step_and_flags_a_grid_edge():
@@ -101,11 +119,13 @@ def test_rank_orders_by_median_time_and_measures_speedup_over_sync():
     results = pd.DataFrame({"algorithm": ["sync"] * 3 + ["a"] * 3 + ["never"] * 3, "step": 0.1,
                             "time_to_target": [30.0, 40.0, 50.0, 10.0, 20.0, 30.0] + [math.inf] * 3,
                             "evaluations_to_target": [1.0] * 9, "reached": [True] * 6 + [False] * 3,
-                            "gradients": [10] * 9, "dropped": [0, 0, 0, 1, 1, 1, 0, 0, 0], "mean_staleness": 0.0})
+                            "wasted_fraction": [0.0, 0.0, 0.0, 0.1, 0.1, 0.1, 0.0, 0.0, 0.0],
+                            "idle_fraction": [0.5, 0.5, 0.2, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0], "mean_staleness": 0.0})
     table = rank(results, "sync")
     assert table["algorithm"].tolist() == ["a", "sync", "never"]
     assert table["speedup"].iloc[0] == 2.0 and math.isnan(table["speedup"].iloc[2])
     assert table["wasted_fraction"].iloc[0] == pytest.approx(0.1)
+    assert table["idle_fraction"].iloc[1] == pytest.approx(0.4)
     assert (table["time_low"].iloc[0], table["time_high"].iloc[0]) == (10.0, 30.0)
 
 
@@ -137,6 +157,8 @@ BAD = [  # each replaces the default flags of its kind: --steps 0.5,1 --jobs 1
     ["--steps", "1"], ["--steps", "0,2"], ["--steps", "a,b"],
     ["--grid", "algorithm.name=sync"], ["--grid", "algorithm.step=0.1,1"], ["--grid", "cluster.workers"],
     ["--grid", "cluster.workers=0,2"], ["--scheduler", "tcp://127.0.0.1:1"],
+    ["--grid", "cluster.stragglers.slowdown=1,10"],  # no worker straggles: the what-if would change nothing
+    ["--grid", "cluster.groups.0.slowdown=1,5"],     # no [[cluster.groups]] to index
 ]
 BAD_SYNTAX = [["--target", "abc"], ["--seeds", "0"], ["--tuning-seeds", "0"], ["--jobs", "0"],
               ["--jobs", "1", "--scheduler", "tcp://127.0.0.1:1"]]  # refused by argparse: usage and one error line
@@ -181,3 +203,27 @@ def test_wasted_work_counts_dropped_cancelled_and_lost_gradients():
     # 100 reached the server (10 dropped), 30 were cancelled and 20 lost: 60 of the 150 computed were wasted
     assert wasted_fraction({"gradients": 100, "dropped": 10, "cancelled": 30, "lost_messages": 20}) == 60 / 150
     assert wasted_fraction({"gradients": 0, "dropped": 0}) == 0.0
+
+
+def test_ringmaster_falls_back_to_no_cancelling_on_a_cluster_that_loses_messages(tmp_path, capsys):
+    from sim.frontends.store import Store
+
+    out = tmp_path / "out"
+    flags = ["--algorithms", "ringmaster,asysg-con", "--steps", "0.25,0.5", "--seeds", "1", "--tuning-seeds", "1",
+             "--jobs", "1", "--out", str(out)]
+    assert main(["compare", tiny(tmp_path, 100, extra="loss = 0.05\n"), *flags]) == 0
+    printed = capsys.readouterr().out
+    assert "ringmaster (fallback)" in printed and "ringmaster (fallback): run as" in printed
+    assert "with cancel = false" in printed and "cluster.loss" in printed  # what was refused, and why
+    report = (out / "report.md").read_text()
+    assert "ringmaster (fallback)" in report and "- ringmaster: run as Ringmaster ASGD" in report
+    results = pq.read_table(out / "results.parquet").to_pandas()
+    with Store(out) as store:
+        summaries = [store.record(run_id).summary for run_id in results["run_id"]]
+    ringmaster = [s for s in summaries if s["algorithm"] == "ringmaster"]
+    assert ringmaster and all(s["cancel"] is False and s["lost_messages"] > 0 for s in ringmaster)
+    comparison = run_compare(tiny(tmp_path, 100), tmp_path / "plain", ["ringmaster"], seeds=1, steps_text="0.25,0.5",
+                             tuning_seeds=1, quiet=True)
+    assert comparison.notes == {}  # no failures, no lost messages: Ringmaster cancels
+    with Store(tmp_path / "plain") as store:
+        assert store.record(comparison.results["run_id"].iloc[0]).summary["cancel"] is True

@@ -15,6 +15,7 @@ from scenarios import build_objective, parse
 from sim import engine, simulate, simulate_batch
 from sim.closed_form.ring import Ring, apply_schedules
 from sim.run import Run
+from sim.recording import WorkTally
 from sim.closed_form.con import ConSchedule, Tie, closed_form
 from sim.cluster.streams import Draws, stream
 from sim.cluster.workers import SampleStream, WorkerClock
@@ -101,7 +102,7 @@ def _ring_depth(depth: int | None):
 def test_continuous_latencies_never_tie(s):
     """Without constant latencies no two events share an instant, so the closed form is what runs: its blocks hold
     updates 0 .. K-1 in order."""
-    blocks = list(engine._schedule(s, build_objective(s)))
+    blocks = list(engine._schedule(s, build_objective(s), WorkTally(s.cluster.workers)))
     assert [b.first for b in blocks] == list(np.cumsum([0] + [len(b) for b in blocks[:-1]]))
     assert sum(len(b) for b in blocks) == s.algorithm.iterations
 
@@ -109,7 +110,7 @@ def test_continuous_latencies_never_tie(s):
 def test_equal_constant_latencies_tie_and_fall_back_to_the_engine():
     s = scenario(workers=3, iterations=50, compute={"dist": "constant", "value": 1.0}, policy="wait")
     with pytest.raises(Tie):
-        list(engine._schedule(s, build_objective(s)))
+        list(engine._schedule(s, build_objective(s), WorkTally(s.cluster.workers)))
     assert_identical_runs(simulate(s), simulate(s, timing="simpy"))
 
 
@@ -127,7 +128,7 @@ def test_events_at_one_instant_in_the_engines_order_not_the_workers(fast, slow):
     s = parse({**scenario(workers=2, iterations=40).resolved,
                "cluster": {"workers": 2, "groups": [{"workers": [0], **fast}, {"workers": [1], **slow}]}})
     with pytest.raises(Tie):
-        list(engine._schedule(s, build_objective(s)))
+        list(engine._schedule(s, build_objective(s), WorkTally(s.cluster.workers)))
     assert_identical_runs(simulate(s), simulate(s, timing="simpy"))
 
 
@@ -138,7 +139,7 @@ def test_a_run_that_ties_midway_reports_its_progress_once():
                "cluster": {"workers": 2, "compute": {"dist": "constant", "value": 1.0},
                            "groups": [{"workers": [1], "slowdown": 1 + 2**-12}]}})
     with pytest.raises(Tie):
-        list(engine._schedule(s, build_objective(s)))
+        list(engine._schedule(s, build_objective(s), WorkTally(s.cluster.workers)))
     reported = {"auto": [], "simpy": []}
     for timing, updates in reported.items():
         result = simulate(s, progress=updates.append, timing=timing)
@@ -150,8 +151,8 @@ def test_a_replicate_that_ties_midway_runs_on_the_engine_and_the_others_go_on():
     s = parse({**scenario(workers=4, iterations=3000).resolved, "record": {"every": 100}})
     schedule = engine._schedule
 
-    def tie_for_seed_7(replicate, objective):
-        blocks = schedule(replicate, objective)
+    def tie_for_seed_7(replicate, objective, work):
+        blocks = schedule(replicate, objective, work)
         if replicate.seed != 7:
             return blocks
 

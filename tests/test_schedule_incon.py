@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from scenarios import build_objective, parse
 from sim import engine, simulate, simulate_batch, simulate_replicates
+from sim.recording import WorkTally
 from sim.closed_form.con import Tie, closed_form
 from tests.helpers import assert_identical_runs, assert_replays, no_engine, scenario
 from tests.test_schedule import DEPTHS, ZERO, _ring_depth, assert_batch_is_the_engines, cluster_data
@@ -100,7 +101,7 @@ def test_events_at_one_instant_tie_and_fall_back_to_the_engine(compute, slow):
         data["cluster"]["groups"] = [{"workers": [1], "slowdown": slow}]
     s = parse(data)
     with pytest.raises(Tie):
-        list(engine._schedule(s, build_objective(s)))
+        list(engine._schedule(s, build_objective(s), WorkTally(s.cluster.workers)))
     assert_identical_runs(simulate(s), simulate(s, timing="simpy"))
 
 

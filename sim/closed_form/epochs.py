@@ -23,6 +23,7 @@ import numpy as np
 
 from sim.closed_form.con import Block, Tie
 from sim.cluster.workers import RepeatedClock, SampleStream
+from sim.recording import WorkTally
 
 REFILL = 256  # draws a worker takes from its streams at least, when its buffers run short
 
@@ -67,12 +68,16 @@ class EpochSchedule:
     """The blocks of updates 0 .. K-1 of an AsySG-con run with SVRG's epochs, one block an epoch."""
 
     def __init__(self, clocks: list[RepeatedClock], samples: list[SampleStream], batch: int, iterations: int,
-                 minibatch: int, epoch: int, snapshot_time: float) -> None:
+                 minibatch: int, epoch: int, snapshot_time: float, work: WorkTally) -> None:
         self._buffers = [_Buffer(clock, stream, minibatch) for clock, stream in zip(clocks, samples)]
+        self._work = work
         self._downlink = np.array([clock.downlink is not None for clock in clocks])
         self._batch, self._iterations, self._epoch, self._snapshot = batch, iterations, epoch, snapshot_time
         # each worker's first read is ready after its first downlink, from time 0
         self._ready = np.array([0.0 + clock.downlink() if clock.downlink is not None else 0.0 for clock in clocks])
+        work.everyone(0.0, snapshot_time)  # the first snapshot round, and each worker's first downlink
+        for worker, ready in enumerate(self._ready.tolist()):
+            work.start(worker, 0.0, ready)
         self._expect = np.full(len(clocks), -(-epoch * batch // len(clocks)))  # reads per epoch, a guess
 
     def __iter__(self) -> Iterator[Block]:
@@ -81,6 +86,8 @@ class EpochSchedule:
             block = self._epoch_block(opening, first)
             yield block
             opening, first = float(block.t_apply[-1]) + self._snapshot, first + len(block)
+            if first < self._iterations:
+                self._work.everyone(float(block.t_apply[-1]), self._snapshot)
 
     def _epoch_block(self, opening: float, first: int) -> Block:
         """The epoch opening at `opening` with updates first, ...: its reads, arrivals and updates (up to K)."""
@@ -114,6 +121,7 @@ class EpochSchedule:
         samples = np.concatenate([b.drawn[:n] for b, n in zip(self._buffers, admitted)])
         for w, (buffer, r, n) in enumerate(zip(self._buffers, rows, admitted)):
             if n:
+                self._tally(w, r[:n + 1], buffer, n)
                 self._ready[w] = r[n, 0]
                 buffer.use(n)
         order = np.argsort(arrive, kind="stable")
@@ -131,3 +139,16 @@ class EpochSchedule:
         return Block(first, workers[:used].reshape(updates, M), versions.reshape(updates, M),
                      read[:used].reshape(updates, M), arrive[M - 1:used:M].copy(),
                      samples[:used].reshape(updates, M, -1), np.empty(0, np.int64))
+
+    def _tally(self, worker: int, rows: np.ndarray, buffer: _Buffer, n: int) -> None:
+        """The worker's spans of its n reads of the epoch (rows: read, computed, arrived; row n's read ends the
+        downlink after the last), in the order the engine starts them (sim.recording.WorkTally): each computation
+        at its read, its push when computed, the next pull at its arrival (a latency the worker does not have is
+        0.0 here and starts no span in the engine: a span of 0 at its predecessor's end changes nothing)."""
+        start = self._work.start
+        for (read, computed, arrived), compute, uplink, downlink in zip(
+                rows[:n].tolist(), buffer.compute[:n].tolist(), buffer.uplink[:n].tolist(),
+                buffer.downlink[:n].tolist()):
+            start(worker, read, compute)
+            start(worker, computed, uplink)
+            start(worker, arrived, downlink)

@@ -22,15 +22,17 @@ import simpy
 from scenarios.types import WorkerTiming
 from sim.cluster.streams import Draws, Purpose, stream
 from sim.cluster.workers import duration_draws
-from sim.recording import EventLog
+from sim.recording import EventLog, WorkTally
 
 
 class Faults:
     """Worker `index`'s failures and lost messages. The protocol sets `work` to the process doing the worker's work
-    (the one a failure interrupts); while the worker is down, `recovery` is the event of its coming back."""
+    (the one a failure interrupts, cutting its span short in `tally`); while the worker is down, `recovery` is the
+    event of its coming back."""
 
-    def __init__(self, env: simpy.Environment, events: EventLog, timing: WorkerTiming, seed: int, index: int) -> None:
-        self.env, self.events, self.index = env, events, index
+    def __init__(self, env: simpy.Environment, events: EventLog, tally: WorkTally, timing: WorkerTiming, seed: int,
+                 index: int) -> None:
+        self.env, self.events, self.tally, self.index = env, events, tally, index
         self.work: simpy.Process | None = None
         self.recovery: simpy.Event | None = None
         self._probability = timing.loss
@@ -67,6 +69,7 @@ class Faults:
             yield env.timeout(uptime())
             self.recovery = env.event()
             if self.work is not None and self.work.is_alive:
+                self.tally.cut(self.index, env.now)
                 self.work.interrupt()
             else:
                 self.failed()
@@ -76,8 +79,8 @@ class Faults:
             recovery.succeed()
 
 
-def start_faults(env: simpy.Environment, events: EventLog, timings: tuple[WorkerTiming, ...],
+def start_faults(env: simpy.Environment, events: EventLog, tally: WorkTally, timings: tuple[WorkerTiming, ...],
                  seed: int) -> list[Faults | None]:
     """Each worker's Faults, None for a worker that neither fails nor loses messages (no process, no draw)."""
-    return [Faults(env, events, timing, seed, index) if timing.failures is not None or timing.loss > 0 else None
+    return [Faults(env, events, tally, timing, seed, index) if timing.failures is not None or timing.loss > 0 else None
             for index, timing in enumerate(timings)]

@@ -3,12 +3,15 @@ thread's read time), its samples and the coordinates its writes change."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from models.base import Objective
 from scenarios.types import WorkerTiming
 from scenarios.distributions import Distribution
 from sim.cluster.streams import Draws, Purpose, stream
+from sim.recording import WorkTally
 
 
 def duration_draws(dist: Distribution, seed: int, purpose: Purpose, index: int) -> Draws | None:
@@ -65,6 +68,16 @@ class WorkerClock:
         if self._straggles is not None:
             t = np.where(self._straggles.take(count) < self._probability, t * self._slowdown, t)
         return t
+
+
+def tallied(draw: Callable[[], float], work: WorkTally, worker: int, now: Callable[[], float]) -> Callable[[], float]:
+    """`draw` that also starts the worker's span of the drawn duration in `work` (sim.recording.WorkTally): the
+    protocols wait out each duration the instant they draw it."""
+    def timed() -> float:
+        duration = draw()
+        work.start(worker, now(), duration)
+        return duration
+    return timed
 
 
 class RepeatedClock:

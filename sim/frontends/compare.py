@@ -59,6 +59,7 @@ MAX_SEEDS = 1000  # reported seeds stay below the tuning seeds
 CHOSEN_BY = ("compare", "algorithm.name", "algorithm.step", "algorithm.iterations", "algorithm.estimator",
              "algorithm.blocks")  # keys compare sets itself: not --grid axes
 PLOTS = "plots"
+FALLBACK = " (fallback)"  # the table's mark of a method run as its fallback (scenarios.methods.Method.fallback)
 
 
 @dataclass(frozen=True)
@@ -84,6 +85,7 @@ class Comparison:
     target: float
     steps: tuple[float, ...]
     skipped: dict[str, str]
+    notes: dict[str, str]  # methods run as their fallback, with why (methods_for)
     keys: list[str]
     curves: pd.DataFrame
     staleness: dict[str, dict[str, pd.DataFrame]]  # by grid point, then method
@@ -94,20 +96,22 @@ class Comparison:
 
 
 def methods_for(scenario: str | Path, names: list[str] | None, points: list[dict[str, Any]]
-                ) -> tuple[list[Method], dict[str, str]]:
-    """The methods to compare and, of the default list, those not applicable, with why. A method named in
-    `names` that does not apply is bad input."""
+                ) -> tuple[list[Method], dict[str, str], dict[str, str]]:
+    """The methods to compare, of the default list those not applicable, with why, and the methods run as their
+    fallback (scenarios.methods.Method.fallback) where the scenario refuses them at some grid point, with why (at
+    every point then, so that the what-if compares one method). A method named in `names` that does not apply is
+    bad input."""
     base = load(scenario, points[0])
     objective = build_objective(base)
-    chosen, skipped = [], {}
+    chosen, skipped, notes = [], {}, {}
     for method in [BY_NAME[name] for name in names] if names else METHODS:
         why = why_not(method, objective, base.algorithm.regularizer["name"])
         if why is None:
-            try:
-                for point in points:
-                    load(scenario, {**point, **method.parts(objective)}, switch=True)
-            except ScenarioError as error:
-                why = f"refused by the scenario: {error}"
+            why = _refused(scenario, method, objective, points)
+            if why is not None and method.fallback is not None and _refused(scenario, method.fallback, objective,
+                                                                            points) is None:
+                notes[method.name] = f"run as {method.fallback.doc}; as documented, {why}"
+                method, why = method.fallback, None
         if why is not None and names:
             raise ScenarioError("--algorithms", method.name, f"does not apply to this scenario: {why}")
         if why is None:
@@ -117,7 +121,17 @@ def methods_for(scenario: str | Path, names: list[str] | None, points: list[dict
     if not chosen:
         raise ScenarioError("--algorithms", ",".join(names or [m.name for m in METHODS]),
                             "no method applies to this scenario")
-    return chosen, skipped
+    return chosen, skipped, notes
+
+
+def _refused(scenario: str | Path, method: Method, objective, points: list[dict[str, Any]]) -> str | None:
+    """Why the scenario refuses `method` at one of the grid points ("refused by the scenario: ..."), or None."""
+    try:
+        for point in points:
+            load(scenario, {**point, **method.parts(objective)}, switch=True)
+    except ScenarioError as error:
+        return f"refused by the scenario: {error}"
+    return None
 
 
 def step_grid(base: Scenario, text: str | None) -> tuple[float, ...]:
@@ -181,6 +195,8 @@ def measure(entries: list[Entry], store, axes: list[Axis], target: float | None 
             row.update({key: summary[key] for key in ("sim_time", "evaluations", "gradients", "dropped",
                                                       "mean_staleness", "max_staleness", "final_stationarity")})
             row["wasted_fraction"] = wasted_fraction(summary)
+            row["idle_worker_time"] = summary["idle_worker_time"]
+            row["idle_fraction"] = idle_fraction(summary)
             row["staleness_counts"] = list(record.staleness)
         rows.append(row)
     return pd.DataFrame(rows), curves
@@ -192,6 +208,13 @@ def wasted_fraction(summary: dict) -> float:
     wasted = summary.get("cancelled", 0) + summary.get("lost_messages", 0)
     computed = summary["gradients"] + wasted
     return (summary["dropped"] + wasted) / computed if computed else 0.0
+
+
+def idle_fraction(summary: dict) -> float:
+    """The share of the worker-time W x sim_time the workers spent idle (summary idle_worker_time: waiting for a
+    pull, the barrier or a write, or down), 0 for a run that took no time."""
+    worker_time = summary["workers"] * summary["sim_time"]
+    return summary["idle_worker_time"] / worker_time if worker_time > 0 else 0.0
 
 
 def fixed_taus(base: Scenario) -> list[float] | None:
@@ -240,8 +263,9 @@ def run_compare(scenario: str | Path, out: str | Path, names: list[str] | None =
     plan(scenario, axes, {})  # every grid point of the scenario as it is is valid (else one message naming it)
     points = [{axis.key: axis.values[i] for axis, i in zip(axes, point)} for point in product(axes)]
     base = load(scenario, points[0])
+    _check_straggler_axes(scenario, axes, points)
     check_seeds(base.seed, TUNING_SEED_OFFSET + tuning_seeds)
-    methods, skipped = methods_for(scenario, names, points)
+    methods, skipped, notes = methods_for(scenario, names, points)
     steps = step_grid(base, steps_text)
     tuning_plan = plan_runs(scenario, methods, axes, steps, base.seed + TUNING_SEED_OFFSET, tuning_seeds)
     check_out_dir(Path(out), STORE_MARKER, STORE_KIND)
@@ -295,9 +319,20 @@ def run_compare(scenario: str | Path, out: str | Path, names: list[str] | None =
     theory = None
     if taus is not None and not axes and math.isfinite(target):
         theory = fixed_computation_orders(taus, build_objective(base).variance, target)
-    return Comparison(results, tuning, chosen, target, steps, skipped, keys,
+    return Comparison(results, tuning, chosen, target, steps, skipped, notes, keys,
                       pd.concat(curve_rows, ignore_index=True) if curve_rows else pd.DataFrame(),
                       staleness, theory, failed, executed, time.perf_counter() - started)
+
+
+def _check_straggler_axes(scenario: str | Path, axes: list[Axis], points: list[dict[str, Any]]) -> None:
+    """A what-if over the stragglers' slowdown where no worker straggles (cluster.stragglers.probability 0 at every
+    grid point) would compare equal clusters: bad input, saying what to grid instead."""
+    for axis in axes:
+        if axis.key == "cluster.stragglers.slowdown" and not any(
+                timing.straggler_probability > 0 for point in points for timing in load(scenario, point).cluster.timings):
+            raise ScenarioError("--grid", f"{axis.key}={','.join(axis.labels)}", "changes nothing: no worker straggles "
+                                "(cluster.stragglers.probability is 0); set the probability in the scenario, or grid "
+                                "a slow group's slowdown, e.g. cluster.groups.0.slowdown=1,5,10")
 
 
 def ranked_tables(comparison: Comparison) -> list[tuple[dict[str, Any], pd.DataFrame]]:
@@ -314,17 +349,23 @@ def ranked_tables(comparison: Comparison) -> list[tuple[dict[str, Any], pd.DataF
     return out
 
 
-def format_table(ranked: pd.DataFrame, chosen: pd.DataFrame, cells: dict[str, Any], markdown: bool) -> str:
+def format_table(ranked: pd.DataFrame, chosen: pd.DataFrame, cells: dict[str, Any], markdown: bool,
+                 notes: dict[str, str] | None = None) -> str:
+    """The ranked table; a method run as its fallback is marked FALLBACK and its note follows the table."""
+    notes = notes or {}
     headers = ["rank", "method", "step", "time to target (median [interval])", "evaluations to target",
-               "reached", "speedup over sync", "wasted", "mean staleness"]
+               "reached", "speedup over sync", "wasted", "idle", "mean staleness"]
     rows = []
     for i, row in ranked.iterrows():
         edge = _edge(chosen, row["algorithm"], cells)
-        rows.append([i + 1, row["algorithm"], f"{row['step']:.4g}" + (f" ({edge} of grid)" if edge else ""),
+        rows.append([i + 1, row["algorithm"] + (FALLBACK if row["algorithm"] in notes else ""),
+                     f"{row['step']:.4g}" + (f" ({edge} of grid)" if edge else ""),
                      _time(row), _number(row["evaluations_median"]), f"{row['reached']}/{row['seeds']}",
                      "-" if math.isnan(row["speedup"]) else f"{row['speedup']:.2f}x",
-                     f"{100 * row['wasted_fraction']:.1f}%", f"{row['mean_staleness']:.2f}"])
-    return table(headers, rows, markdown)
+                     f"{100 * row['wasted_fraction']:.1f}%", f"{100 * row['idle_fraction']:.1f}%",
+                     f"{row['mean_staleness']:.2f}"])
+    marked = [f"{name}{FALLBACK}: {note}" for name, note in notes.items() if name in set(ranked["algorithm"])]
+    return "\n".join([table(headers, rows, markdown), *(["", *marked] if marked and markdown else marked)])
 
 
 def _edge(chosen: pd.DataFrame, algorithm: str, cells: dict[str, Any]) -> str:
@@ -425,17 +466,19 @@ def _markdown(comparison: Comparison, scenario: str | Path, command: list[str] |
              "stationarity); a step at an end of the grid is flagged: widen --steps that way",
              f"- runs: {len(comparison.results)} reported, {len(comparison.tuning)} tuning; "
              f"{comparison.failed} failed", ""]
-    lines += ["Methods (scenarios.methods):", ""] + [f"- {name}: {BY_NAME[name].doc}" for name in
-                                                   dict.fromkeys(comparison.results["algorithm"])] + [""]
+    lines += ["Methods (scenarios.methods):", ""] + [f"- {name}: {comparison.notes.get(name, BY_NAME[name].doc)}"
+                                                   for name in dict.fromkeys(comparison.results["algorithm"])] + [""]
     if comparison.skipped:
         lines += ["Not applicable here:", ""] + [f"- {name}: {why}" for name, why in comparison.skipped.items()] + [""]
     for cells, ranked in ranked_tables(comparison):
         where = ", ".join(f"`{k}` = {v}" for k, v in cells.items())
         lines += [f"## Ranking{' at ' + where if where else ''}", "",
                   "Median over the reported seeds with the order-statistic interval of the median "
-                  "([min, max] with fewer than 6 seeds); `wasted`: dropped gradients over those the server consumed; "
-                  "speedup: sync's median time to target over the method's.", "",
-                  format_table(ranked, comparison.chosen, cells, markdown=True), ""]
+                  "([min, max] with fewer than 6 seeds); `wasted`: the gradients computed that no update used "
+                  "(dropped at the server, cancelled, lost) over those computed; `idle`: the worker-time the "
+                  "workers spent idle (waiting for a pull, the barrier or a write, or down) over W x the simulated "
+                  "time; both averaged over the seeds; speedup: sync's median time to target over the method's.", "",
+                  format_table(ranked, comparison.chosen, cells, markdown=True, notes=comparison.notes), ""]
     if comparison.theory is not None:
         theory = comparison.theory
         measured = _measured_ratio(comparison)
@@ -488,7 +531,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     for cells, ranked in ranked_tables(comparison):
         where = ", ".join(f"{k}={v}" for k, v in cells.items())
         print(f"asgd compare: target stationarity {comparison.target:.4g}{'; ' + where if where else ''}")
-        print(format_table(ranked, comparison.chosen, cells, markdown=False))
+        print(format_table(ranked, comparison.chosen, cells, markdown=False, notes=comparison.notes))
     for name, why in comparison.skipped.items():
         print(f"  not applicable: {name}: {why}")
     print(f"  {comparison.executed} runs now, in {comparison.seconds:.1f} s; written to {out}: report.md, "

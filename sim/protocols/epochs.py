@@ -20,6 +20,7 @@ import math
 import simpy
 
 from scenarios.types import WorkerTiming
+from sim.recording import WorkTally
 
 
 def full_pass_time(timings: tuple[WorkerTiming, ...], samples: int, minibatch: int) -> float:
@@ -37,8 +38,8 @@ class EpochGate:
     parameter server, M for a shared-memory read), `epoch` updates of `batch` gradients per epoch."""
 
     def __init__(self, env: simpy.Environment, run, epoch: int, batch: int, gradients_per_read: int,
-                 snapshot_time: float) -> None:
-        self.env, self.run = env, run
+                 snapshot_time: float, work: WorkTally) -> None:
+        self.env, self.run, self.work = env, run, work
         self.epoch, self.capacity = epoch, epoch * batch
         self.per_read = gradients_per_read
         self.snapshot_time = snapshot_time
@@ -87,6 +88,7 @@ class EpochGate:
     def _snapshot(self) -> None:
         """Close the gate for a snapshot round, and open the next epoch when it ends."""
         self.open, self.admitted = False, 0
+        self.work.everyone(self.env.now, self.snapshot_time)
         self.env.timeout(self.snapshot_time).callbacks.append(self._open)
 
     def _open(self, _event) -> None:

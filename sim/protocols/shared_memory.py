@@ -108,6 +108,7 @@ class SharedMemory:
         clock = self._read_clocks[worker]
         first = self.store.hold(self.run.scheduled)
         read = InconRead(worker, first, now, clock() if clock is not None else 0.0, samples, first)
+        self.run.work.start(worker, now, read.duration)  # the read's span (sim.recording.WorkTally)
         if read.end > now:
             self._reading.append(read)
         return read
@@ -122,7 +123,7 @@ class SharedMemory:
         """Update k at `now`: the write of the one read in `reads` (the staleness policy's batch is one read)."""
         (read,) = reads
         run, k = self.run, self.store.version
-        run.formed()
+        run.formed(now)
         coordinates = self._coordinates[read.worker]()
         apply_incon_update(self.store, run.algorithm, read.first, read.landed_at, read.samples, coordinates)
         self._land(k, coordinates, now)

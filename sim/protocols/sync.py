@@ -43,6 +43,7 @@ def coordinator(env: simpy.Environment, run: Run, clocks: list[WorkerClock], sam
                 epoch: int | None, snapshot_time: float, faults: list[Faults | None]):
     while not run.finished:
         if epoch is not None and run.scheduled % epoch == 0:  # SVRG: a snapshot round (sim/protocols/epochs.py)
+            run.work.everyone(env.now, snapshot_time)
             yield env.timeout(snapshot_time)
         arrived: list[Read] = []
         rounds = [env.process(worker_round(env, run, i, clock, stream, arrived, fault))
