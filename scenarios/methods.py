@@ -3,9 +3,7 @@ default parts, and the objectives it applies to.
 
 A method is the scenario overrides that switch a scenario to it (scenarios.switch: the file's keys it cannot use are
 left out), computed from the objective; `needs` names what the objective (f + h) must have for the method to make
-sense; `fallback`, what `asgd compare` runs under the method's name where the scenario refuses the method itself
-(Ringmaster without cancelling, on clusters with failures or lost messages, which cancelling workers do not have).
-The scenario's regularizer h is part of the problem, so every method keeps it (with a regularizer, asysg-con,
+sense. The scenario's regularizer h is part of the problem, so every method keeps it (with a regularizer, asysg-con,
 asysg-incon, sync and svrg take proximal steps). A method may still be refused by the cluster (asysg-incon and sapalm
 share one machine's memory: no network latency); `asgd compare` reports that as "not applicable" with the reason.
 New presets (issue 12) are one more line of METHODS.
@@ -31,7 +29,6 @@ class Method:
     parts: Callable[[Objective], dict[str, Any]]     # overrides, algorithm.name first
     needs: str | None = None                         # "finite-sum" | "regularizer" | None
     doc: str = ""
-    fallback: Method | None = None                   # what compare runs instead where the scenario refuses this
 
 
 def _svrg(objective: Objective) -> dict[str, Any]:
@@ -60,12 +57,7 @@ METHODS = (
     Method("ringmaster", lambda objective: {"algorithm.name": "ringmaster", "algorithm.threshold": RINGMASTER_R,
                                             "algorithm.cancel": True},
            doc=f"Ringmaster ASGD, R = {RINGMASTER_R}, computations cancelled at staleness R (Maranjyan, Tyurin and "
-               "Richtarik 2025, Algorithm 1)",
-           fallback=Method("ringmaster", lambda objective: {"algorithm.name": "ringmaster",
-                                                            "algorithm.threshold": RINGMASTER_R,
-                                                            "algorithm.cancel": False},
-                           doc=f"Ringmaster ASGD, R = {RINGMASTER_R}, with cancel = false: a gradient of staleness >= R "
-                               "is computed to the end and discarded at the server")),
+               "Richtarik 2025, Algorithm 1)"),
 )
 BY_NAME = {method.name: method for method in METHODS}
 SYNC_BASELINE = "sync"  # the method speedups are measured against

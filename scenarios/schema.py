@@ -78,7 +78,6 @@ def build(data: Any, default_name: str) -> Scenario:
     staleness, staleness_out = _staleness(top.table("staleness", STALENESS_KEYS))
     _check_cycles(algorithm, cluster, cluster_out)
     _check_shared_memory(algorithm, parsed)
-    _check_cancel(algorithm, cluster)
     record, record_out = _record(top.table("record", RECORD_KEYS), algorithm.iterations)
     resolved = {"name": name, "seed": seed, "objective": objective_out, "algorithm": algorithm_out,
                 "staleness": staleness_out, "cluster": cluster_out, "record": record_out}
@@ -176,17 +175,6 @@ def _check_cycles(algorithm: Algorithm, cluster: Cluster, cluster_out: dict[str,
             raise ScenarioError("cluster.compute", cluster_out["compute"],
                                 f"worker {worker}'s pull-compute-push cycle takes no time while the server's service "
                                 "time is not 0: give compute, downlink or uplink a positive mean")
-
-
-def _check_cancel(algorithm: Algorithm, cluster: Cluster) -> None:
-    """Ringmaster's cancelling workers (sim/protocols/cancel.py) have no failures or lost messages yet."""
-    if not algorithm.cancel:
-        return
-    for worker, timing in enumerate(cluster.timings):
-        if timing.failures is not None or timing.loss > 0:
-            key, value = ("cluster.failures", "{...}") if timing.failures is not None else ("cluster.loss", timing.loss)
-            raise ScenarioError(key, value, f"(worker {worker}'s) is not simulated with algorithm.cancel = true "
-                                "(Ringmaster's cancelling workers): set algorithm.cancel = false, or remove it")
 
 
 def _check_shared_memory(algorithm: Algorithm, parsed: dict[str, Distribution | float]) -> None:

@@ -290,7 +290,7 @@ def _start(env: simpy.Environment, run: Run, scenario: Scenario, objective) -> N
     if algorithm.protocol == "sync":
         sync.start(env, run, clocks, samples, service, epoch, snapshot_time if epoch is not None else 0.0, faults)
     elif algorithm.cancel:
-        cancel.start(env, run, clocks, samples, algorithm.threshold, service)
+        cancel.start(env, run, clocks, samples, algorithm.threshold, service, faults)
     elif algorithm.protocol == "asysg-con":
         con.start(env, run, clocks, samples, algorithm.batch, scenario.staleness.bound, scenario.staleness.policy,
                   service, epochs, faults)

@@ -84,3 +84,14 @@ def start_faults(env: simpy.Environment, events: EventLog, tally: WorkTally, tim
     """Each worker's Faults, None for a worker that neither fails nor loses messages (no process, no draw)."""
     return [Faults(env, events, tally, timing, seed, index) if timing.failures is not None or timing.loss > 0 else None
             for index, timing in enumerate(timings)]
+
+
+
+def start_workers(env: simpy.Environment, count: int, faults: list[Faults | None] | None, work) -> None:
+    """Start `count` worker processes in order, worker i's being work(i, its Faults or None); a failure of worker i
+    interrupts its process (Faults.work)."""
+    for index in range(count):
+        fault = faults[index] if faults is not None else None
+        process = env.process(work(index, fault))
+        if fault is not None:
+            fault.work = process

@@ -59,7 +59,6 @@ MAX_SEEDS = 1000  # reported seeds stay below the tuning seeds
 CHOSEN_BY = ("compare", "algorithm.name", "algorithm.step", "algorithm.iterations", "algorithm.estimator",
              "algorithm.blocks")  # keys compare sets itself: not --grid axes
 PLOTS = "plots"
-FALLBACK = " (fallback)"  # the table's mark of a method run as its fallback (scenarios.methods.Method.fallback)
 
 
 @dataclass(frozen=True)
@@ -85,7 +84,6 @@ class Comparison:
     target: float
     steps: tuple[float, ...]
     skipped: dict[str, str]
-    notes: dict[str, str]  # methods run as their fallback, with why (methods_for)
     keys: list[str]
     curves: pd.DataFrame
     staleness: dict[str, dict[str, pd.DataFrame]]  # by grid point, then method
@@ -96,22 +94,16 @@ class Comparison:
 
 
 def methods_for(scenario: str | Path, names: list[str] | None, points: list[dict[str, Any]]
-                ) -> tuple[list[Method], dict[str, str], dict[str, str]]:
-    """The methods to compare, of the default list those not applicable, with why, and the methods run as their
-    fallback (scenarios.methods.Method.fallback) where the scenario refuses them at some grid point, with why (at
-    every point then, so that the what-if compares one method). A method named in `names` that does not apply is
-    bad input."""
+                ) -> tuple[list[Method], dict[str, str]]:
+    """The methods to compare and, of the default list, those not applicable, with why. A method named in
+    `names` that does not apply is bad input."""
     base = load(scenario, points[0])
     objective = build_objective(base)
-    chosen, skipped, notes = [], {}, {}
+    chosen, skipped = [], {}
     for method in [BY_NAME[name] for name in names] if names else METHODS:
         why = why_not(method, objective, base.algorithm.regularizer["name"])
         if why is None:
             why = _refused(scenario, method, objective, points)
-            if why is not None and method.fallback is not None and _refused(scenario, method.fallback, objective,
-                                                                            points) is None:
-                notes[method.name] = f"run as {method.fallback.doc}; as documented, {why}"
-                method, why = method.fallback, None
         if why is not None and names:
             raise ScenarioError("--algorithms", method.name, f"does not apply to this scenario: {why}")
         if why is None:
@@ -121,7 +113,7 @@ def methods_for(scenario: str | Path, names: list[str] | None, points: list[dict
     if not chosen:
         raise ScenarioError("--algorithms", ",".join(names or [m.name for m in METHODS]),
                             "no method applies to this scenario")
-    return chosen, skipped, notes
+    return chosen, skipped
 
 
 def _refused(scenario: str | Path, method: Method, objective, points: list[dict[str, Any]]) -> str | None:
@@ -265,7 +257,7 @@ def run_compare(scenario: str | Path, out: str | Path, names: list[str] | None =
     base = load(scenario, points[0])
     _check_straggler_axes(scenario, axes, points)
     check_seeds(base.seed, TUNING_SEED_OFFSET + tuning_seeds)
-    methods, skipped, notes = methods_for(scenario, names, points)
+    methods, skipped = methods_for(scenario, names, points)
     steps = step_grid(base, steps_text)
     tuning_plan = plan_runs(scenario, methods, axes, steps, base.seed + TUNING_SEED_OFFSET, tuning_seeds)
     check_out_dir(Path(out), STORE_MARKER, STORE_KIND)
@@ -319,7 +311,7 @@ def run_compare(scenario: str | Path, out: str | Path, names: list[str] | None =
     theory = None
     if taus is not None and not axes and math.isfinite(target):
         theory = fixed_computation_orders(taus, build_objective(base).variance, target)
-    return Comparison(results, tuning, chosen, target, steps, skipped, notes, keys,
+    return Comparison(results, tuning, chosen, target, steps, skipped, keys,
                       pd.concat(curve_rows, ignore_index=True) if curve_rows else pd.DataFrame(),
                       staleness, theory, failed, executed, time.perf_counter() - started)
 
@@ -349,23 +341,19 @@ def ranked_tables(comparison: Comparison) -> list[tuple[dict[str, Any], pd.DataF
     return out
 
 
-def format_table(ranked: pd.DataFrame, chosen: pd.DataFrame, cells: dict[str, Any], markdown: bool,
-                 notes: dict[str, str] | None = None) -> str:
-    """The ranked table; a method run as its fallback is marked FALLBACK and its note follows the table."""
-    notes = notes or {}
+def format_table(ranked: pd.DataFrame, chosen: pd.DataFrame, cells: dict[str, Any], markdown: bool) -> str:
     headers = ["rank", "method", "step", "time to target (median [interval])", "evaluations to target",
                "reached", "speedup over sync", "wasted", "idle", "mean staleness"]
     rows = []
     for i, row in ranked.iterrows():
         edge = _edge(chosen, row["algorithm"], cells)
-        rows.append([i + 1, row["algorithm"] + (FALLBACK if row["algorithm"] in notes else ""),
+        rows.append([i + 1, row["algorithm"],
                      f"{row['step']:.4g}" + (f" ({edge} of grid)" if edge else ""),
                      _time(row), _number(row["evaluations_median"]), f"{row['reached']}/{row['seeds']}",
                      "-" if math.isnan(row["speedup"]) else f"{row['speedup']:.2f}x",
                      f"{100 * row['wasted_fraction']:.1f}%", f"{100 * row['idle_fraction']:.1f}%",
                      f"{row['mean_staleness']:.2f}"])
-    marked = [f"{name}{FALLBACK}: {note}" for name, note in notes.items() if name in set(ranked["algorithm"])]
-    return "\n".join([table(headers, rows, markdown), *(["", *marked] if marked and markdown else marked)])
+    return table(headers, rows, markdown)
 
 
 def _edge(chosen: pd.DataFrame, algorithm: str, cells: dict[str, Any]) -> str:
@@ -466,7 +454,7 @@ def _markdown(comparison: Comparison, scenario: str | Path, command: list[str] |
              "stationarity); a step at an end of the grid is flagged: widen --steps that way",
              f"- runs: {len(comparison.results)} reported, {len(comparison.tuning)} tuning; "
              f"{comparison.failed} failed", ""]
-    lines += ["Methods (scenarios.methods):", ""] + [f"- {name}: {comparison.notes.get(name, BY_NAME[name].doc)}"
+    lines += ["Methods (scenarios.methods):", ""] + [f"- {name}: {BY_NAME[name].doc}"
                                                    for name in dict.fromkeys(comparison.results["algorithm"])] + [""]
     if comparison.skipped:
         lines += ["Not applicable here:", ""] + [f"- {name}: {why}" for name, why in comparison.skipped.items()] + [""]
@@ -478,7 +466,7 @@ def _markdown(comparison: Comparison, scenario: str | Path, command: list[str] |
                   "(dropped at the server, cancelled, lost) over those computed; `idle`: the worker-time the "
                   "workers spent idle (waiting for a pull, the barrier or a write, or down) over W x the simulated "
                   "time; both averaged over the seeds; speedup: sync's median time to target over the method's.", "",
-                  format_table(ranked, comparison.chosen, cells, markdown=True, notes=comparison.notes), ""]
+                  format_table(ranked, comparison.chosen, cells, markdown=True), ""]
     if comparison.theory is not None:
         theory = comparison.theory
         measured = _measured_ratio(comparison)
@@ -531,7 +519,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     for cells, ranked in ranked_tables(comparison):
         where = ", ".join(f"{k}={v}" for k, v in cells.items())
         print(f"asgd compare: target stationarity {comparison.target:.4g}{'; ' + where if where else ''}")
-        print(format_table(ranked, comparison.chosen, cells, markdown=False, notes=comparison.notes))
+        print(format_table(ranked, comparison.chosen, cells, markdown=False))
     for name, why in comparison.skipped.items():
         print(f"  not applicable: {name}: {why}")
     print(f"  {comparison.executed} runs now, in {comparison.seconds:.1f} s; written to {out}: report.md, "

@@ -26,7 +26,7 @@ import simpy
 from sim.protocols.epochs import Admission
 from sim.protocols.waiters import ALWAYS, Waiters
 from sim.run import Read, Run
-from sim.cluster.failures import Faults
+from sim.cluster.failures import Faults, start_workers
 from sim.cluster.workers import SampleStream, WorkerClock
 
 
@@ -209,14 +209,27 @@ def worker(env: simpy.Environment, index: int, clock: WorkerClock, samples: Samp
             computed = 1
             if uplink is not None:
                 yield env.timeout(uplink())
-            if faults is not None and faults.lost(read.version, read.t_read):
-                server.lose(read)
-                continue
-            server.push(read)
+            deliver(server, read, faults)
         except simpy.Interrupt:  # a failure (sim/cluster/failures.py)
-            if read is not None:
-                server.lose(read)
-            yield faults.failed(read.version, read.t_read, computed) if read is not None else faults.failed()
+            yield failed(server, read, computed, faults)
+
+
+def deliver(server: ParameterServer, read: Read, faults: Faults | None) -> None:
+    """Push the gradient of `read`, unless the network loses it (faults.lost): then it is given up (server.lose)."""
+    if faults is not None and faults.lost(read.version, read.t_read):
+        server.lose(read)
+    else:
+        server.push(read)
+
+
+def failed(server: ParameterServer, read: Read | None, computed: int, faults: Faults) -> simpy.Event:
+    """A failure interrupted the worker's work: the gradient of `read` (None: no read in progress), of which
+    `computed` (0 or 1) had been computed, is lost (server.lose); the failure is recorded (faults.failed) and the
+    event of the worker's recovery returned, to yield."""
+    if read is None:
+        return faults.failed()
+    server.lose(read)
+    return faults.failed(read.version, read.t_read, computed)
 
 
 def start(env: simpy.Environment, run: Run, clocks: list[WorkerClock], samples: list[SampleStream], batch: int,
@@ -226,8 +239,5 @@ def start(env: simpy.Environment, run: Run, clocks: list[WorkerClock], samples: 
     gate = epochs(run) if epochs is not None else None
     server = ParameterServer(env, gate if gate is not None else run, batch, bound, policy, service)
     admission = Admission(server, gate) if gate is not None else server
-    for index, (clock, stream) in enumerate(zip(clocks, samples)):
-        fault = faults[index] if faults is not None else None
-        process = env.process(worker(env, index, clock, stream, admission, fault))
-        if fault is not None:
-            fault.work = process
+    start_workers(env, len(clocks), faults,
+                  lambda index, fault: worker(env, index, clocks[index], samples[index], admission, fault))

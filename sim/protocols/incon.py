@@ -14,7 +14,7 @@ from __future__ import annotations
 import simpy
 
 from scenarios.types import Scenario
-from sim.cluster.failures import Faults
+from sim.cluster.failures import Faults, start_workers
 from sim.protocols.con import ParameterServer
 from sim.run import Run
 from sim.protocols.shared_memory import SharedMemory
@@ -62,8 +62,5 @@ def start(env: simpy.Environment, run: Run, scenario: Scenario, clocks: list[Wor
     server = ParameterServer(env, gate if gate is not None else memory, 1, scenario.staleness.bound,
                              scenario.staleness.policy, None)
     admission = Admission(server, gate) if gate is not None else server
-    for index, (clock, stream) in enumerate(zip(clocks, samples)):
-        fault = faults[index] if faults is not None else None
-        process = env.process(thread(env, index, clock, stream, algorithm.batch, memory, admission, fault))
-        if fault is not None:
-            fault.work = process
+    start_workers(env, len(clocks), faults, lambda index, fault: thread(env, index, clocks[index], samples[index],
+                                                                        algorithm.batch, memory, admission, fault))
