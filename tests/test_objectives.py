@@ -46,6 +46,12 @@ def build(case: str) -> Objective:
     return get_objective(name, **params)
 
 
+@functools.cache
+def default(name: str) -> Objective:
+    """Objective `name` built without parameters (the mlp's takes seconds: built once)."""
+    return get_objective(name)
+
+
 FINITE = [case for case in CASES if build(case).n_samples is not None]
 NOISE = [case for case in CASES if build(case).n_samples is None]
 EXACT_MINIMUM = [case for case in CASES if build(case).constant_kinds["f_star"] == EXACT]
@@ -105,7 +111,7 @@ def check_attributes(obj: Objective) -> None:
 
 @pytest.mark.parametrize("name", sorted(OBJECTIVES))
 def test_defaults_build(name):
-    check_attributes(get_objective(name))
+    check_attributes(default(name))
 
 
 @pytest.mark.parametrize("case", CASES)
@@ -153,10 +159,26 @@ def test_every_objective_has_bad_param_cases():
     assert {name for name, _, _ in BAD_PARAMS} == set(OBJECTIVES)
 
 
-def test_digits_refuses_synthetic_only_params():
+@pytest.mark.parametrize(("param", "value"), [("n", 100), ("dim", 7), ("label_noise", 0.2)])
+def test_digits_refuses_synthetic_only_params(param, value):
     with pytest.raises(ParameterError) as info:
-        get_objective("nonconvex-logistic", data="digits", n=100)
-    assert info.value.param == "n"
+        get_objective("nonconvex-logistic", data="digits", **{param: value})
+    assert info.value.param == param
+
+
+@pytest.mark.parametrize("name", sorted(OBJECTIVES))
+def test_a_call_without_parameters_builds_the_advertised_defaults(name):
+    """objective_params (what the scenario schema fills in and documents) are the defaults a bare call uses: the
+    same data, start, constants and gradients bit for bit."""
+    bare, explicit = default(name), get_objective(name, **objective_params(name))
+    x = explicit.random_point(np.random.default_rng(1))
+    samples = explicit.sample(np.random.default_rng(2), 3)
+    assert bare.x0.tobytes() == explicit.x0.tobytes()
+    for attribute in ("dim", "n_samples", "smoothness", "variance", "f_star"):
+        assert getattr(bare, attribute) == getattr(explicit, attribute), attribute
+    assert bare.loss(x) == explicit.loss(x)
+    assert bare.grad(x).tobytes() == explicit.grad(x).tobytes()
+    assert bare.stochastic_grad(x, samples).tobytes() == explicit.stochastic_grad(x, samples).tobytes()
 
 
 def test_get_objective_refuses_unknown_names_and_params():
