@@ -159,11 +159,28 @@ def test_every_objective_has_bad_param_cases():
     assert {name for name, _, _ in BAD_PARAMS} == set(OBJECTIVES)
 
 
-@pytest.mark.parametrize(("param", "value"), [("n", 100), ("dim", 7), ("label_noise", 0.2)])
-def test_digits_refuses_synthetic_only_params(param, value):
+@pytest.mark.parametrize(("param", "value", "default"), [("n", 100, 2000), ("dim", 7, 100), ("label_noise", 0.2, 0.1)])
+def test_digits_refuses_synthetic_only_params(param, value, default):
     with pytest.raises(ParameterError) as info:
         get_objective("nonconvex-logistic", data="digits", **{param: value})
     assert info.value.param == param
+    assert str(info.value) == f"{param} = {value!r}: only for data = 'synthetic' (digits fixes it; keep {default})"
+
+
+SEEDED = [(name, param) for name in sorted(OBJECTIVES) for param in objective_params(name) if param.endswith("_seed")]
+
+
+@pytest.mark.parametrize(("name", "param"), SEEDED)
+def test_data_and_start_are_a_pure_function_of_their_seed(name, param):
+    """The same seed builds the same objective bit for bit (so a run is a function of its scenario); another seed
+    another one."""
+    small = SMALL[name]
+    first, again = get_objective(name, **small, **{param: 5}), get_objective(name, **small, **{param: 5})
+    other = get_objective(name, **small, **{param: 6})
+    x = first.random_point(np.random.default_rng(0))
+    assert first.x0.tobytes() == again.x0.tobytes() and first.grad(x).tobytes() == again.grad(x).tobytes()
+    assert first.loss(x) == again.loss(x) and first.smoothness == again.smoothness
+    assert (first.x0.tobytes(), first.grad(x).tobytes()) != (other.x0.tobytes(), other.grad(x).tobytes())
 
 
 @pytest.mark.parametrize("name", sorted(OBJECTIVES))
