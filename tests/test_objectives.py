@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import inspect
 import math
+import os
 import pathlib
 import subprocess
 import sys
@@ -40,8 +41,14 @@ ALLOWED = {EXACT: 1 + 1e-9, BOUND: 1 + 1e-9, LOCAL_BOUND: 1 + 1e-9, ESTIMATE: 2.
 SEEDS = st.integers(0, 2**32 - 1)
 
 
-@functools.cache
 def build(case: str) -> Objective:
+    """The case's objective, built once per mutmut mutant: mutmut runs each mutant's tests in a process forked from
+    one that already ran them unmutated, so a cache shared across mutants would hand out unmutated objects."""
+    return _build(case, os.environ.get("MUTANT_UNDER_TEST"))
+
+
+@functools.cache
+def _build(case: str, mutant: str | None) -> Objective:
     name, params = CASES[case]
     return get_objective(name, **params)
 
@@ -181,7 +188,7 @@ def test_data_and_start_are_a_pure_function_of_their_seed(name, param):
 def test_a_call_without_parameters_builds_the_advertised_defaults(name):
     """objective_params (what the scenario schema fills in and documents) are the defaults a bare call uses: the
     same data, start, constants and gradients bit for bit (the mlp at its small size: its default one takes seconds
-    to build). Built afresh here, not cached: mutmut forks its test runs from a process that built the cached ones."""
+    to build)."""
     sizes = SMALL[name] if name == "mlp" else {}
     bare, explicit = get_objective(name, **sizes), get_objective(name, **(objective_params(name) | sizes))
     x = explicit.random_point(np.random.default_rng(1))
@@ -235,6 +242,7 @@ LIMITS = [
     ("robust-regression", {"n": 1, "dim": 1, "outliers": 0.0, "noise": 0.0, "data_seed": 0}),
     ("robust-regression", {"n": 3, "dim": 2, "outliers": 1.0}),
     ("noisy-rosenbrock", {"dim": 2, "noise": 0.0, "radius": 1.0}),
+    ("noisy-rosenbrock", {"curvature": 1e-9}),
     ("mlp", {"hidden": 1, "reg": 0.0, "init_seed": 0}),
     ("phase-retrieval", {"n": 1, "dim": 1, "radius": 1.0, "data_seed": 0}),
 ]
@@ -353,8 +361,13 @@ def test_stochastic_grads_rows_equal_stochastic_grad_bitwise(case, seed, replica
 
 
 @functools.cache
-def default(name: str) -> Objective:
+def _default(name: str, mutant: str | None) -> Objective:
     return get_objective(name)
+
+
+def default(name: str) -> Objective:
+    """Objective `name` with its defaults, built once per mutmut mutant (as build)."""
+    return _default(name, os.environ.get("MUTANT_UNDER_TEST"))
 
 
 # ---- stated constants ----------------------------------------------------------------------------------------------
@@ -441,6 +454,15 @@ def test_rosenbrock_start_minimizer_and_additive_noise():
     np.testing.assert_allclose(obj.stochastic_grad(x, keys) - obj.grad(x), obj.stochastic_grad(y, keys) - obj.grad(y),
                                atol=1e-9)
     assert not np.allclose(obj.stochastic_grad(x, keys[:1]), obj.stochastic_grad(x, keys[1:]))
+
+
+def test_rosenbrock_smoothness_is_the_largest_gershgorin_row_by_hand():
+    """On [-r, r]^d: the first row's bound 12 c r^2 + 4 c r + 2 plus |H_01| <= 4 c r, the last row's 2 c + 4 c r, a
+    middle row both; so L is the first row's at d = 2 and the sum at d >= 3."""
+    c, r = 3.0, 1.5
+    first, last = 12 * c * r * r + 8 * c * r + 2, 2 * c + 4 * c * r  # 119, 24
+    for dim, expected in ((2, first), (3, first + last), (6, first + last)):
+        assert get_objective("noisy-rosenbrock", dim=dim, curvature=c, radius=r).smoothness == expected, dim
 
 
 def test_phase_retrieval_signal_start_and_region():
