@@ -465,6 +465,16 @@ def test_rosenbrock_smoothness_is_the_largest_gershgorin_row_by_hand():
         assert get_objective("noisy-rosenbrock", dim=dim, curvature=c, radius=r).smoothness == expected, dim
 
 
+def test_rosenbrock_random_point_is_uniform_on_its_box():
+    """random_point samples [-r, r]^d uniformly: inside the box, mean 0 and variance r^2 / 3 per coordinate."""
+    obj = get_objective("noisy-rosenbrock", dim=4, radius=1.5)
+    rng = np.random.default_rng(0)
+    points = np.stack([obj.random_point(rng) for _ in range(4000)])
+    assert np.all(np.abs(points) <= 1.5)
+    np.testing.assert_allclose(points.mean(axis=0), 0.0, atol=0.06)  # 4 standard errors (0.87 / sqrt 4000 = 0.014)
+    np.testing.assert_allclose(points.var(axis=0), 1.5**2 / 3, rtol=0.05)
+
+
 def test_phase_retrieval_signal_start_and_region():
     obj = build("phase-retrieval")
     assert np.linalg.norm(obj.x_star) == pytest.approx(1.0)
