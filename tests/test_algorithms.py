@@ -117,6 +117,31 @@ def test_known_points():
     assert MCP(weight=1.0, concavity=0.5).check_step(0.5) is not None and mcp.check_step(2.0) is None
 
 
+@pytest.mark.parametrize("regularizer", IDENTITIES, ids=lambda r: f"{r.name}-identity")
+def test_weight_zero_and_the_infinite_box_are_worth_zero(regularizer):
+    assert regularizer.value(np.array([-3.0, 0.0, 2.5e10])) == 0.0
+
+
+@pytest.mark.parametrize("build", [lambda w: L1(weight=w), lambda w: MCP(weight=w, concavity=1.0)], ids=["l1", "mcp"])
+@pytest.mark.parametrize("weight", [-0.5, np.inf, np.nan])
+def test_a_bad_weight_is_refused_naming_it(build, weight):
+    with pytest.raises(ValueError) as info:
+        build(weight)
+    assert str(info.value) == f"weight = {float(weight)!r}: must be a finite number >= 0"
+
+
+def test_the_box_is_closed_may_be_a_point_and_is_never_empty_or_at_infinity():
+    """[low, high] holds its ends (value 0 there); low = high is a point (everything projects onto it); an empty
+    box or one at +-inf only (low = high = +-inf) is refused."""
+    box = Box(low=-1.0, high=0.5)
+    assert box.value(np.array([-1.0, 0.5])) == 0.0 and box.value(np.array([np.nextafter(-1.0, -2.0)])) == np.inf
+    point = Box(low=0.5, high=0.5)
+    assert point.prox(np.array([-3.0, 0.5, 7.0]), 0.1).tolist() == [0.5, 0.5, 0.5]
+    for low, high in ((1.0, 0.0), (np.inf, np.inf), (-np.inf, -np.inf), (np.nan, 0.0), (0.0, np.nan)):
+        with pytest.raises(ValueError, match="need low <= high, low < inf, high > -inf"):
+            Box(low=low, high=high)
+
+
 # --- proximal steps --------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("algorithm,regularizer", [
