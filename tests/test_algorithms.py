@@ -266,6 +266,25 @@ def test_the_svrg_estimator_at_the_snapshot_is_the_full_gradient(seed, size):
     assert svrg.gradient(snapshot, samples).tobytes() == (objective.grad(snapshot) + 0.0).tobytes()
 
 
+@settings(max_examples=20, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), batch=st.integers(1, 4))
+def test_the_svrg_direction_is_its_gradients_summed_in_arrival_order(seed, batch):
+    """direction = v_1 + v_2 + ... (left to right), v_m = (G(x_m; xi_m) - G(x~; xi_m)) + grad f(x~), bit for bit."""
+    objective = build_objective(run_scenario())
+    rng = np.random.default_rng(seed)
+    svrg = SVRG(objective, epoch=2)
+    snapshot = rng.standard_normal(objective.dim)
+    svrg.advanced(4, snapshot)
+    points = [rng.standard_normal(objective.dim) for _ in range(batch)]
+    samples = [objective.sample(rng, 2) for _ in range(batch)]
+    by_hand = [(objective.stochastic_grad(x, xi) - objective.stochastic_grad(snapshot, xi)) + objective.grad(snapshot)
+               for x, xi in zip(points, samples)]
+    expected = by_hand[0]
+    for v in by_hand[1:]:
+        expected = expected + v
+    assert svrg.direction(points, samples).tobytes() == expected.tobytes()
+
+
 def test_svrg_epochs_drain_and_cost_their_full_pass():
     """Every gradient of epoch e was read at or after its snapshot x_{e m}; constant compute 1 with W = 1 and M = 1:
     each inner gradient takes 2 (two evaluations), each snapshot round n / W = 64; evaluations count both."""
