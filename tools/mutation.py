@@ -43,13 +43,16 @@ OBJECTIVE_TESTS = ["tests/test_objectives.py", "tests/test_positive_parameters.p
 UPDATE_TESTS = OBJECTIVE_TESTS + ["tests/test_algorithms.py", "tests/test_staleness_methods.py",
                                   "tests/test_analysis.py"]
 SCENARIO_TESTS = ["tests/test_scenarios.py", "tests/test_positive_parameters.py", "tests/test_bad_input_messages.py"]
+# the schema also reads the cluster's failures, speed and groups and refuses cancelling where it cannot work: the
+# tests of those tables' bad input live with their features
+SCHEMA_TESTS = SCENARIO_TESTS + ["tests/test_failures.py", "tests/test_clusters.py", "tests/test_staleness_methods.py"]
 
 # module -> the test files run against its mutants (mutmut then runs, for each mutant, only the tests among these
 # that execute the mutated function). Modules least likely to change come first.
 MODULES: dict[str, list[str]] = {
     "analysis/bounds.py": ["tests/test_analysis.py", "tests/test_bounds_by_hand.py", GOLDEN],
     "analysis/speedup.py": ["tests/test_analysis.py", "tests/test_speedup_by_hand.py"],
-    "scenarios/schema.py": SCENARIO_TESTS,
+    "scenarios/schema.py": SCHEMA_TESTS,
     "scenarios/validate.py": SCENARIO_TESTS,
     "models/logistic.py": OBJECTIVE_TESTS,
     "models/robust.py": OBJECTIVE_TESTS,
