@@ -535,7 +535,8 @@ def test_sgd_step_in_place_is_x_minus_gamma_direction_bitwise(seed, gamma):
     x_before = x.copy()
     with np.errstate(all="ignore"):
         expected = x - gamma * d
-        assert sgd_step(x, d.copy(), gamma).tobytes() == expected.tobytes()
+        direction = d.copy()
+        assert sgd_step(x, direction, gamma) is direction and direction.tobytes() == expected.tobytes()  # no new array
         out = np.empty_like(x)
         assert sgd_step(x, d.copy(), gamma, out=out) is out and out.tobytes() == expected.tobytes()
     assert x.tobytes() == x_before.tobytes()
