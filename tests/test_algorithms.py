@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from models.regularizers import L1, MCP, REGULARIZERS, Box, Regularizer
-from models.updates import SVRG, Algorithm
+from models.updates import SVRG, Algorithm, DelayCompensation, step_schedule
 from scenarios import build_objective, parse
 from sim import simulate
 from sim.engine import simulate_batch
@@ -283,6 +283,37 @@ def test_the_svrg_direction_is_its_gradients_summed_in_arrival_order(seed, batch
     for v in by_hand[1:]:
         expected = expected + v
     assert svrg.direction(points, samples).tobytes() == expected.tobytes()
+
+
+def test_a_decaying_step_is_update_ks_own_on_every_update_path():
+    """With gamma_k = c / sqrt(k + 1), update k steps by gamma_k whichever path it takes: a compensated update
+    (DC-ASGD: x - gamma_k sum_m (g_m + lambda g_m g_m (x - x_m))), R replicates at once (row r = the single update),
+    and a coordinate write (x - gamma_k d on S only); written out by hand."""
+    objective = build_objective(run_scenario())
+    rng = np.random.default_rng(5)
+    k, gamma, batch = 5, 0.7 / np.sqrt(6.0), 2
+    x = rng.standard_normal(objective.dim)
+    points = [rng.standard_normal(objective.dim) for _ in range(batch)]
+    samples = [objective.sample(rng, 1) for _ in range(batch)]
+    gradients = [objective.stochastic_grad(p, xi) for p, xi in zip(points, samples)]
+
+    compensated = Algorithm(objective, step_schedule("decay", None, 0.7), compensation=DelayCompensation(0.5))
+    by_hand = [g + (x - p) * g * g * 0.5 for g, p in zip(gradients, points)]
+    np.testing.assert_allclose(compensated.update(x, points, samples, k), x - gamma * (by_hand[0] + by_hand[1]),
+                               rtol=1e-14)
+
+    plain = Algorithm(objective, step_schedule("decay", None, 0.7))
+    xs = np.stack([x, x + 1.0])
+    rows = plain.updates(xs, np.stack(points + points), np.stack(samples + samples), batch, k)
+    for r in range(2):
+        assert rows[r].tobytes() == plain.update(xs[r], points, samples, k).tobytes()
+    np.testing.assert_allclose(rows[0], x - gamma * (gradients[0] + gradients[1]), rtol=1e-14)
+
+    coordinates = np.array([0, 3])
+    written = plain.write(x, points, samples, coordinates, k)
+    expected = x.copy()
+    expected[coordinates] -= gamma * (gradients[0] + gradients[1])[coordinates]
+    assert written.tobytes() == expected.tobytes()
 
 
 def test_svrg_epochs_drain_and_cost_their_full_pass():
