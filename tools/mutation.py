@@ -61,7 +61,7 @@ MODULES: dict[str, list[str]] = {
     "models/phase_retrieval.py": OBJECTIVE_TESTS,
     "models/base.py": OBJECTIVE_TESTS,
     "models/datasets.py": OBJECTIVE_TESTS,
-    "models/values.py": OBJECTIVE_TESTS,
+    "models/values.py": OBJECTIVE_TESTS + SCENARIO_TESTS,  # the scenario keys are checked with it too
     "models/regularizers.py": OBJECTIVE_TESTS + ["tests/test_algorithms.py"],
     "models/updates/__init__.py": UPDATE_TESTS,
     "models/updates/apply.py": UPDATE_TESTS,
