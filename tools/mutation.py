@@ -96,7 +96,7 @@ SOURCES = ["sim", "models", "scenarios", "analysis"]
 def selection(tests: list[str]) -> list[str]:
     """pytest's arguments for a module's tests: GOLDEN_EXAMPLES becomes the golden file with its random clusters
     deselected (mutmut then records, and reruns per mutant, only the tests selected here)."""
-    files = [GOLDEN if test == GOLDEN_EXAMPLES else test for test in tests]
+    files = list(dict.fromkeys(GOLDEN if test == GOLDEN_EXAMPLES else test for test in tests))
     return files + (["-k", "not (golden_fingerprint and random)"] if GOLDEN_EXAMPLES in tests else [])
 
 
