@@ -503,6 +503,37 @@ def test_phase_retrieval_random_point_is_uniform_on_its_ball():
     assert np.mean(norms <= 1.0) == pytest.approx(1 / 8, abs=0.025)
 
 
+def test_synthetic_data_follow_their_stated_laws():
+    """models/datasets.py on 20,000 rows of dim 4, the same seed with and without each effect (the draws come in a
+    fixed order, so the difference is the effect alone): rows a_i ~ N(0, I/dim) (E||a_i||^2 = 1); labels +-1, half
+    each; label_noise flips that fraction of them; the regression noise is noise * N(0, 1); a fraction `outliers`
+    of the targets gets N(0, 10^2) on top."""
+    from models import datasets
+
+    rng = np.random.default_rng
+    n, dim = 20000, 4
+    A, y = datasets.classification(rng(0), n, dim, 0.0)
+    _, flipped = datasets.classification(rng(0), n, dim, 0.3)
+    assert np.mean(np.sum(A * A, axis=1)) == pytest.approx(1.0, abs=0.03)
+    assert set(np.unique(y)) == {-1.0, 1.0} and np.mean(y == 1.0) == pytest.approx(0.5, abs=0.02)
+    assert np.mean(flipped != y) == pytest.approx(0.3, abs=0.02)
+    A, clean = datasets.regression(rng(0), n, dim, 0.0, 0.0)
+    _, noisy = datasets.regression(rng(0), n, dim, 0.0, 0.5)
+    _, outlying = datasets.regression(rng(0), n, dim, 0.2, 0.0)
+    assert np.mean(np.sum(A * A, axis=1)) == pytest.approx(1.0, abs=0.03) and abs(np.mean(clean)) < 0.05
+    assert np.std(noisy - clean) == pytest.approx(0.5, rel=0.03) and abs(np.mean(noisy - clean)) < 0.02
+    gross = (outlying - clean)[outlying != clean]
+    assert len(gross) / n == pytest.approx(0.2, abs=0.02) and np.std(gross) == pytest.approx(10.0, rel=0.05)
+
+
+def test_digits_binary_splits_zero_to_four_from_five_to_nine():
+    from models import datasets
+
+    A, y = datasets.digits_binary()
+    assert A.shape == (1797, 65) and np.all(A[:, -1] == 1.0) and A[:, :64].max() == 1.0
+    assert int(np.sum(y == 1.0)) == 901 and int(np.sum(y == -1.0)) == 896  # 178 + 182 + 177 + 183 + 181 images of 0-4
+
+
 def test_mlp_layout_and_regularizer():
     obj, hidden = build("mlp"), SMALL["mlp"]["hidden"]
     assert obj.dim == 64 * hidden + hidden + 10 * hidden + 10
