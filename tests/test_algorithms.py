@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from models.regularizers import L1, MCP, REGULARIZERS, Box, Regularizer
-from models.updates import SVRG, Algorithm
+from models.updates import SVRG, Algorithm, DelayCompensation, step_schedule
 from scenarios import build_objective, parse
 from sim import simulate
 from sim.engine import simulate_batch
@@ -115,6 +115,31 @@ def test_known_points():
     assert box.prox(np.array([-2.0, 0.0, 0.7]), 0.3).tolist() == [-1.0, 0.0, 0.5]
     assert box.value(np.array([0.0, 0.5])) == 0.0 and box.value(np.array([0.6])) == np.inf
     assert MCP(weight=1.0, concavity=0.5).check_step(0.5) is not None and mcp.check_step(2.0) is None
+
+
+@pytest.mark.parametrize("regularizer", IDENTITIES, ids=lambda r: f"{r.name}-identity")
+def test_weight_zero_and_the_infinite_box_are_worth_zero(regularizer):
+    assert regularizer.value(np.array([-3.0, 0.0, 2.5e10])) == 0.0
+
+
+@pytest.mark.parametrize("build", [lambda w: L1(weight=w), lambda w: MCP(weight=w, concavity=1.0)], ids=["l1", "mcp"])
+@pytest.mark.parametrize("weight", [-0.5, np.inf, np.nan])
+def test_a_bad_weight_is_refused_naming_it(build, weight):
+    with pytest.raises(ValueError) as info:
+        build(weight)
+    assert str(info.value) == f"weight = {float(weight)!r}: must be a finite number >= 0"
+
+
+def test_the_box_is_closed_may_be_a_point_and_is_never_empty_or_at_infinity():
+    """[low, high] holds its ends (value 0 there); low = high is a point (everything projects onto it); an empty
+    box or one at +-inf only (low = high = +-inf) is refused."""
+    box = Box(low=-1.0, high=0.5)
+    assert box.value(np.array([-1.0, 0.5])) == 0.0 and box.value(np.array([np.nextafter(-1.0, -2.0)])) == np.inf
+    point = Box(low=0.5, high=0.5)
+    assert point.prox(np.array([-3.0, 0.5, 7.0]), 0.1).tolist() == [0.5, 0.5, 0.5]
+    for low, high in ((1.0, 0.0), (np.inf, np.inf), (-np.inf, -np.inf), (np.nan, 0.0), (0.0, np.nan)):
+        with pytest.raises(ValueError, match="need low <= high, low < inf, high > -inf"):
+            Box(low=low, high=high)
 
 
 # --- proximal steps --------------------------------------------------------------------------------------------
@@ -239,6 +264,56 @@ def test_the_svrg_estimator_at_the_snapshot_is_the_full_gradient(seed, size):
     svrg.advanced(3, snapshot)
     samples = objective.sample(rng, size)
     assert svrg.gradient(snapshot, samples).tobytes() == (objective.grad(snapshot) + 0.0).tobytes()
+
+
+@settings(max_examples=20, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), batch=st.integers(1, 4))
+def test_the_svrg_direction_is_its_gradients_summed_in_arrival_order(seed, batch):
+    """direction = v_1 + v_2 + ... (left to right), v_m = (G(x_m; xi_m) - G(x~; xi_m)) + grad f(x~), bit for bit."""
+    objective = build_objective(run_scenario())
+    rng = np.random.default_rng(seed)
+    svrg = SVRG(objective, epoch=2)
+    snapshot = rng.standard_normal(objective.dim)
+    svrg.advanced(4, snapshot)
+    points = [rng.standard_normal(objective.dim) for _ in range(batch)]
+    samples = [objective.sample(rng, 2) for _ in range(batch)]
+    by_hand = [(objective.stochastic_grad(x, xi) - objective.stochastic_grad(snapshot, xi)) + objective.grad(snapshot)
+               for x, xi in zip(points, samples)]
+    expected = by_hand[0]
+    for v in by_hand[1:]:
+        expected = expected + v
+    assert svrg.direction(points, samples).tobytes() == expected.tobytes()
+
+
+def test_a_decaying_step_is_update_ks_own_on_every_update_path():
+    """With gamma_k = c / sqrt(k + 1), update k steps by gamma_k whichever path it takes: a compensated update
+    (DC-ASGD: x - gamma_k sum_m (g_m + lambda g_m g_m (x - x_m))), R replicates at once (row r = the single update),
+    and a coordinate write (x - gamma_k d on S only); written out by hand."""
+    objective = build_objective(run_scenario())
+    rng = np.random.default_rng(5)
+    k, gamma, batch = 5, 0.7 / np.sqrt(6.0), 2
+    x = rng.standard_normal(objective.dim)
+    points = [rng.standard_normal(objective.dim) for _ in range(batch)]
+    samples = [objective.sample(rng, 1) for _ in range(batch)]
+    gradients = [objective.stochastic_grad(p, xi) for p, xi in zip(points, samples)]
+
+    compensated = Algorithm(objective, step_schedule("decay", None, 0.7), compensation=DelayCompensation(0.5))
+    by_hand = [g + (x - p) * g * g * 0.5 for g, p in zip(gradients, points)]
+    np.testing.assert_allclose(compensated.update(x, points, samples, k), x - gamma * (by_hand[0] + by_hand[1]),
+                               rtol=1e-14)
+
+    plain = Algorithm(objective, step_schedule("decay", None, 0.7))
+    xs = np.stack([x, x + 1.0])
+    rows = plain.updates(xs, np.stack(points + points), np.stack(samples + samples), batch, k)
+    for r in range(2):
+        assert rows[r].tobytes() == plain.update(xs[r], points, samples, k).tobytes()
+    np.testing.assert_allclose(rows[0], x - gamma * (gradients[0] + gradients[1]), rtol=1e-14)
+
+    coordinates = np.array([0, 3])
+    written = plain.write(x, points, samples, coordinates, k)
+    expected = x.copy()
+    expected[coordinates] -= gamma * (gradients[0] + gradients[1])[coordinates]
+    assert written.tobytes() == expected.tobytes()
 
 
 def test_svrg_epochs_drain_and_cost_their_full_pass():

@@ -231,6 +231,19 @@ def test_step_sizes_match_the_schedule():
         assert step_sizes(policy, value, c, 20, 30).tolist() == [gamma(k) for k in range(30, 50)]
 
 
+def test_corollary_step_by_hand_with_a_nonzero_f_star_and_its_refusals():
+    """gamma = sqrt((f(x_1) - f*) / (M L K sigma^2 / b)) on a stand-in objective with f* != 0 (today's objectives all
+    have f* = 0); no step when f(x_1) - f* <= 0 or sigma^2 = 0 (a clear ValueError, not a step of 0 or a crash)."""
+    def stand_in(loss, variance):
+        return SimpleNamespace(x0=None, loss=lambda x: loss, f_star=1.5, smoothness=2.0, variance=variance)
+
+    assert corollary_step(stand_in(3.5, 8.0), 2, 100, 4) == math.sqrt((3.5 - 1.5) / (2 * 2.0 * 100 * 8.0 / 4))
+    for loss, variance, got in ((1.5, 8.0, "0.0, 8.0"), (1.0, 8.0, "-0.5, 8.0"), (3.5, 0.0, "2.0, 0.0")):
+        with pytest.raises(ValueError) as info:
+            corollary_step(stand_in(loss, variance), 1, 100, 1)
+        assert str(info.value) == f"the corollary step needs f(x_1) - f* > 0 and sigma^2 > 0 (got {got})"
+
+
 def test_corollary_step_is_its_formula_and_is_recorded():
     s = scenario(workers=3, iterations=400, step={"policy": "corollary"}, bound=6)
     objective = build_objective(s)

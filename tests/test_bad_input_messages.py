@@ -31,3 +31,22 @@ def test_each_rule_states_what_is_allowed(data, message):
     with pytest.raises(ScenarioError) as error:
         parse({"objective": {"name": "nonconvex-logistic", "n": 64, "dim": 5}} | data)
     assert str(error.value) == message
+
+
+def test_the_allowed_values_are_stated_as_they_are_checked():
+    """The "allowed" text of an objective parameter's or a scenario key's error (models/values.py) says exactly what
+    the predicate accepts: each bound, open or closed, and every choice."""
+    from models.values import choice_rule, integer_rule, is_integer, is_real, real_rule
+
+    assert integer_rule() == "must be an integer"
+    assert integer_rule(1) == "must be an integer >= 1"
+    assert integer_rule(None, 5) == "must be an integer <= 5"
+    assert integer_rule(1, 5) == "must be an integer in [1, 5]"
+    assert real_rule(0.0, open_low=True) == "must be a finite number > 0.0"
+    assert real_rule(0.0) == "must be a finite number >= 0.0"
+    assert real_rule(0.0, 0.5) == "must be a finite number in [0.0, 0.5]"
+    assert real_rule(0.0, 0.5, open_low=True) == "must be a finite number in (0.0, 0.5]"
+    assert choice_rule(("synthetic", "digits")) == "must be one of: 'synthetic', 'digits'"
+    assert [is_integer(v, 1, 5) for v in (0, 1, 5, 6)] == [False, True, True, False]
+    assert [is_real(v, 0.0, 0.5) for v in (-0.1, 0.0, 0.5, 0.6)] == [False, True, True, False]
+    assert [is_real(v, 0.0, open_low=True) for v in (0.0, 5e-324)] == [False, True]

@@ -40,8 +40,16 @@ ALLOWED = {EXACT: 1 + 1e-9, BOUND: 1 + 1e-9, LOCAL_BOUND: 1 + 1e-9, ESTIMATE: 2.
 SEEDS = st.integers(0, 2**32 - 1)
 
 
-@functools.cache
 def build(case: str) -> Objective:
+    """The case's objective, built afresh: mutmut runs a mutant's tests only if they call the mutated function (a
+    constructor behind a cache is called by none) and forks them from a process that ran them unmutated. The mlp's
+    cases, which take 0.2 s to build, are cached."""
+    name, params = CASES[case]
+    return _cached(case) if name == "mlp" else get_objective(name, **params)
+
+
+@functools.cache
+def _cached(case: str) -> Objective:
     name, params = CASES[case]
     return get_objective(name, **params)
 
@@ -153,10 +161,45 @@ def test_every_objective_has_bad_param_cases():
     assert {name for name, _, _ in BAD_PARAMS} == set(OBJECTIVES)
 
 
-def test_digits_refuses_synthetic_only_params():
+@pytest.mark.parametrize(("param", "value", "default"), [("n", 100, 2000), ("dim", 7, 100), ("label_noise", 0.2, 0.1)])
+def test_digits_refuses_synthetic_only_params(param, value, default):
     with pytest.raises(ParameterError) as info:
-        get_objective("nonconvex-logistic", data="digits", n=100)
-    assert info.value.param == "n"
+        get_objective("nonconvex-logistic", data="digits", **{param: value})
+    assert info.value.param == param
+    assert str(info.value) == f"{param} = {value!r}: only for data = 'synthetic' (digits fixes it; keep {default})"
+
+
+SEEDED = [(name, param) for name in sorted(OBJECTIVES) for param in objective_params(name) if param.endswith("_seed")]
+
+
+@pytest.mark.parametrize(("name", "param"), SEEDED)
+def test_data_and_start_are_a_pure_function_of_their_seed(name, param):
+    """The same seed builds the same objective bit for bit (so a run is a function of its scenario); another seed
+    another one."""
+    small = SMALL[name]
+    first, again = get_objective(name, **small, **{param: 5}), get_objective(name, **small, **{param: 5})
+    other = get_objective(name, **small, **{param: 6})
+    x = first.random_point(np.random.default_rng(0))
+    assert first.x0.tobytes() == again.x0.tobytes() and first.grad(x).tobytes() == again.grad(x).tobytes()
+    assert first.loss(x) == again.loss(x) and first.smoothness == again.smoothness
+    assert (first.x0.tobytes(), first.grad(x).tobytes()) != (other.x0.tobytes(), other.grad(x).tobytes())
+
+
+@pytest.mark.parametrize("name", sorted(OBJECTIVES))
+def test_a_call_without_parameters_builds_the_advertised_defaults(name):
+    """objective_params (what the scenario schema fills in and documents) are the defaults a bare call uses: the
+    same data, start, constants and gradients bit for bit (the mlp at its small size: its default one takes seconds
+    to build)."""
+    sizes = SMALL[name] if name == "mlp" else {}
+    bare, explicit = get_objective(name, **sizes), get_objective(name, **(objective_params(name) | sizes))
+    x = explicit.random_point(np.random.default_rng(1))
+    samples = explicit.sample(np.random.default_rng(2), 3)
+    assert bare.x0.tobytes() == explicit.x0.tobytes()
+    for attribute in ("dim", "n_samples", "smoothness", "variance", "f_star"):
+        assert getattr(bare, attribute) == getattr(explicit, attribute), attribute
+    assert bare.loss(x) == explicit.loss(x)
+    assert bare.grad(x).tobytes() == explicit.grad(x).tobytes()
+    assert bare.stochastic_grad(x, samples).tobytes() == explicit.stochastic_grad(x, samples).tobytes()
 
 
 def test_get_objective_refuses_unknown_names_and_params():
@@ -200,6 +243,7 @@ LIMITS = [
     ("robust-regression", {"n": 1, "dim": 1, "outliers": 0.0, "noise": 0.0, "data_seed": 0}),
     ("robust-regression", {"n": 3, "dim": 2, "outliers": 1.0}),
     ("noisy-rosenbrock", {"dim": 2, "noise": 0.0, "radius": 1.0}),
+    ("noisy-rosenbrock", {"curvature": 1e-9}),
     ("mlp", {"hidden": 1, "reg": 0.0, "init_seed": 0}),
     ("phase-retrieval", {"n": 1, "dim": 1, "radius": 1.0, "data_seed": 0}),
 ]
@@ -408,6 +452,25 @@ def test_rosenbrock_start_minimizer_and_additive_noise():
     assert not np.allclose(obj.stochastic_grad(x, keys[:1]), obj.stochastic_grad(x, keys[1:]))
 
 
+def test_rosenbrock_smoothness_is_the_largest_gershgorin_row_by_hand():
+    """On [-r, r]^d: the first row's bound 12 c r^2 + 4 c r + 2 plus |H_01| <= 4 c r, the last row's 2 c + 4 c r, a
+    middle row both; so L is the first row's at d = 2 and the sum at d >= 3."""
+    c, r = 3.0, 1.5
+    first, last = 12 * c * r * r + 8 * c * r + 2, 2 * c + 4 * c * r  # 119, 24
+    for dim, expected in ((2, first), (3, first + last), (6, first + last)):
+        assert get_objective("noisy-rosenbrock", dim=dim, curvature=c, radius=r).smoothness == expected, dim
+
+
+def test_rosenbrock_random_point_is_uniform_on_its_box():
+    """random_point samples [-r, r]^d uniformly: inside the box, mean 0 and variance r^2 / 3 per coordinate."""
+    obj = get_objective("noisy-rosenbrock", dim=4, radius=1.5)
+    rng = np.random.default_rng(0)
+    points = np.stack([obj.random_point(rng) for _ in range(4000)])
+    assert np.all(np.abs(points) <= 1.5)
+    np.testing.assert_allclose(points.mean(axis=0), 0.0, atol=0.06)  # 4 standard errors (0.87 / sqrt 4000 = 0.014)
+    np.testing.assert_allclose(points.var(axis=0), 1.5**2 / 3, rtol=0.05)
+
+
 def test_phase_retrieval_signal_start_and_region():
     obj = build("phase-retrieval")
     assert np.linalg.norm(obj.x_star) == pytest.approx(1.0)
@@ -416,6 +479,59 @@ def test_phase_retrieval_signal_start_and_region():
     assert 0 < np.linalg.norm(obj.x0) <= obj.radius and obj.loss(obj.x0) > 0
     rng = np.random.default_rng(0)
     assert all(np.linalg.norm(obj.random_point(rng)) <= obj.radius for _ in range(100))
+
+
+@pytest.mark.parametrize("radius", [1.0, 1.5, 3.0])
+@pytest.mark.parametrize("data_seed", [0, 3, 4])  # one measurement a = 0.13, 2.04, -0.65
+def test_phase_retrieval_constants_by_hand_for_one_measurement(data_seed, radius):
+    """n = dim = 1, one measurement a: y = a^2 (x_true = +-1), f(0) = y^2 / 4 = a^4 / 4; on |x| <= r, P = 3 r^2 a^4 >= Q
+    = a^4, so L = 3 r^2 a^4; s = r^2 a^2, m = max(a^2, s - a^2)^2, sigma^2 = r^2 a^2 (a^2 m) = r^2 a^8 max(1, r^2 - 1)^2."""
+    obj = get_objective("phase-retrieval", n=1, dim=1, radius=radius, data_seed=data_seed)
+    a4 = 4.0 * obj.loss(np.zeros(1))
+    assert obj.smoothness == pytest.approx(3.0 * radius**2 * a4, rel=1e-12)
+    assert obj.variance == pytest.approx(radius**2 * a4 * a4 * max(1.0, radius**2 - 1.0) ** 2, rel=1e-12)
+
+
+def test_phase_retrieval_random_point_is_uniform_on_its_ball():
+    """random_point samples ||x|| <= r uniformly: P(||x|| <= rho) = (rho / r)^d, so E||x|| = r d / (d + 1) and an
+    eighth of the points lie within r / 2 at d = 3."""
+    obj = get_objective("phase-retrieval", n=5, dim=3, radius=2.0)
+    rng = np.random.default_rng(0)
+    norms = np.array([np.linalg.norm(obj.random_point(rng)) for _ in range(4000)])
+    assert np.all(norms <= 2.0)
+    assert norms.mean() == pytest.approx(1.5, abs=0.03)  # standard error 0.39 / sqrt 4000 = 0.006
+    assert np.mean(norms <= 1.0) == pytest.approx(1 / 8, abs=0.025)
+
+
+def test_synthetic_data_follow_their_stated_laws():
+    """models/datasets.py on 20,000 rows of dim 4, the same seed with and without each effect (the draws come in a
+    fixed order, so the difference is the effect alone): rows a_i ~ N(0, I/dim) (E||a_i||^2 = 1); labels +-1, half
+    each; label_noise flips that fraction of them; the regression noise is noise * N(0, 1); a fraction `outliers`
+    of the targets gets N(0, 10^2) on top."""
+    from models import datasets
+
+    rng = np.random.default_rng
+    n, dim = 20000, 4
+    A, y = datasets.classification(rng(0), n, dim, 0.0)
+    _, flipped = datasets.classification(rng(0), n, dim, 0.3)
+    assert np.mean(np.sum(A * A, axis=1)) == pytest.approx(1.0, abs=0.03)
+    assert set(np.unique(y)) == {-1.0, 1.0} and np.mean(y == 1.0) == pytest.approx(0.5, abs=0.02)
+    assert np.mean(flipped != y) == pytest.approx(0.3, abs=0.02)
+    A, clean = datasets.regression(rng(0), n, dim, 0.0, 0.0)
+    _, noisy = datasets.regression(rng(0), n, dim, 0.0, 0.5)
+    _, outlying = datasets.regression(rng(0), n, dim, 0.2, 0.0)
+    assert np.mean(np.sum(A * A, axis=1)) == pytest.approx(1.0, abs=0.03) and abs(np.mean(clean)) < 0.05
+    assert np.std(noisy - clean) == pytest.approx(0.5, rel=0.03) and abs(np.mean(noisy - clean)) < 0.02
+    gross = (outlying - clean)[outlying != clean]
+    assert len(gross) / n == pytest.approx(0.2, abs=0.02) and np.std(gross) == pytest.approx(10.0, rel=0.05)
+
+
+def test_digits_binary_splits_zero_to_four_from_five_to_nine():
+    from models import datasets
+
+    A, y = datasets.digits_binary()
+    assert A.shape == (1797, 65) and np.all(A[:, -1] == 1.0) and A[:, :64].max() == 1.0
+    assert int(np.sum(y == 1.0)) == 901 and int(np.sum(y == -1.0)) == 896  # 178 + 182 + 177 + 183 + 181 images of 0-4
 
 
 def test_mlp_layout_and_regularizer():
@@ -450,7 +566,8 @@ def test_sgd_step_in_place_is_x_minus_gamma_direction_bitwise(seed, gamma):
     x_before = x.copy()
     with np.errstate(all="ignore"):
         expected = x - gamma * d
-        assert sgd_step(x, d.copy(), gamma).tobytes() == expected.tobytes()
+        direction = d.copy()
+        assert sgd_step(x, direction, gamma) is direction and direction.tobytes() == expected.tobytes()  # no new array
         out = np.empty_like(x)
         assert sgd_step(x, d.copy(), gamma, out=out) is out and out.tobytes() == expected.tobytes()
     assert x.tobytes() == x_before.tobytes()

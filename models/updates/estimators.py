@@ -70,7 +70,6 @@ class SVRG:
     def __init__(self, objective: Objective, epoch: int) -> None:
         self.objective = objective
         self.epoch = epoch
-        self.snapshot_version = 0
         self.snapshot = np.array(objective.x0, dtype=np.float64)
         self._mu: np.ndarray | None = None
 
@@ -97,7 +96,7 @@ class SVRG:
     def advanced(self, version: int, x: np.ndarray) -> None:
         """x_version was applied: it is the next snapshot when an epoch starts there."""
         if version % self.epoch == 0:
-            self.snapshot_version, self.snapshot, self._mu = version, x, None
+            self.snapshot, self._mu = x, None
 
 
 ESTIMATORS = {"sg": SG, "svrg": SVRG}
