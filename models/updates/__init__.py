@@ -17,6 +17,7 @@ literally sgd_step(x_k, summed_gradient(...), gamma_k), today's AsySG-con update
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -44,12 +45,10 @@ class Algorithm:
         self.regularizer = regularizer if regularizer is not None and regularizer.name != "none" else None
         self.direction = self.estimator.direction
         self.advanced = self.estimator.advanced
-
-    def step(self, x: np.ndarray, direction: np.ndarray, gamma: float, out: np.ndarray | None = None) -> np.ndarray:
-        """The server update of the whole vector: x - gamma d, then the prox (in `direction` or `out`)."""
-        if self.regularizer is None:
-            return sgd_step(x, direction, gamma, out)
-        return prox_step(self.regularizer, x, direction, gamma, out)
+        self.epoch = getattr(self.estimator, "epoch", None)  # SVRG's: `advanced` keeps a snapshot every epoch updates
+        # step(x, direction, gamma, out=None): the server update of the whole vector, x - gamma d, then the prox (in
+        # `direction` or `out`); bound once, as it runs at every update
+        self.step = sgd_step if self.regularizer is None else functools.partial(prox_step, self.regularizer)
 
     def update(self, x: np.ndarray, points: Sequence[np.ndarray], samples: Sequence[np.ndarray], k: int,
                versions: Sequence[int] = ()) -> np.ndarray:

@@ -11,6 +11,8 @@ order), so `asgd replay` rebuilds it by applying the same updates.
 
 from __future__ import annotations
 
+import functools
+
 from collections.abc import Sequence
 
 import numpy as np
@@ -44,13 +46,13 @@ class SG:
 
     def __init__(self, objective: Objective) -> None:
         self.objective = objective
+        # direction(points, samples): the update's gradients summed (summed_gradient), bound once: it runs at every
+        # update
+        self.direction = functools.partial(summed_gradient, objective)
 
     def gradient(self, point: np.ndarray, samples: np.ndarray) -> np.ndarray:
         """v = G(point; xi), one gradient's direction (a new array)."""
         return self.objective.stochastic_grad(point, samples)
-
-    def direction(self, points: Sequence[np.ndarray], samples: Sequence[np.ndarray]) -> np.ndarray:
-        return summed_gradient(self.objective, points, samples)
 
     def directions(self, points: np.ndarray, samples: np.ndarray, batch: int) -> np.ndarray:
         """direction for R replicates at once (rows of (R * batch, d)); row r bitwise equal to direction's."""

@@ -62,7 +62,8 @@ class Ring:
         for index, r, v, release in patches:
             points[index] = self.spilled[r].pop(v) if release else self.spilled[r][v]
         k = self.version
-        if algorithm.stale_step is not None or algorithm.compensation is not None:
+        per_gradient = algorithm.stale_step is not None or algorithm.compensation is not None
+        if per_gradient:
             batch = len(rows) // replicates
             x_next = [algorithm.update(self._x[k % size, r], points[r * batch:(r + 1) * batch],
                                        samples[r * batch:(r + 1) * batch], k, versions[r].tolist())
@@ -81,13 +82,12 @@ class Ring:
             for r, written in enumerate(coordinates):
                 x_next[r] = algorithm.write_step(self._x[k % size, r], direction[r], gammas[r], written)
             return
-        if algorithm.stale_step is not None or algorithm.compensation is not None:
+        if per_gradient:
             self._x[self.version % size] = x_next
         else:
             algorithm.step(self._x[k % size], direction, algorithm.gamma(k), out=self._x[self.version % size])
-        estimator = algorithm.estimator
-        if estimator.name == "svrg" and self.version % estimator.epoch == 0:  # its next snapshot (one replicate)
-            estimator.advanced(self.version, self._x[self.version % size, 0].copy())
+        if algorithm.epoch is not None and self.version % algorithm.epoch == 0:  # SVRG's next snapshot (one replicate)
+            algorithm.advanced(self.version, self._x[self.version % size, 0].copy())
 
 
 def apply_schedules(runs: list[Run], schedules: list[Iterator[Block]], depth: int) -> list[int]:
@@ -123,12 +123,14 @@ def apply_schedules(runs: list[Run], schedules: list[Iterator[Block]], depth: in
         t_apply = np.stack([p.t_apply for p in parts], 1)
         algorithm = lockstep([runs[i] for i in active])
         writes = parts[0].coordinates is not None  # shared memory (sim/closed_form/incon.py)
+        plain = not writes and algorithm.stale_step is None and algorithm.compensation is None
         for j in range(n):
-            coordinates = [part.coordinates[j] for part in parts] if writes else None
-            if patches or spills:
-                ring.step(algorithm, rows[j], samples[j], patches.get(j, ()), spills.get(j, ()), versions[j], coordinates)
-            else:  # no read older than the ring in this chunk (the usual case)
-                ring.step(algorithm, rows[j], samples[j], versions=versions[j], coordinates=coordinates)
+            if plain and not (patches or spills):  # the usual case: no read older than the ring in this chunk
+                ring.step(algorithm, rows[j], samples[j])
+            else:
+                coordinates = [part.coordinates[j] for part in parts] if writes else None
+                ring.step(algorithm, rows[j], samples[j], patches.get(j, ()), spills.get(j, ()), versions[j],
+                          coordinates)
             k = ring.version
             if k % every == 0 or k == K:
                 x = ring.current

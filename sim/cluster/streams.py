@@ -95,7 +95,7 @@ class Draws:
     `count` at a time.
 
     The block size is fixed, so the sequence of values depends only on the stream, never on the caller. The first
-    block is drawn in prefixes (FIRST values, then twice as many, ... up to the block) from the stream's start each
+    block is drawn in prefixes (FIRST values, then four times as many, ... up to the block) from the stream's start each
     time: numpy's samplers fill an array value after value, so a prefix of a block is the block's first values
     (integers included, whose 32-bit buffer lives in one call), and a worker that makes few draws costs few.
     """
@@ -152,7 +152,7 @@ class Draws:
                 self._start = bits.state
             else:
                 bits.state = self._start
-            self._block = self._draw_block(self._rng, min(self._size, max(self.FIRST, 2 * drawn, drawn + wanted)))
+            self._block = self._draw_block(self._rng, min(self._size, max(self.FIRST, 4 * drawn, drawn + wanted)))
             if len(self._block) == self._size:
                 self._start = None
         self._values = None
