@@ -278,8 +278,7 @@ def _start(env: simpy.Environment, run: Run, scenario: Scenario, objective) -> N
     service = service_clock(cluster.server, seed)
     epoch, epochs = algorithm.estimator.epoch, None
     if epoch is not None:
-        clocks = [RepeatedClock(clock, run.algorithm.estimator.evaluations) for clock in clocks]
-        snapshot_time = full_pass_time(cluster.timings, objective.n_samples, algorithm.minibatch)
+        clocks, snapshot_time = _epoch_streams(scenario, objective, clocks)
         per_read = algorithm.batch if algorithm.protocol == "asysg-incon" else 1
         epochs = functools.partial(EpochGate, env, epoch=epoch, batch=algorithm.batch, gradients_per_read=per_read,
                                    snapshot_time=snapshot_time, work=run.work)
@@ -327,8 +326,7 @@ def _schedule(scenario: Scenario, objective, work: WorkTally) -> Iterator[Block]
     clocks, samples = _worker_streams(scenario, objective)
     sizes = (algorithm.batch, algorithm.iterations, algorithm.minibatch)
     if epoch is not None:
-        clocks = [RepeatedClock(clock, ESTIMATORS[algorithm.estimator.name].evaluations) for clock in clocks]
-        snapshot_time = full_pass_time(scenario.cluster.timings, objective.n_samples, algorithm.minibatch)
+        clocks, snapshot_time = _epoch_streams(scenario, objective, clocks)
         return iter(EpochSchedule(clocks, samples, *sizes, epoch, snapshot_time, work))
     work.gapless = True
     if algorithm.protocol == "asysg-incon":
@@ -341,6 +339,15 @@ def _depth(scenario: Scenario) -> int:
     """The ring's depth: a shared-memory update is one thread's write (the server's batch 1)."""
     batch = scenario.algorithm.batch if scenario.algorithm.protocol == "asysg-con" else 1
     return ring_depth(scenario.cluster.workers, batch)
+
+
+def _epoch_streams(scenario: Scenario, objective, clocks: list[WorkerClock]) -> tuple[list[RepeatedClock], float]:
+    """SVRG's clocks (an inner gradient costs its estimator's evaluations of G: workers.RepeatedClock) and the time of
+    its snapshot rounds (sim/protocols/epochs.full_pass_time), for the engine and the closed form alike."""
+    algorithm = scenario.algorithm
+    evaluations = ESTIMATORS[algorithm.estimator.name].evaluations
+    return ([RepeatedClock(clock, evaluations) for clock in clocks],
+            full_pass_time(scenario.cluster.timings, objective.n_samples, algorithm.minibatch))
 
 
 def _worker_streams(scenario: Scenario, objective) -> tuple[list[WorkerClock], list[SampleStream]]:

@@ -112,7 +112,7 @@ def _interleave(columns: list[np.ndarray], dropped, M: int) -> list[np.ndarray]:
     """The rows of updates first, first + 1, ... (`columns`: update, worker, read version, t_read, t_apply, samples,
     M rows an update) with the dropped rows among them, in the server's order: a drop before update u comes after
     the rows of update u - 1 and before those of u."""
-    first = columns[0][0] if len(columns[0]) else dropped.update[0]
+    first = columns[0][0]  # a block has at least one update (Run.record_updates)
     rows = len(columns[0]) + len(dropped)
     applied = np.arange(len(columns[0])) + np.searchsorted(dropped.update, columns[0], side="right")
     drops = np.arange(len(dropped)) + M * (dropped.update - first)

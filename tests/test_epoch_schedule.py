@@ -19,11 +19,12 @@ from tests.test_schedule import DEPTHS, _ring_depth, cluster_data
 
 @st.composite
 def svrg_scenarios(draw, ties: bool = True):
-    """SVRG (epoch 1-20) on `cluster_data` (1-6 workers; with `ties`, compute 0 too: gradients in no time, snapshot
+    """SVRG (epoch 1-20, at most K) on `cluster_data` (1-6 workers; with `ties`, compute 0 too: gradients in no time, snapshot
     rounds of none), M 1-3, sometimes an l1 prox."""
     data = draw(cluster_data(ties, max_workers=6, iterations=150))
     data["algorithm"] |= {"batch": draw(st.integers(1, 3)),
-                          "estimator": {"name": "svrg", "epoch": draw(st.integers(1, 20))}}
+                          "estimator": {"name": "svrg",
+                                        "epoch": draw(st.integers(1, min(20, data["algorithm"]["iterations"])))}}
     if draw(st.booleans()):
         data["algorithm"]["regularizer"] = {"name": "l1", "weight": 0.01}
     data["staleness"] = {}
@@ -89,3 +90,16 @@ def test_a_downlink_outlasting_the_snapshot_round_reads_after_the_opening():
     with no_engine():
         result = simulate(s)
     assert_identical_runs(result, simulate(s, timing="simpy"))
+
+
+def test_an_epoch_longer_than_the_run_goes_to_the_engine():
+    """The closed form draws an epoch's schedule whole (epoch x M reads), so an epoch longer than the run (say one
+    snapshot for all of it, epoch 10^12) would cost that much: the engine runs it, which costs only the run."""
+    data = scenario(workers=3, iterations=40).resolved
+    data["staleness"] = {}
+    data["algorithm"]["estimator"] = {"name": "svrg", "epoch": 40}
+    assert closed_form(parse(data))
+    data["algorithm"]["estimator"]["epoch"] = 10**12
+    s = parse(data)
+    assert not closed_form(s)
+    assert simulate(s).summary["iterations"] == 40

@@ -52,7 +52,9 @@ def closed_form(scenario: Scenario) -> bool:
     estimator = algorithm.estimator.name
     if algorithm.protocol == "asysg-con":
         protocol = (not algorithm.cancel and estimator in ("sg", "svrg")
-                    and (bound is None or scenario.staleness.policy == "drop" and estimator == "sg"))
+                    and (bound is None or scenario.staleness.policy == "drop" and estimator == "sg")
+                    # an epoch's schedule is drawn whole (epochs.py): one longer than the run goes to the engine
+                    and (estimator == "sg" or algorithm.estimator.epoch <= algorithm.iterations))
     else:
         protocol = (algorithm.protocol == "asysg-incon" and scenario.cluster.read.is_zero and bound is None
                     and estimator == "sg")

@@ -1,8 +1,9 @@
 """Closed-form schedules applied: replicates of one scenario stepped in lockstep on a ring of their iterates.
 
-`apply_schedules` runs the blocks of closed-form schedules (sim/closed_form/con.py, scan.py): update k of every
-replicate is one `Ring.step`, recorded as sim.run.Run.applied would record it (with the gradients dropped before
-it: Run.record_updates). No SimPy here.
+`apply_schedules` runs the blocks of closed-form schedules (sim/closed_form/con.py, scan.py, epochs.py, incon.py):
+update k of every replicate is one `Ring.step` (a shared-memory write for incon.py's blocks; SVRG's snapshot kept
+at each epoch's start), recorded as sim.run.Run.applied would record it (with the gradients dropped before it:
+Run.record_updates). No SimPy here.
 """
 
 from __future__ import annotations
@@ -135,7 +136,7 @@ def apply_schedules(runs: list[Run], schedules: list[Iterator[Block]], depth: in
             if k % every == 0 or k == K:
                 x = ring.current
                 for r, i in enumerate(active):
-                    runs[i].gradients = k * versions.shape[2] if parts[r].dropped is None else parts[r].consumed(j)
+                    runs[i].gradients = parts[r].consumed(j)
                     runs[i].updated(k, x[r], float(t_apply[j, r]))
                 if any(runs[i].done for i in active):
                     n = j + 1

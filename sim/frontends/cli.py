@@ -1,5 +1,5 @@
 """The `asgd` command line. Exit codes: 0 success, 1 a check failed (or a run diverged or its clock overflowed, or an
-output could not be written), 2 bad input."""
+output could not be written), 2 bad input, 141 the reader of the output left early (a broken pipe)."""
 
 from __future__ import annotations
 
