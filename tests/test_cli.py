@@ -435,6 +435,51 @@ def test_replay_of_an_inconsistent_incon_trace_exits_2_naming_it(edits, words, t
     _assert_replay_refuses(out, f"is inconsistent: {words}", capsys)
 
 
+BLOCKS = [list(range(0, 33)), list(range(33, 66)), list(range(66, 100))]  # sapalm.toml's dim 100 in 3 blocks
+
+
+def _not_a_block(coordinates):
+    return (f"update 10 writes coordinates {coordinates}, not one of the algorithm.blocks = 3 contiguous blocks")
+
+
+INCONSISTENT_BLOCKS = [  # (update 10's coordinates, the message's words)
+    ([], "update 10 writes no coordinates, not one of the algorithm.blocks = 3 blocks"),
+    (list(range(1, 34)), _not_a_block(list(range(1, 34)))),           # a block shifted by one coordinate
+    (list(range(0, 34)), _not_a_block(list(range(0, 34)))),           # the first block and one coordinate more
+    (list(range(33, 65)), _not_a_block(list(range(33, 65)))),         # the second block but its last coordinate
+    ([0, *range(2, 34)], _not_a_block([0, *range(2, 34)])),           # its first coordinate right, then a gap
+    ([*range(0, 32), 33], _not_a_block([*range(0, 32), 33])),         # a gap before its last coordinate
+]
+
+
+@pytest.mark.parametrize("coordinates, words", INCONSISTENT_BLOCKS, ids=[str(case[0][:3]) for case in INCONSISTENT_BLOCKS])
+def test_replay_of_a_sapalm_trace_writing_other_than_one_whole_block_exits_2_naming_it(coordinates, words, tmp_path,
+                                                                                       capsys):
+    """SAPALM's blocks split dim 100 into 33, 33 and 34 coordinates: every update must write one of them whole."""
+    out = tmp_path / "run"
+    assert main(["run", str(SCENARIOS / "sapalm.toml"), "--set", "algorithm.blocks=3", "--set",
+                 "algorithm.iterations=40", "--out", str(out)]) == 0
+    assert main(["replay", str(out)]) == 0
+    _edit_trace(out, "coordinates", _at_update(10, coordinates))
+    _assert_replay_refuses(out, f"is inconsistent: {words}", capsys)
+
+
+def test_a_sapalm_trace_writing_other_whole_blocks_is_consistent_but_not_reproduced(tmp_path, capsys):
+    """The checks accept any sequence of whole blocks (here blocks 0 and 2 in turn, never adjacent): only the final
+    iterate tells that the run wrote others. Reads take no time here, so no update lands during one and no other
+    column depends on the coordinates written."""
+    out = tmp_path / "run"
+    assert main(["run", str(SCENARIOS / "sapalm.toml"), "--set", "algorithm.blocks=3", "--set",
+                 "algorithm.iterations=40", "--set", "cluster.read={dist=\"constant\", value=0.0}", "--out",
+                 str(out)]) == 0
+    _edit_trace(out, "coordinates", lambda values, updates: values.__setitem__(
+        slice(None), [BLOCKS[2 * (update % 2)] for update in updates]))
+    capsys.readouterr()
+    assert main(["replay", str(out)]) == 1
+    captured = capsys.readouterr()
+    assert "NOT reproduced" in captured.out and captured.err == ""
+
+
 def test_an_error_while_re_applying_the_trace_is_reported_as_an_inconsistent_trace(tmp_path, capsys, monkeypatch):
     import sim.replay
 
