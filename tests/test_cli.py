@@ -195,7 +195,33 @@ def test_replay_of_a_corrupt_file_exits_2_naming_it(name, corrupt, tmp_path, cap
     capsys.readouterr()
     assert main(["replay", str(out)]) == 2
     captured = capsys.readouterr()
-    assert captured.err.count("\n") == 1 and f"'{out / name}': is corrupt: " in captured.err and captured.out == ""
+    problem = {"trace.parquet": "not a readable Parquet file (", "x_final.npy": "not a NumPy .npy array ("}[name]
+    assert captured.err.count("\n") == 1 and f"'{out / name}': is corrupt: {problem}" in captured.err
+    assert captured.err.endswith(")\n") and captured.out == ""
+
+
+@pytest.mark.parametrize("text, problem", [("{'not': json", "not a JSON summary ("), ("[1, 2]", "not a JSON object")])
+def test_replay_of_a_summary_that_is_not_a_json_object_exits_2_naming_it(text, problem, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["run", QUICKSTART, "--set", "algorithm.iterations=30", "--out", str(out)]) == 0
+    (out / "summary.json").write_text(text)
+    if problem.endswith("("):
+        with pytest.raises(ValueError) as error:
+            json.loads(text)
+        problem += f"{str(error.value).splitlines()[0]})"
+    capsys.readouterr()
+    assert main(["replay", str(out)]) == 2
+    assert capsys.readouterr().err == f"asgd replay: error: '{out / 'summary.json'}': is corrupt: {problem}\n"
+
+
+def test_replay_of_an_svrg_gradient_read_before_its_epochs_snapshot_exits_2(tmp_path, capsys):
+    """SVRG's epochs drain: a gradient of update k reads an iterate at or after its epoch's snapshot."""
+    out = tmp_path / "run"
+    assert main(["run", str(SCENARIOS / "svrg.toml"), "--set", "algorithm.iterations=30", "--set",
+                 "algorithm.estimator.epoch=10", "--out", str(out)]) == 0
+    _edit_trace(out, "read_version", _at_update(24, 19))
+    _assert_replay_refuses(out, "is inconsistent: a gradient of update 24 has read_version 19, not in 20..24", capsys,
+                           whole=True)
 
 
 def test_replay_of_a_trace_without_a_column_or_of_another_type_exits_2(tmp_path, capsys):
@@ -375,6 +401,9 @@ INCONSISTENT_CON = [  # (column, edit, the message's words); quickstart: one gra
     ("update", _at_update(3, 7), "its updates must run 0, 1, 2, ...: update 7 follows update 2"),
     ("update", _at_update(29, 10**12), f"its updates must run 0, 1, 2, ...: update {10**12} follows update 28"),
     ("update", _at_update(0, 1), "its first applied row is of update 1, not 0"),
+    ("update", _at_update(0, 3), "its first applied row is of update 3, not 0"),
+    ("samples", _at_update(0, [2000]), "sample index 2000 is not one of the objective's samples 0..1999"),  # first
+    ("samples", _at_update(29, [-1]), "sample index -1 is not one of the objective's samples 0..1999"),  # last row
     ("read_version", _set_row(4, None), "is corrupt: its column 'read_version' has missing values"),
     ("samples", _set_row(4, [None]), "is corrupt: its column 'samples' has missing values"),
     ("update", _set_row(4, None), "is corrupt: its column 'update' has missing values"),
@@ -425,6 +454,8 @@ INCONSISTENT_INCON = [  # ([(column, edit)], the message's words); incon.toml: d
      "a landed_at list decreases"),
     ([("coordinates", _at_update(10, [100]))], "coordinate 100 is not one of the objective's 0..99"),
     ([("coordinates", _at_update(10, [-1]))], "coordinate -1 is not one of the objective's 0..99"),
+    ([("coordinates", _at_update(0, [100]))], "coordinate 100 is not one of the objective's 0..99"),  # the first row
+    ([("coordinates", _at_update(39, [-1]))], "coordinate -1 is not one of the objective's 0..99"),  # the last row
     ([("coordinates", _at_update(10, [1, 2]))], "update 10 writes 2 coordinates, not algorithm.block = 1"),
 ]
 
