@@ -200,6 +200,17 @@ def test_replay_of_a_corrupt_file_exits_2_naming_it(name, corrupt, tmp_path, cap
     assert captured.err.endswith(")\n") and captured.out == ""
 
 
+@pytest.mark.parametrize("timing", [[], ["--timing"]])
+def test_replay_of_a_run_that_kept_no_trace_exits_2_saying_how_to_keep_one(timing, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["run", QUICKSTART, "--set", "algorithm.iterations=30", "--set", "record.trace=false", "--out",
+                 str(out)]) == 0
+    capsys.readouterr()
+    assert main(["replay", *timing, str(out)]) == 2
+    assert capsys.readouterr().err == ("asgd replay: error: record.trace = False: this run kept no trace, so it cannot "
+                                       "be replayed: run it with record.trace = true\n")
+
+
 @pytest.mark.parametrize("text, problem", [("{'not': json", "not a JSON summary ("), ("[1, 2]", "not a JSON object")])
 def test_replay_of_a_summary_that_is_not_a_json_object_exits_2_naming_it(text, problem, tmp_path, capsys):
     out = tmp_path / "run"
