@@ -195,7 +195,44 @@ def test_replay_of_a_corrupt_file_exits_2_naming_it(name, corrupt, tmp_path, cap
     capsys.readouterr()
     assert main(["replay", str(out)]) == 2
     captured = capsys.readouterr()
-    assert captured.err.count("\n") == 1 and f"'{out / name}': is corrupt: " in captured.err and captured.out == ""
+    problem = {"trace.parquet": "not a readable Parquet file (", "x_final.npy": "not a NumPy .npy array ("}[name]
+    assert captured.err.count("\n") == 1 and f"'{out / name}': is corrupt: {problem}" in captured.err
+    assert captured.err.endswith(")\n") and captured.out == ""
+
+
+@pytest.mark.parametrize("timing", [[], ["--timing"]])
+def test_replay_of_a_run_that_kept_no_trace_exits_2_saying_how_to_keep_one(timing, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["run", QUICKSTART, "--set", "algorithm.iterations=30", "--set", "record.trace=false", "--out",
+                 str(out)]) == 0
+    capsys.readouterr()
+    assert main(["replay", *timing, str(out)]) == 2
+    assert capsys.readouterr().err == ("asgd replay: error: record.trace = False: this run kept no trace, so it cannot "
+                                       "be replayed: run it with record.trace = true\n")
+
+
+@pytest.mark.parametrize("text, problem", [("{'not': json", "not a JSON summary ("), ("[1, 2]", "not a JSON object")])
+def test_replay_of_a_summary_that_is_not_a_json_object_exits_2_naming_it(text, problem, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["run", QUICKSTART, "--set", "algorithm.iterations=30", "--out", str(out)]) == 0
+    (out / "summary.json").write_text(text)
+    if problem.endswith("("):
+        with pytest.raises(ValueError) as error:
+            json.loads(text)
+        problem += f"{str(error.value).splitlines()[0]})"
+    capsys.readouterr()
+    assert main(["replay", str(out)]) == 2
+    assert capsys.readouterr().err == f"asgd replay: error: '{out / 'summary.json'}': is corrupt: {problem}\n"
+
+
+def test_replay_of_an_svrg_gradient_read_before_its_epochs_snapshot_exits_2(tmp_path, capsys):
+    """SVRG's epochs drain: a gradient of update k reads an iterate at or after its epoch's snapshot."""
+    out = tmp_path / "run"
+    assert main(["run", str(SCENARIOS / "svrg.toml"), "--set", "algorithm.iterations=30", "--set",
+                 "algorithm.estimator.epoch=10", "--out", str(out)]) == 0
+    _edit_trace(out, "read_version", _at_update(24, 19))
+    _assert_replay_refuses(out, "is inconsistent: a gradient of update 24 has read_version 19, not in 20..24", capsys,
+                           whole=True)
 
 
 def test_replay_of_a_trace_without_a_column_or_of_another_type_exits_2(tmp_path, capsys):
@@ -207,7 +244,8 @@ def test_replay_of_a_trace_without_a_column_or_of_another_type_exits_2(tmp_path,
     trace = pq.read_table(out / "trace.parquet")
     pq.write_table(trace.drop(["samples"]), out / "trace.parquet")
     assert main(["replay", str(out)]) == 2
-    assert "is corrupt: it has no column 'samples'" in capsys.readouterr().err
+    assert capsys.readouterr().err == (f"asgd replay: error: '{out / 'trace.parquet'}': is corrupt: it has no column "
+                                       f"'samples'\n")
     pq.write_table(trace.set_column(trace.schema.get_field_index("applied"), "applied",
                                     pa.array(np.ones(len(trace), np.int8))), out / "trace.parquet")
     assert main(["replay", str(out)]) == 2
@@ -374,18 +412,23 @@ INCONSISTENT_CON = [  # (column, edit, the message's words); quickstart: one gra
     ("update", _at_update(3, 7), "its updates must run 0, 1, 2, ...: update 7 follows update 2"),
     ("update", _at_update(29, 10**12), f"its updates must run 0, 1, 2, ...: update {10**12} follows update 28"),
     ("update", _at_update(0, 1), "its first applied row is of update 1, not 0"),
+    ("update", _at_update(0, 3), "its first applied row is of update 3, not 0"),
+    ("samples", _at_update(0, [2000]), "sample index 2000 is not one of the objective's samples 0..1999"),  # first
+    ("samples", _at_update(29, [-1]), "sample index -1 is not one of the objective's samples 0..1999"),  # last row
     ("read_version", _set_row(4, None), "is corrupt: its column 'read_version' has missing values"),
     ("samples", _set_row(4, [None]), "is corrupt: its column 'samples' has missing values"),
     ("update", _set_row(4, None), "is corrupt: its column 'update' has missing values"),
 ]
 
 
-def _assert_replay_refuses(out: Path, words: str, capsys) -> None:
+def _assert_replay_refuses(out: Path, words: str, capsys, whole: bool = False) -> None:
+    """`asgd replay` refuses `out` with one line naming its trace and holding `words` (`whole`: ending with them)."""
     capsys.readouterr()
     assert main(["replay", str(out)]) == 2
     captured = capsys.readouterr()
     assert captured.err.count("\n") == 1 and f"'{out / 'trace.parquet'}': " in captured.err, captured.err
     assert words in captured.err and captured.out == "", captured.err
+    assert not whole or captured.err.endswith(f": {words}\n"), captured.err
 
 
 @pytest.mark.parametrize("column, edit, words", INCONSISTENT_CON, ids=[case[2] for case in INCONSISTENT_CON])
@@ -393,7 +436,7 @@ def test_replay_of_an_inconsistent_trace_exits_2_naming_it(column, edit, words, 
     out = tmp_path / "run"
     assert main(["run", QUICKSTART, "--set", "algorithm.iterations=30", "--out", str(out)]) == 0
     _edit_trace(out, column, edit)
-    _assert_replay_refuses(out, words if "corrupt" in words else f"is inconsistent: {words}", capsys)
+    _assert_replay_refuses(out, words if "corrupt" in words else f"is inconsistent: {words}", capsys, whole=True)
 
 
 def _landed_late(values, updates):
@@ -422,6 +465,8 @@ INCONSISTENT_INCON = [  # ([(column, edit)], the message's words); incon.toml: d
      "a landed_at list decreases"),
     ([("coordinates", _at_update(10, [100]))], "coordinate 100 is not one of the objective's 0..99"),
     ([("coordinates", _at_update(10, [-1]))], "coordinate -1 is not one of the objective's 0..99"),
+    ([("coordinates", _at_update(0, [100]))], "coordinate 100 is not one of the objective's 0..99"),  # the first row
+    ([("coordinates", _at_update(39, [-1]))], "coordinate -1 is not one of the objective's 0..99"),  # the last row
     ([("coordinates", _at_update(10, [1, 2]))], "update 10 writes 2 coordinates, not algorithm.block = 1"),
 ]
 
@@ -435,17 +480,66 @@ def test_replay_of_an_inconsistent_incon_trace_exits_2_naming_it(edits, words, t
     _assert_replay_refuses(out, f"is inconsistent: {words}", capsys)
 
 
+BLOCKS = [list(range(0, 33)), list(range(33, 66)), list(range(66, 100))]  # sapalm.toml's dim 100 in 3 blocks
+
+
+def _not_a_block(coordinates):
+    return (f"update 10 writes coordinates {coordinates}, not one of the algorithm.blocks = 3 contiguous blocks")
+
+
+INCONSISTENT_BLOCKS = [  # (update 10's coordinates, the message's words)
+    ([], "update 10 writes no coordinates, not one of the algorithm.blocks = 3 blocks"),
+    (list(range(1, 34)), _not_a_block(list(range(1, 34)))),           # a block shifted by one coordinate
+    (list(range(0, 34)), _not_a_block(list(range(0, 34)))),           # the first block and one coordinate more
+    (list(range(33, 65)), _not_a_block(list(range(33, 65)))),         # the second block but its last coordinate
+    ([0, *range(2, 34)], _not_a_block([0, *range(2, 34)])),           # its first coordinate right, then a gap
+    ([*range(0, 32), 33], _not_a_block([*range(0, 32), 33])),         # a gap before its last coordinate
+]
+
+
+@pytest.mark.parametrize("coordinates, words", INCONSISTENT_BLOCKS, ids=[str(case[0][:3]) for case in INCONSISTENT_BLOCKS])
+def test_replay_of_a_sapalm_trace_writing_other_than_one_whole_block_exits_2_naming_it(coordinates, words, tmp_path,
+                                                                                       capsys):
+    """SAPALM's blocks split dim 100 into 33, 33 and 34 coordinates: every update must write one of them whole."""
+    out = tmp_path / "run"
+    assert main(["run", str(SCENARIOS / "sapalm.toml"), "--set", "algorithm.blocks=3", "--set",
+                 "algorithm.iterations=40", "--out", str(out)]) == 0
+    assert main(["replay", str(out)]) == 0
+    _edit_trace(out, "coordinates", _at_update(10, coordinates))
+    _assert_replay_refuses(out, f"is inconsistent: {words}", capsys, whole=True)
+
+
+def test_a_sapalm_trace_writing_other_whole_blocks_is_consistent_but_not_reproduced(tmp_path, capsys):
+    """The checks accept any sequence of whole blocks (here blocks 0 and 2 in turn, never adjacent): only the final
+    iterate tells that the run wrote others. Reads take no time here, so no update lands during one and no other
+    column depends on the coordinates written."""
+    out = tmp_path / "run"
+    assert main(["run", str(SCENARIOS / "sapalm.toml"), "--set", "algorithm.blocks=3", "--set",
+                 "algorithm.iterations=40", "--set", "cluster.read={dist=\"constant\", value=0.0}", "--out",
+                 str(out)]) == 0
+    _edit_trace(out, "coordinates", lambda values, updates: values.__setitem__(
+        slice(None), [BLOCKS[2 * (update % 2)] for update in updates]))
+    capsys.readouterr()
+    assert main(["replay", str(out)]) == 1
+    captured = capsys.readouterr()
+    assert "NOT reproduced" in captured.out and captured.err == ""
+
+
 def test_an_error_while_re_applying_the_trace_is_reported_as_an_inconsistent_trace(tmp_path, capsys, monkeypatch):
     import sim.replay
 
     out = tmp_path / "run"
     assert main(["run", QUICKSTART, "--set", "algorithm.iterations=30", "--out", str(out)]) == 0
-    for error in (KeyError(12), IndexError("index 7 is out of bounds"), ValueError("shapes (3,) and (4,) not aligned")):
+    for error, detail in ((KeyError(12), "KeyError: 12"), (IndexError("index 7\nis out"), "IndexError: index 7"),
+                          (ValueError(""), "ValueError: -")):  # the first line of its message, "-" for none
         def fail(*args, error=error, **kwargs):
             raise error
 
         monkeypatch.setattr(sim.replay, "apply_con_update", fail)
-        _assert_replay_refuses(out, f"is inconsistent: re-applying update 0 fails ({type(error).__name__}: ", capsys)
+        capsys.readouterr()
+        assert main(["replay", str(out)]) == 2
+        assert capsys.readouterr().err == (f"asgd replay: error: '{out / 'trace.parquet'}': is inconsistent: "
+                                           f"re-applying update 0 fails ({detail})\n")
 
 
 # ---- integers beyond what can be simulated or recorded, and an empty --out ----
@@ -726,6 +820,104 @@ def test_replay_timing_names_what_an_edited_scenario_changes(tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "trace.parquet: column 'worker', row " in printed or "trace.parquet: column 't_read', row 0" in printed
     assert "summary.json: seed = 0 recorded, 1 re-simulated" in printed
+
+
+def _edit_metrics(row, column):
+    """metrics.parquet with `column` at `row` one ulp up."""
+    def edit(out: Path) -> None:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        metrics = pq.read_table(out / "metrics.parquet")
+        values = metrics[column].to_numpy().copy()
+        values[row] = np.nextafter(values[row], np.inf)
+        pq.write_table(metrics.set_column(metrics.schema.get_field_index(column), column, pa.array(values)),
+                       out / "metrics.parquet")
+    return edit
+
+
+def _edit_x_final(change):
+    return lambda out: np.save(out / "x_final.npy", change(np.load(out / "x_final.npy")))
+
+
+def _x_up_one_ulp(x):
+    x = x.copy()
+    x[3] = np.nextafter(x[3], np.inf)
+    return x
+
+
+def _regroup(values, updates):
+    """Rows 5 and 6's samples [a], [b] as [a, b], []: the same flat values under other offsets."""
+    values[5], values[6] = values[5] + values[6], []
+
+
+def _without(key):
+    def edit(out: Path) -> None:
+        summary = json.loads((out / "summary.json").read_text())
+        del summary[key]
+        (out / "summary.json").write_text(json.dumps(summary))
+    return edit
+
+
+def _recorded(out: Path):
+    import pyarrow.parquet as pq
+
+    return pq.read_table(out / "trace.parquet"), pq.read_table(out / "metrics.parquet"), np.load(out / "x_final.npy")
+
+
+# (edit of a quickstart run of 40 updates, its difference from the re-simulated run given the recorded trace,
+# metrics and final iterate)
+RESIMULATED = [
+    (_edit_metrics(3, "loss"), lambda t, m, x: f"metrics.parquet: column 'loss', row 3: "
+                                               f"{float(np.nextafter(m['loss'][3].as_py(), np.inf))!r} recorded, "
+                                               f"{m['loss'][3].as_py()!r} re-simulated"),
+    (_column("samples", _set_row(5, [1999])), lambda t, m, x: f"trace.parquet: column 'samples', row 5: [1999] "
+                                                              f"recorded, {t['samples'][5].as_py()!r} re-simulated"),
+    (_column("samples", _regroup), lambda t, m, x: f"trace.parquet: column 'samples', row 5: "
+                                                   f"{t['samples'][5].as_py() + t['samples'][6].as_py()!r} recorded, "
+                                                   f"{t['samples'][5].as_py()!r} re-simulated"),
+    (_column("t_read", _set_row(0, -0.0)), lambda t, m, x: "trace.parquet: column 't_read', row 0: -0.0 recorded, "
+                                                           "0.0 re-simulated"),
+    (_edit_x_final(_x_up_one_ulp), lambda t, m, x: f"x_final.npy: coordinate 3: {np.nextafter(x[3], np.inf)!r} "
+                                                   f"recorded, {x[3]!r} re-simulated"),
+    (_edit_x_final(lambda x: x.reshape(1, -1)), lambda t, m, x: "x_final.npy: float64 of shape (1, 100), re-simulated "
+                                                                "float64 of shape (100,)"),
+    (_edit_summary("bound_statement", "Theorem 1"), lambda t, m, x: "summary.json: bound_statement = 'Theorem 1' "
+                                                                    "recorded, 'Corollary 2' re-simulated"),
+    (_without("epoch"), lambda t, m, x: "summary.json: epoch = '(absent)' recorded, None re-simulated"),
+    (_edit_summary("extra", None), lambda t, m, x: "summary.json: extra = None recorded, '(absent)' re-simulated"),
+    (_edit_summary("wall_seconds", 1e9), None),  # not compared, nor the provenance
+    (_edit_summary("source_hash", "another"), None),
+]
+
+
+@pytest.mark.parametrize("edit, difference", RESIMULATED)
+def test_replay_timing_names_the_first_difference_of_each_file_bit_for_bit(edit, difference, tmp_path):
+    from sim.replay import replay_timing
+
+    out = tmp_path / "run"
+    assert main(["run", QUICKSTART, "--set", "algorithm.iterations=40", "--out", str(out)]) == 0
+    recorded = _recorded(out)
+    edit(out)
+    progress = []
+    result = replay_timing(out, progress.append)
+    assert result.differences == ([difference(*recorded)] if difference else []) and result.updates == 40
+    assert progress[-1] == 40 and progress == sorted(progress)  # the re-simulation reports its progress
+
+
+def test_replay_timing_of_an_unreadable_metrics_file_exits_2_naming_it_and_the_readers_error(tmp_path, capsys):
+    import pyarrow.parquet as pq
+
+    out = tmp_path / "run"
+    assert main(["run", QUICKSTART, "--set", "algorithm.iterations=40", "--out", str(out)]) == 0
+    path = out / "metrics.parquet"
+    path.write_bytes(path.read_bytes()[:100])
+    with pytest.raises(Exception) as error:
+        pq.read_table(path)
+    capsys.readouterr()
+    assert main(["replay", "--timing", str(out)]) == 2
+    assert capsys.readouterr().err == (f"asgd replay: error: '{path}': is corrupt: not a readable Parquet file "
+                                       f"({str(error.value).splitlines()[0]})\n")
 
 
 # ---- huge inputs: refused before they start, progress within seconds, an overflowing clock ----

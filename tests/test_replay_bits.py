@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -39,3 +41,33 @@ def test_replay_exits_1_when_x_final_holds_the_same_bytes_as_another_dtype_or_sh
         np.save(out / "x_final.npy", changed)
         assert main(["replay", str(out)]) == 1
         assert "NOT reproduced" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("name", ["quickstart", "incon", "sapalm"])
+def test_a_replay_keeps_an_iterate_only_while_a_recorded_read_needs_it(name, tmp_path, monkeypatch):
+    """The replay's iterate store holds each x_v for exactly the reads the trace records of it (for AsySG-incon every
+    version a read spans): once the last update is applied, only the final iterate is left, and no more iterates
+    were ever alive than the staleness bound allows (x_k and the reads of the last `bound` versions)."""
+    import sim.replay
+    from scenarios import load
+    from sim.iterates import IterateStore
+
+    stores, most = [], [0]
+
+    class Watched(IterateStore):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            stores.append(self)
+
+        def advance(self, x_next):
+            super().advance(x_next)
+            most[0] = max(most[0], len(self))
+
+    path = Path(__file__).resolve().parents[1] / "scenarios" / f"{name}.toml"
+    out = tmp_path / "run"
+    assert main(["run", str(path), "--set", "algorithm.iterations=60", "--out", str(out)]) == 0
+    monkeypatch.setattr(sim.replay, "IterateStore", Watched)
+    assert sim.replay.replay(out).reproduced
+    (store,) = stores
+    assert len(store) == 1 and store.version == 60 and store._holds == {60: 0}
+    assert 1 < most[0] <= load(path).staleness.bound + 2
