@@ -177,11 +177,9 @@ def _array_difference(recorded: np.ndarray, simulated: np.ndarray) -> str:
     return ""
 
 
-def _summary_difference(recorded: dict | None, simulated: dict) -> str:
+def _summary_difference(recorded: dict, simulated: dict) -> str:
     """The first key of summary.json (wall_seconds and the provenance aside) whose value differs from the
-    re-simulated summary's."""
-    if recorded is None:
-        return ""
+    re-simulated summary's, or that only one of them has."""
     from sim.frontends.provenance import PROVENANCE_KEYS
     from sim.frontends.rundir import json_ready
 
@@ -189,10 +187,14 @@ def _summary_difference(recorded: dict | None, simulated: dict) -> str:
     for key in dict.fromkeys([*recorded, *simulated]):
         if key in ("wall_seconds", *PROVENANCE_KEYS):
             continue
-        if recorded.get(key, "(absent)") != simulated.get(key, "(absent)"):
-            return (f"summary.json: {key} = {recorded.get(key, '(absent)')!r} recorded, "
-                    f"{simulated.get(key, '(absent)')!r} re-simulated")
+        if key not in recorded or key not in simulated or recorded[key] != simulated[key]:
+            return (f"summary.json: {key} = {_shown(recorded, key)} recorded, {_shown(simulated, key)} re-simulated")
     return ""
+
+
+def _shown(summary: dict, key: str) -> str:
+    """A summary's value of `key` as a message shows it ("(absent)" when the summary has no such key)."""
+    return repr(summary[key]) if key in summary else "(absent)"
 
 
 def _read_table(path: Path) -> pa.Table:

@@ -884,8 +884,10 @@ RESIMULATED = [
                                                                 "float64 of shape (100,)"),
     (_edit_summary("bound_statement", "Theorem 1"), lambda t, m, x: "summary.json: bound_statement = 'Theorem 1' "
                                                                     "recorded, 'Corollary 2' re-simulated"),
-    (_without("epoch"), lambda t, m, x: "summary.json: epoch = '(absent)' recorded, None re-simulated"),
-    (_edit_summary("extra", None), lambda t, m, x: "summary.json: extra = None recorded, '(absent)' re-simulated"),
+    (_without("epoch"), lambda t, m, x: "summary.json: epoch = (absent) recorded, None re-simulated"),
+    (_edit_summary("extra", None), lambda t, m, x: "summary.json: extra = None recorded, (absent) re-simulated"),
+    (_edit_summary("extra", "(absent)"), lambda t, m, x: "summary.json: extra = '(absent)' recorded, (absent) "
+                                                         "re-simulated"),  # a value, not a missing key
     (_edit_summary("wall_seconds", 1e9), None),  # not compared, nor the provenance
     (_edit_summary("source_hash", "another"), None),
 ]
