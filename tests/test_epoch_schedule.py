@@ -31,6 +31,14 @@ def svrg_scenarios(draw, ties: bool = True):
     return parse(data)
 
 
+def svrg_scenario(epoch: int, **keys):
+    """tests.helpers.scenario(**keys) with SVRG's epochs of `epoch` updates, without a staleness bound."""
+    data = scenario(**keys).resolved
+    data["algorithm"]["estimator"] = {"name": "svrg", "epoch": epoch}
+    data["staleness"] = {}
+    return parse(data)
+
+
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(svrg_scenarios(), DEPTHS)
 def test_svrg_closed_form_runs_equal_the_simpy_engine(s, depth):
@@ -53,11 +61,8 @@ def test_a_typical_svrg_run_takes_the_closed_form_waits_at_the_gate_and_replays(
     """Heterogeneous workers with a network: the closed form runs it alone; the epochs' first reads wait for their
     snapshot round (every epoch's reads come after its opening, the last update of the epoch before plus the
     round); batched seeds equal their single runs; the run replays bit for bit."""
-    data = scenario(workers=5, iterations=120, every=10, downlink={"dist": "exponential", "mean": 0.1},
-                    groups=[{"workers": [0], "slowdown": 4.0}]).resolved
-    data["algorithm"]["estimator"] = {"name": "svrg", "epoch": 30}
-    data["staleness"] = {}
-    s = parse(data)
+    s = svrg_scenario(30, workers=5, iterations=120, every=10, downlink={"dist": "exponential", "mean": 0.1},
+                      groups=[{"workers": [0], "slowdown": 4.0}])
     with no_engine():
         result = simulate(s)
     assert_identical_runs(result, simulate(s, timing="simpy"))
@@ -83,10 +88,7 @@ def test_repeated_clock_computes_are_its_computes_one_by_one():
 def test_a_downlink_outlasting_the_snapshot_round_reads_after_the_opening():
     """Downlinks longer than the snapshot round: a worker's first read of an epoch is after the gate's opening,
     when its downlink ends (the downlink began at its last arrival of the epoch before)."""
-    data = scenario(workers=5, iterations=200, every=10, downlink={"dist": "exponential", "mean": 20.0}).resolved
-    data["algorithm"]["estimator"] = {"name": "svrg", "epoch": 40}
-    data["staleness"] = {}
-    s = parse(data)
+    s = svrg_scenario(40, workers=5, iterations=200, every=10, downlink={"dist": "exponential", "mean": 20.0})
     with no_engine():
         result = simulate(s)
     assert_identical_runs(result, simulate(s, timing="simpy"))
@@ -95,11 +97,7 @@ def test_a_downlink_outlasting_the_snapshot_round_reads_after_the_opening():
 def test_an_epoch_longer_than_the_run_goes_to_the_engine():
     """The closed form draws an epoch's schedule whole (epoch x M reads), so an epoch longer than the run (say one
     snapshot for all of it, epoch 10^12) would cost that much: the engine runs it, which costs only the run."""
-    data = scenario(workers=3, iterations=40).resolved
-    data["staleness"] = {}
-    data["algorithm"]["estimator"] = {"name": "svrg", "epoch": 40}
-    assert closed_form(parse(data))
-    data["algorithm"]["estimator"]["epoch"] = 10**12
-    s = parse(data)
+    assert closed_form(svrg_scenario(40, workers=3, iterations=40))
+    s = svrg_scenario(10**12, workers=3, iterations=40)
     assert not closed_form(s)
     assert simulate(s).summary["iterations"] == 40
