@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import gc
+import itertools
 import math
 import time
 from collections.abc import Callable, Iterator
@@ -27,6 +28,7 @@ from scenarios.types import Scenario
 from sim.protocols import cancel, con, incon, sync
 from sim.recording import WorkTally, staleness_table
 from sim.closed_form.ring import apply_schedules
+from sim.recorded import ScheduleRecorder
 from sim.run import Run, apply_updates
 from sim.closed_form.con import TIMINGS, Block, ConSchedule, closed_form, ring_depth
 from sim.closed_form.epochs import EpochSchedule
@@ -149,14 +151,19 @@ def _simulate_batch(scenarios: list[Scenario], timing: str) -> list[Result]:
     algorithm = scenarios[0].algorithm if scenarios else None
     shared_memory_engine = algorithm is not None and algorithm.protocol == "asysg-incon" and not (
         timing == "auto" and closed_form(scenarios[0]))  # SharedMemory's runs are eager (not deferred)
-    if (len(scenarios) < 2 or shared_memory_engine or algorithm.estimator.name != "sg"
-            or algorithm.compensation is not None or algorithm.cancel):
-        # SVRG's and DC-ASGD's state, Ringmaster's cancels (released at once): one replicate at a time
+    closed = timing == "auto" and closed_form(scenarios[0]) if scenarios else False
+    svrg = algorithm is not None and algorithm.estimator.epoch is not None
+    if (len(scenarios) < 2 or algorithm.compensation is not None or algorithm.cancel or shared_memory_engine
+            or svrg and (algorithm.step.policy in STALENESS_POLICIES or not (closed or _recordable(scenarios[0], closed)))):
+        # DC-ASGD's state, Ringmaster's cancels (released at once), shared memory on the engine; SVRG's snapshots
+        # step in lockstep on the ring only (and with one step per gradient, not at all): one replicate at a time
         return [_simulate(s, None, None, timing) for s in scenarios]
     scenario = scenarios[0]
     objective = build_objective(scenario)
     started = time.perf_counter()
-    if timing == "auto" and closed_form(scenario):
+    if _recordable(scenario, closed):
+        return _apply_recorded(scenarios, objective, started)
+    if closed:
         runs = [Run(s, objective) for s in scenarios]
         with np.errstate(all="ignore"), one_blas_thread():
             tied = apply_schedules(runs, [_schedule(s, objective, run.work) for s, run in zip(scenarios, runs)],
@@ -193,6 +200,43 @@ def _simulate_batch(scenarios: list[Scenario], timing: str) -> list[Result]:
     for result in results.values():
         result.summary["wall_seconds"] = wall
     return [results[i] for i in range(len(runs))]
+
+
+def _recordable(scenario: Scenario, closed: bool) -> bool:
+    """The engine runs the scenario (no closed form) and its schedule can be recorded as Blocks for the ring
+    (sim/recorded.py): a parameter server (AsySG-con, SVRG's epochs included, or sync) without Ringmaster's cancels
+    or DC-ASGD's compensation, on a cluster without events."""
+    algorithm = scenario.algorithm
+    return (not closed and algorithm.protocol in ("asysg-con", "sync") and not algorithm.cancel
+            and algorithm.compensation is None and not _has_events(scenario))
+
+
+def _apply_recorded(scenarios: list[Scenario], objective, started: float) -> list[Result]:
+    """The replicates in lockstep on the ring (sim/closed_form/ring.apply_schedules), each seed's schedule recorded from
+    one engine run (_recorded) and shared by the replicates of that seed (itertools.tee)."""
+    runs = [Run(s, objective, deferred=True) for s in scenarios]  # deferred: idle times come with the blocks
+    by_seed: dict[int, list[int]] = {}
+    for i, replicate in enumerate(scenarios):
+        by_seed.setdefault(replicate.seed, []).append(i)
+    schedules: list[Iterator[Block]] = [iter(())] * len(runs)
+    for members in by_seed.values():
+        for i, schedule in zip(members, itertools.tee(_recorded(scenarios[members[0]], objective), len(members))):
+            schedules[i] = schedule
+    with np.errstate(all="ignore"), one_blas_thread():
+        apply_schedules(runs, schedules, _depth(scenarios[0]))
+    wall = (time.perf_counter() - started) / len(runs)
+    return [_result(s, run, wall) for s, run in zip(scenarios, runs)]
+
+
+def _recorded(scenario: Scenario, objective) -> Iterator[Block]:
+    """The SimPy engine's schedule of `scenario` as Blocks of at least CHUNK updates (the last: the rest), from one
+    protocol run on a ScheduleRecorder (sim/recorded.py: no math)."""
+    recorder = ScheduleRecorder(scenario, objective)
+    env = simpy.Environment()
+    _start(env, recorder, scenario, objective)
+    while not recorder.finished:
+        _run_ahead(env, recorder)
+        yield recorder.block()
 
 
 def _has_events(scenario: Scenario) -> bool:

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from models.base import Objective
-from models.updates import ESTIMATORS, STALENESS_RULES, Algorithm, DelayCompensation, corollary_step, staleness_rule, step_schedule
+from models.updates import ESTIMATORS, STALENESS_RULES, Algorithm, DelayCompensation, LockstepSVRG, corollary_step, staleness_rule, step_schedule
 from scenarios.algorithms import build_regularizer
 from scenarios.errors import ScenarioError
 from scenarios.types import Scenario, Step
@@ -250,12 +250,17 @@ def lockstep(runs: list[Run]) -> Algorithm:
     step: x + (-gamma_r) d elementwise, the same IEEE operations as the run alone (models.updates.sgd_step). Only
     for plain updates (no regularizer, staleness-dependent step or compensation: not vectorized over steps)."""
     first = runs[0].algorithm
-    if len(runs) == 1 or all(run.step == runs[0].step for run in runs):
+    if len(runs) == 1:
         return first
+    svrg = first.epoch is not None
+    estimator = LockstepSVRG([run.algorithm.estimator for run in runs]) if svrg else first.estimator
+    if all(run.step == runs[0].step for run in runs):
+        return first if not svrg else Algorithm(first.objective, first.gamma, estimator, first.regularizer,
+                                                first.stale_step, first.compensation)
     if first.regularizer is not None or first.compensation is not None or first.stale_step is not None:
         raise ValueError("replicates with different steps step in lockstep only with plain updates")
     gammas = [run.gamma for run in runs]
-    return Algorithm(first.objective, lambda k: np.array([[gamma(k)] for gamma in gammas]), first.estimator)
+    return Algorithm(first.objective, lambda k: np.array([[gamma(k)] for gamma in gammas]), estimator)
 
 
 def apply_updates(runs: list[Run], updates: list[tuple[list[Read], float]]) -> None:

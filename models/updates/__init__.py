@@ -26,7 +26,7 @@ from models.base import Objective
 from models.regularizers import REGULARIZERS, Regularizer
 from models.updates.apply import coordinate_prox_step, coordinate_step, prox_step, sgd_step
 from models.updates.compensation import DelayCompensation
-from models.updates.estimators import ESTIMATORS, SG, SVRG, summed_gradient, summed_gradients
+from models.updates.estimators import ESTIMATORS, SG, SVRG, LockstepSVRG, summed_gradient, summed_gradients
 from models.updates.steps import (STALENESS_POLICIES, STALENESS_RULES, STEP_RULES, corollary_step, largest_step,
                                   staleness_rule, step_schedule, step_sizes)
 
@@ -102,6 +102,6 @@ class Algorithm:
         return 0.0 if self.regularizer is None else self.regularizer.value(x)
 
 
-__all__ = ["Algorithm", "DelayCompensation", "ESTIMATORS", "REGULARIZERS", "SG", "STALENESS_POLICIES", "STALENESS_RULES", "STEP_RULES", "SVRG", "coordinate_prox_step",
+__all__ = ["Algorithm", "DelayCompensation", "ESTIMATORS", "LockstepSVRG", "REGULARIZERS", "SG", "STALENESS_POLICIES", "STALENESS_RULES", "STEP_RULES", "SVRG", "coordinate_prox_step",
            "coordinate_step", "corollary_step", "largest_step", "prox_step", "sgd_step", "staleness_rule", "step_schedule", "step_sizes",
            "summed_gradient", "summed_gradients"]

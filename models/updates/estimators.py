@@ -101,4 +101,37 @@ class SVRG:
             self.snapshot, self._mu = x, None
 
 
+class LockstepSVRG:
+    """The SVRG estimators of R replicates stepped together (sim.run.lockstep): each keeps its own snapshot and mu,
+    and row r of `directions` is replicate r's `direction`, bit for bit (the same elementwise operations on rows
+    of objective.stochastic_grads, which equal stochastic_grad's)."""
+
+    name = "svrg"
+    evaluations = SVRG.evaluations
+    direction = None  # one replicate's: each estimator's own (only `directions` is stepped in lockstep)
+
+    def __init__(self, estimators: Sequence[SVRG]) -> None:
+        self.estimators = list(estimators)
+        self.objective = estimators[0].objective
+        self.epoch = estimators[0].epoch
+
+    def directions(self, points: np.ndarray, samples: np.ndarray, batch: int) -> np.ndarray:
+        """(R, d): replicate r's sum of its `batch` consecutive rows' v = (G(x; xi) - G(x~_r; xi)) + mu_r."""
+        snapshots = np.repeat(np.array([e.snapshot for e in self.estimators]), batch, axis=0)
+        mus = np.repeat(np.array([e.mu for e in self.estimators]), batch, axis=0)
+        v = self.objective.stochastic_grads(points, samples)
+        v -= self.objective.stochastic_grads(snapshots, samples)
+        v += mus
+        v = v.reshape(len(self.estimators), batch, -1)
+        total = v[:, 0]
+        for m in range(1, batch):
+            total = total + v[:, m]
+        return total
+
+    def advanced(self, version: int, x: np.ndarray) -> None:
+        """x_version of every replicate (R, d) was applied."""
+        for estimator, row in zip(self.estimators, x):
+            estimator.advanced(version, row.copy())
+
+
 ESTIMATORS = {"sg": SG, "svrg": SVRG}

@@ -77,6 +77,8 @@ class Block:
     waiting: np.ndarray    # the versions read by gradients of later updates, known after this block (< W + M)
     dropped: Dropped | None = None  # policy drop (sim/closed_form/scan.py): the gradients dropped before its updates
     coordinates: list[np.ndarray] | None = None  # a shared-memory write's S_k per update (sim/closed_form/incon.py)
+    idle: np.ndarray | None = None  # (n,) a recorded engine schedule's (sim/recorded.py): the idle worker-time when
+    # each update was formed, at the recorded ones (nan at the others)
 
     def __len__(self) -> int:
         return len(self.t_apply)

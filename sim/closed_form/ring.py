@@ -87,8 +87,9 @@ class Ring:
             self._x[self.version % size] = x_next
         else:
             algorithm.step(self._x[k % size], direction, algorithm.gamma(k), out=self._x[self.version % size])
-        if algorithm.epoch is not None and self.version % algorithm.epoch == 0:  # SVRG's next snapshot (one replicate)
-            algorithm.advanced(self.version, self._x[self.version % size, 0].copy())
+        if algorithm.epoch is not None and self.version % algorithm.epoch == 0:  # SVRG's next snapshots
+            x_next = self._x[self.version % size]
+            algorithm.advanced(self.version, x_next[0].copy() if replicates == 1 else x_next)
 
 
 def apply_schedules(runs: list[Run], schedules: list[Iterator[Block]], depth: int) -> list[int]:
@@ -137,6 +138,8 @@ def apply_schedules(runs: list[Run], schedules: list[Iterator[Block]], depth: in
                 x = ring.current
                 for r, i in enumerate(active):
                     runs[i].gradients = parts[r].consumed(j)
+                    if parts[r].idle is not None:  # a recorded engine schedule's run: deferred (Run.updated)
+                        runs[i].idle_at.append(float(parts[r].idle[j]))
                     runs[i].updated(k, x[r], float(t_apply[j, r]))
                 if any(runs[i].done for i in active):
                     n = j + 1
@@ -203,4 +206,5 @@ def _rows(block: Block, start: int, count: int) -> Block:
     dropped = block.dropped.between(block.first + start, block.first + end) if block.dropped is not None else None
     return Block(block.first + start, block.workers[start:end], block.versions[start:end], block.t_read[start:end],
                  block.t_apply[start:end], block.samples[start:end], block.waiting, dropped,
-                 None if block.coordinates is None else block.coordinates[start:end])
+                 None if block.coordinates is None else block.coordinates[start:end],
+                 None if block.idle is None else block.idle[start:end])

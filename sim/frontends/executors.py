@@ -114,7 +114,8 @@ def _outcome(run_id: str, text: str, result) -> Outcome:
 def chunked(tasks: list[Task], slots: int) -> list[list[Task]]:
     """`tasks` in chunks of about `size` runs (at most MAX_CHUNK, at least CHUNKS_PER_SLOT chunks per slot while runs
     suffice). A grid point's replicates stay together so that they can run as a batch: min_batch or more of them
-    make chunks of their own, of at least max(size, min_batch) each; the other runs are packed in plan order."""
+    make chunks of their own, of at least max(size, min_batch) each, cut between seeds where it can (a seed's steps
+    share one schedule: sim.engine.simulate_replicates); the other runs are packed in plan order."""
     size = max(1, min(MAX_CHUNK, len(tasks) // (CHUNKS_PER_SLOT * slots)))
     chunks: list[list[Task]] = []
     loose: list[Task] = []
@@ -123,6 +124,7 @@ def chunked(tasks: list[Task], slots: int) -> list[list[Task]]:
         if len(group) < least:
             loose += group
             continue
+        group = sorted(group, key=lambda task: tomllib.loads(task[1])["seed"])  # stable: each seed's steps in order
         pieces = max(len(group) // max(size, least), -(-len(group) // MAX_CHUNK))
         bounds = [len(group) * i // pieces for i in range(pieces + 1)]
         chunks += [group[lo:hi] for lo, hi in zip(bounds, bounds[1:])]

@@ -1,0 +1,115 @@
+"""Recorded engine schedules (sim/recorded.py): replicates that differ only in seed and step share one SimPy engine
+run per seed and step in lockstep on the ring; each equals its single run on the engine, bit for bit."""
+
+from __future__ import annotations
+
+import tomllib
+from unittest import mock
+
+import numpy as np
+
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+
+from scenarios import ScenarioError, build_objective, parse, to_toml
+from sim import engine, simulate, simulate_replicates
+from sim.closed_form.con import closed_form
+from sim.frontends.executors import chunked
+from sim.recorded import ScheduleRecorder
+from tests.helpers import assert_identical_runs, scenario
+from tests.test_schedule import DEPTHS, _ring_depth, cluster_data
+
+SERVER = [{"dist": "constant", "value": 0.0}, {"dist": "constant", "value": 0.25}, {"dist": "exponential", "mean": 0.1}]
+
+
+@st.composite
+def engine_scenarios(draw) -> dict:
+    """A resolved scenario that runs on the engine: a parameter server with a bound (policy "wait" or "drop", M 1..3)
+    or sync, sometimes server time, sometimes SVRG's epochs."""
+    protocol = draw(st.sampled_from(["asysg-con", "sync"]))
+    data = draw(cluster_data(max_workers=6, iterations=150, algorithm=protocol))
+    if protocol == "asysg-con":
+        data["algorithm"]["batch"] = draw(st.integers(1, 3))
+        data["staleness"] = {"bound": draw(st.integers(0, 4)), "policy": draw(st.sampled_from(["wait", "drop"]))}
+    data["cluster"]["server"] = draw(st.sampled_from(SERVER))
+    if draw(st.booleans()):
+        data["algorithm"]["estimator"] = {"name": "svrg", "epoch": draw(st.integers(1, 40))}
+    try:
+        parse(data)
+    except ScenarioError:  # a cycle of no time with server time
+        assume(False)
+    return data
+
+
+def replicates(data: dict, steps: list[float], seeds: list[int]) -> list:
+    return [parse({**data, "seed": seed, "algorithm": {**data["algorithm"], "step": step}})
+            for step in steps for seed in seeds]
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(engine_scenarios(), st.lists(st.sampled_from([0.01, 0.05, 0.3, 1e6]), min_size=1, max_size=3, unique=True),
+       st.lists(st.integers(0, 2**32), min_size=1, max_size=3, unique=True), DEPTHS, st.sampled_from([1, 4, 256]))
+def test_recorded_replicates_equal_their_single_engine_runs(data, steps, seeds, depth, chunk):
+    """Steps x seeds (1e6 diverges at its own update), on a ring so shallow that reads are spilled, in blocks of at
+    least `chunk` updates (reads outlive their block): each replicate is its single run on the engine, and the engine
+    ran once per seed."""
+    runs = replicates(data, steps, seeds)
+    assume(len(runs) >= 2 and not closed_form(runs[0]))  # policy "drop" without SVRG: sim/closed_form/scan.py
+    with (_ring_depth(depth), mock.patch.object(engine, "CHUNK", chunk),
+          mock.patch.object(engine, "_start", wraps=engine._start) as started):
+        batch = simulate_replicates(runs, timing="simpy")
+    assert started.call_count == len(seeds)
+    for result, single in zip(batch, runs):
+        assert_identical_runs(result, simulate(single, timing="simpy"))
+
+
+def test_recorded_schedules_keep_drops_idle_time_and_divergence():
+    """Ground cases, each as its single run: policy "drop" with bound 0 drops gradients, sync idles at its barrier,
+    and on phase retrieval a large step diverges early while a small one goes on."""
+    drop = scenario(workers=6, iterations=120, bound=0, policy="drop", every=7).resolved
+    sync = {**scenario(workers=5, iterations=60, algorithm="sync", every=4).resolved,
+            "objective": {"name": "phase-retrieval", "n": 40, "dim": 5}}
+    found = {}
+    for name, base, steps in (("drop", drop, [0.05, 0.2]), ("sync", sync, [0.001, 5.0])):
+        runs = replicates(base, steps, [3, 4])
+        found[name] = simulate_replicates(runs)
+        for result, single in zip(found[name], runs):
+            assert_identical_runs(result, simulate(single))
+    assert all(result.summary["dropped"] > 0 for result in found["drop"])
+    assert all(result.summary["idle_worker_time"] > 0 for result in found["sync"])
+    assert [result.summary["status"] for result in found["sync"]] == ["ok", "ok", "diverged", "diverged"]
+    assert found["sync"][2].summary["iterations"] < 60
+
+
+def test_chunks_keep_each_seeds_steps_together():
+    """A compare's tuning group (steps outer, seeds inner) is cut between seeds: each chunk's runs share one seed,
+    so its steps share one engine schedule."""
+    base = scenario(workers=4, bound=2)
+    tasks = [(f"{step}-{seed}", to_toml(run)) for step in (0.1, 0.2, 0.4, 0.8) for seed in range(4)
+             for run in replicates(base.resolved, [step], [seed])]
+    chunks = chunked(tasks, 1)
+    assert sorted(task for chunk in chunks for task in chunk) == sorted(tasks)
+    assert [len({tomllib.loads(text)["seed"] for _, text in chunk}) for chunk in chunks] == [1, 1, 1, 1]
+
+
+def test_a_recorder_hands_over_updates_drops_and_outstanding_reads_as_blocks():
+    """ScheduleRecorder by hand: update 0 sums worker 0's gradient; worker 1's, read at version 0, is dropped before
+    update 1 and so belongs to the second block, whose update 1 has consumed 3 gradients; a read still outstanding
+    at a cut is `waiting`; idle times are taken when recorded updates are formed only (every 2: x_2, and the last x_3)."""
+    s = scenario(workers=3, iterations=3, bound=0, policy="drop", every=2)
+    recorder = ScheduleRecorder(s, build_objective(s))
+    first, dropped, late = (recorder.read(w, 0.0, np.array([w + 10])) for w in range(3))
+    recorder.apply([first], 1.0)
+    recorder.drop(dropped, 1, 1.5)
+    block = recorder.block()
+    assert (block.first, block.workers.tolist(), block.versions.tolist(), block.t_apply.tolist()) == (0, [[0]], [[0]], [1.0])
+    assert block.dropped is None and block.waiting.tolist() == [0] and np.isnan(block.idle).all()
+    again = recorder.read(0, 1.0, np.array([13]))
+    recorder.apply([again], 2.0)
+    recorder.apply([late], 3.0)
+    assert recorder.finished
+    block = recorder.block()
+    assert (block.first, block.versions.tolist(), block.samples.tolist()) == (1, [[1], [0]], [[[13]], [[12]]])
+    assert block.dropped.update.tolist() == [1] and block.dropped.samples.tolist() == [[11]]
+    assert block.dropped.earlier == 0 and [block.consumed(row) for row in range(2)] == [3, 4]
+    assert block.waiting.tolist() == [] and block.idle.tolist() == [3 * 2.0, 3 * 3.0]  # nobody worked (no tally)
