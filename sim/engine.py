@@ -148,20 +148,19 @@ def same_but_seed_and_step(resolved: dict[str, Any]) -> dict[str, Any]:
 
 
 def _simulate_batch(scenarios: list[Scenario], timing: str) -> list[Result]:
-    algorithm = scenarios[0].algorithm if scenarios else None
-    shared_memory_engine = algorithm is not None and algorithm.protocol == "asysg-incon" and not (
-        timing == "auto" and closed_form(scenarios[0]))  # SharedMemory's runs are eager (not deferred)
-    closed = timing == "auto" and closed_form(scenarios[0]) if scenarios else False
-    svrg = algorithm is not None and algorithm.estimator.epoch is not None
-    if (len(scenarios) < 2 or algorithm.compensation is not None or algorithm.cancel or shared_memory_engine
-            or svrg and (algorithm.step.policy in STALENESS_POLICIES or not (closed or _recordable(scenarios[0], closed)))):
-        # DC-ASGD's state, Ringmaster's cancels (released at once), shared memory on the engine; SVRG's snapshots
-        # step in lockstep on the ring only (and with one step per gradient, not at all): one replicate at a time
+    scenario = scenarios[0] if scenarios else None
+    closed = scenario is not None and timing == "auto" and closed_form(scenario)
+    recordable = scenario is not None and _recordable(scenario, closed)
+    algorithm = scenario.algorithm if scenario is not None else None
+    if (len(scenarios) < 2 or algorithm.compensation is not None or algorithm.cancel
+            or not (closed or recordable) and (algorithm.protocol == "asysg-incon" or algorithm.estimator.epoch)
+            or algorithm.estimator.epoch and algorithm.step.policy in STALENESS_POLICIES):
+        # DC-ASGD's state, Ringmaster's cancels (released at once); shared memory (eager runs) and SVRG's snapshots
+        # step in lockstep on the ring only (SVRG with one step per gradient not at all): one replicate at a time
         return [_simulate(s, None, None, timing) for s in scenarios]
-    scenario = scenarios[0]
     objective = build_objective(scenario)
     started = time.perf_counter()
-    if _recordable(scenario, closed):
+    if recordable:
         return _apply_recorded(scenarios, objective, started)
     if closed:
         runs = [Run(s, objective) for s in scenarios]
@@ -204,11 +203,14 @@ def _simulate_batch(scenarios: list[Scenario], timing: str) -> list[Result]:
 
 def _recordable(scenario: Scenario, closed: bool) -> bool:
     """The engine runs the scenario (no closed form) and its schedule can be recorded as Blocks for the ring
-    (sim/recorded.py): a parameter server (AsySG-con, SVRG's epochs included, or sync) without Ringmaster's cancels
-    or DC-ASGD's compensation, on a cluster without events."""
-    algorithm = scenario.algorithm
-    return (not closed and algorithm.protocol in ("asysg-con", "sync") and not algorithm.cancel
-            and algorithm.compensation is None and not _has_events(scenario))
+    (sim/recorded.py): a parameter server (AsySG-con, SVRG's epochs included, or sync) or AsySG-incon's shared memory
+    whose reads take no time (without SVRG, or drops, whose rows would need the read's columns), without Ringmaster's
+    cancels or DC-ASGD's compensation, on a cluster without events."""
+    algorithm, staleness = scenario.algorithm, scenario.staleness
+    shared_memory = algorithm.protocol == "asysg-incon"  # writes only, of reads taking no time (Block.coordinates)
+    return (not closed and not algorithm.cancel and algorithm.compensation is None and not _has_events(scenario)
+            and (not shared_memory or scenario.cluster.read.is_zero and algorithm.estimator.epoch is None
+                 and (staleness.bound is None or staleness.policy == "wait")))
 
 
 def _apply_recorded(scenarios: list[Scenario], objective, started: float) -> list[Result]:

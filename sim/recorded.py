@@ -2,10 +2,11 @@
 
 Timing never depends on the iterate's values, so one engine run of a seed decides, for every step, which gradients
 (worker, version read, samples, times) form each update. `ScheduleRecorder` stands in for the Run before a protocol
-(sim/protocols/con.py, sync.py, epochs.py): it counts versions and holds, and keeps the updates and drops the
-protocol forms, without any math. Its `block` hands them over as a sim.closed_form.con.Block, which the ring
-(sim/closed_form/ring.py) applies to the replicates of the seed in lockstep, as it applies a closed-form schedule:
-each replicate equal to its single run bit for bit (tests/test_recorded.py).
+(a parameter server, sim/protocols/con.py, sync.py, epochs.py; or AsySG-incon's shared memory whose reads take no
+time, shared_memory.py): it counts versions and holds, and keeps the updates and drops the protocol forms, without
+any math. Its `block` hands them over as a sim.closed_form.con.Block, which the ring (sim/closed_form/ring.py)
+applies to the replicates of the seed in lockstep, as it applies a closed-form schedule: each replicate equal to
+its single run bit for bit (tests/test_recorded.py).
 """
 
 from __future__ import annotations
@@ -16,14 +17,32 @@ import numpy as np
 
 from scenarios.types import Scenario
 from sim.closed_form.con import Block, Dropped
+from sim.iterates import release_read
 from sim.recording import EventLog, WorkTally
 from sim.run import Read
 
 
+class Holds:
+    """IterateStore's holds without the iterates: version -> reads holding it."""
+
+    def __init__(self) -> None:
+        self.count: dict[int, int] = {}
+
+    def hold(self, version: int) -> int:
+        self.count[version] = self.count.get(version, 0) + 1
+        return version
+
+    def release(self, version: int) -> None:
+        self.count[version] -= 1
+        if not self.count[version]:
+            del self.count[version]
+
+
 class ScheduleRecorder:
-    """The Run as the protocols see it (read, apply, drop, lose, scheduled, finished, work), recording instead of
-    computing: per update its reads in the order they are summed and its time, per drop the gradient and when, and
-    the idle worker-time when each recorded update (every `record.every`-th and the K-th) is formed."""
+    """The Run as the protocols see it (read, apply or write, drop, lose, scheduled, finished, store's holds, work),
+    recording instead of computing: per update its gradients in the order they are summed and its time, per drop
+    the gradient and when, and the idle worker-time when each recorded update (every `record.every`-th and the
+    K-th) is formed."""
 
     def __init__(self, scenario: Scenario, objective) -> None:
         self.objective = objective
@@ -32,13 +51,12 @@ class ScheduleRecorder:
         self.work = WorkTally(scenario.cluster.workers)
         self.events = EventLog()  # only clusters without events are recorded (sim.engine): stays empty
         self.speeds: list = []
+        self.store = Holds()
         self.scheduled = 0      # updates formed
         self.finished = False   # K formed
-        self.done = False
         self.on_pending: Callable[[], None] = lambda: None
-        self._holds: dict[int, int] = {}  # version -> reads of it not yet summed, dropped or lost
-        self._updates: list[tuple[list[Read], float, float]] = []  # (reads, time, idle) since the last block
-        self._drops: list[tuple[int, Read, int, float]] = []      # (next update, read, staleness, time)
+        self._updates: list[tuple] = []  # (workers, versions, t_read, samples, time, idle, coordinates) since the last block
+        self._drops: list[tuple[int, Read, int, float]] = []  # (next update, read, staleness, time)
         self._dropped = 0  # drops handed over in earlier blocks
         self._first = 0    # the first update of the next block
 
@@ -48,43 +66,54 @@ class ScheduleRecorder:
         return len(self._updates)
 
     def read(self, worker: int, now: float, samples: np.ndarray) -> Read:
-        self._hold(self.scheduled, 1)
-        return Read(worker, self.scheduled, now, samples)
+        return Read(worker, self.store.hold(self.scheduled), now, samples)
 
     def apply(self, reads: list[Read], now: float) -> None:
-        """Update k = scheduled is formed at `now` from `reads`, in this order."""
-        self.scheduled += 1
-        self.finished = self.scheduled == self.iterations
-        recorded = self.scheduled % self.every == 0 or self.finished
-        self._updates.append((reads, now, self.work.idle(now) if recorded else np.nan))
+        """A parameter server's update k = scheduled, formed at `now` from `reads`, in this order."""
+        self._formed([r.worker for r in reads], [r.version for r in reads], [r.t_read for r in reads],
+                     [r.samples for r in reads], now, None)
         for read in reads:
-            self._hold(read.version, -1)
-        self.on_pending()
+            self.store.release(read.version)
+
+    def write(self, read, coordinates: np.ndarray, now: float) -> None:
+        """AsySG-incon's update k = scheduled at `now`: the write of `read`'s M gradients (a read that took no time:
+        version and start are its first) on `coordinates`."""
+        M = len(read.samples)
+        self._formed([read.worker] * M, [read.version] * M, [read.end] * M, read.samples, now, coordinates)
+        release_read(self.store, read.first, len(read.landed_at))
+        read.done = True
 
     def drop(self, read: Read, staleness: int, now: float) -> None:
         """A gradient discarded before update `scheduled` (none after the K-th: the run is over)."""
         if self.finished:
             return
         self._drops.append((self.scheduled, read, staleness, now))
-        self._hold(read.version, -1)
+        self.store.release(read.version)
 
     def lose(self, read: Read) -> None:
-        self._hold(read.version, -1)
+        self.store.release(read.version)
 
     def block(self) -> Block:
         """The updates formed since the last block, with the drops before them and the idle worker-time at each
         (nan but at recorded updates); `waiting`: the versions of the reads still outstanding."""
         updates, self._updates = self._updates, []
-        first, n = self._first, len(updates)
-        self._first += n
-        gradients = [read for reads, _, _ in updates for read in reads]
-        shape = (n, len(gradients) // n)
-        return Block(first, np.array([r.worker for r in gradients], np.int64).reshape(shape),
-                     np.array([r.version for r in gradients], np.int64).reshape(shape),
-                     np.array([r.t_read for r in gradients]).reshape(shape), np.array([now for _, now, _ in updates]),
-                     _samples([r.samples for r in gradients], self.minibatch).reshape(*shape, -1),
-                     np.array(sorted(self._holds), np.int64), self._dropped_before(self._first),
-                     idle=np.array([idle for _, _, idle in updates]))
+        first = self._first
+        self._first += len(updates)
+        workers, versions, t_read, samples, times, idle, coordinates = zip(*updates)
+        return Block(first, np.array(workers, np.int64), np.array(versions, np.int64), np.array(t_read),
+                     np.array(times), _samples([s for update in samples for s in update], self.minibatch).reshape(
+                         len(updates), len(workers[0]), -1),
+                     np.array(sorted(self.store.count), np.int64), self._dropped_before(self._first),
+                     None if coordinates[0] is None else list(coordinates), np.array(idle))
+
+    def _formed(self, workers: list[int], versions: list[int], t_read: list[float], samples: list[np.ndarray],
+                now: float, coordinates: np.ndarray | None) -> None:
+        self.scheduled += 1
+        self.finished = self.scheduled == self.iterations
+        recorded = self.scheduled % self.every == 0 or self.finished
+        self._updates.append((workers, versions, t_read, samples, now, self.work.idle(now) if recorded else np.nan,
+                              coordinates))
+        self.on_pending()
 
     def _dropped_before(self, stop: int) -> Dropped | None:
         """The drops before updates up to stop - 1 not handed over yet (None if the run has dropped nothing yet:
@@ -99,13 +128,6 @@ class ScheduleRecorder:
                        np.array([r.version for r in reads], np.int64), np.array([d[2] for d in drops], np.int64),
                        np.array([r.t_read for r in reads], float), np.array([d[3] for d in drops], float),
                        _samples([r.samples for r in reads], self.minibatch), earlier)
-
-    def _hold(self, version: int, change: int) -> None:
-        count = self._holds.get(version, 0) + change
-        if count:
-            self._holds[version] = count
-        else:
-            del self._holds[version]
 
 
 def _samples(samples: list[np.ndarray], minibatch: int) -> np.ndarray:

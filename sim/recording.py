@@ -165,6 +165,15 @@ class InconTraceRecorder(TraceRecorder):
         self._coordinate_offsets.append(len(self._coordinates))
         self._missed.append(missed)
 
+    def add_read(self, read, update: int, k: int, now: float, coordinates: np.ndarray) -> None:
+        """One row per gradient of an AsySG-incon read (sim/protocols/shared_memory.InconRead), entering update
+        `update` (-1: dropped when update k was next) at `now` with the coordinates it writes."""
+        missed = read.missed_during + k - read.last
+        for samples in read.samples:
+            self.add(update, read.worker, read.version, k - read.version, read.end, now, update >= 0, samples,
+                     read_start=read.start, start_version=read.first, landed_at=read.landed_at,
+                     coordinates=coordinates, missed=missed)
+
     def add_writes(self, first: int, versions: np.ndarray, t_read: np.ndarray, coordinates: list[np.ndarray]) -> None:
         """The INCON_SCHEMA columns of the rows `add_updates` just added, writes whose reads took no time
         (sim/closed_form/incon.py): read_start = t_read, start_version = read_version, no landed_at, missed =

@@ -25,7 +25,7 @@ from scenarios.algorithms import build_regularizer
 from scenarios.errors import ScenarioError
 from scenarios.types import Scenario, Step
 from sim.closed_form.con import Block
-from sim.iterates import IterateStore, apply_con_update, apply_con_updates
+from sim.iterates import IterateStore, apply_con_update, apply_con_updates, apply_incon_update
 from sim.recording import EventLog, InconTraceRecorder, MetricsRecorder, StalenessCounter, TraceRecorder, WorkTally
 
 
@@ -142,6 +142,19 @@ class Run:
         self.finished = self.finished or self.scheduled == self.iterations
         if self.deferred and (self.scheduled % self.metrics.every == 0 or self.scheduled == self.iterations):
             self.idle_at.append(self.work.idle(now))
+
+    def write(self, read, coordinates: np.ndarray, now: float) -> None:
+        """AsySG-incon's update k = scheduled at `now` (sim/protocols/shared_memory.py): the write of the M gradients
+        at the inconsistent read `read` on `coordinates` (iterates.apply_incon_update), recorded."""
+        k = self.store.version
+        self.formed(now)
+        apply_incon_update(self.store, self.algorithm, read.first, read.landed_at, read.samples, coordinates)
+        self.trace.add_read(read, k, k, now, coordinates)
+        for _ in read.samples:
+            self.staleness.add(k - read.version)
+        self.gradients += len(read.samples)
+        read.done = True
+        self.updated(self.store.version, self.store.current, now)
 
     def idle_time(self) -> float:
         """The workers' idle worker-time up to the last update (sim.recording.WorkTally)."""

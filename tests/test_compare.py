@@ -4,6 +4,7 @@ and bad input for every flag."""
 from __future__ import annotations
 
 import math
+import tomllib
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +15,8 @@ import pytest
 
 from analysis.compare import choose_steps, fixed_computation_orders, rank, time_to_target
 from sim.frontends.cli import main
-from sim.frontends.compare import run_compare
+from scenarios.methods import BY_NAME
+from sim.frontends.compare import plan_runs, run_compare
 
 TINY = """
 name = "tiny"
@@ -220,3 +222,19 @@ def test_ringmaster_cancels_on_a_cluster_that_loses_messages(tmp_path, capsys):
         summaries = [store.record(run_id).summary for run_id in results["run_id"]]
     ringmaster = [s for s in summaries if s["algorithm"] == "ringmaster"]
     assert ringmaster and all(s["cancel"] is True and s["lost_messages"] > 0 for s in ringmaster)
+
+
+@pytest.mark.parametrize("extra, tuning_every", [("", {"asysg-con": 15, "sync": 4}),
+                                                  ("[record]\nevery = 20\n", {"asysg-con": 20, "sync": 20})])
+def test_tuning_runs_record_twenty_parts_of_their_budget_and_reported_runs_the_scenarios_grid(tmp_path, extra,
+                                                                                             tuning_every):
+    """300 updates of M = 1 for asysg-con, 75 of M = 4 for sync: metrics every ceil(K / 20) updates in tuning, or the
+    scenario's own record.every where it is coarser; the reported runs keep the scenario's own."""
+    path = tiny(tmp_path, extra=extra)
+    methods = [BY_NAME["asysg-con"], BY_NAME["sync"]]
+    tuning = plan_runs(path, methods, [], (0.25, 1.0), 7, 2)
+    reported = plan_runs(path, methods, [], {(m.name, ()): 0.25 for m in methods}, 0, 2)
+    every = {(entry.method, tomllib.loads(entry.scenario)["record"]["every"]) for entry in tuning}
+    assert every == set(tuning_every.items()) and len(tuning) == 2 * 2 * 2
+    own = 20 if extra else "auto"
+    assert {tomllib.loads(entry.scenario)["record"]["every"] for entry in reported} == {own}

@@ -18,6 +18,7 @@ from sim.frontends.executors import chunked
 from sim.recorded import ScheduleRecorder
 from tests.helpers import assert_identical_runs, scenario
 from tests.test_schedule import DEPTHS, _ring_depth, cluster_data
+from tests.test_schedule_incon import shared_memory_scenarios
 
 SERVER = [{"dist": "constant", "value": 0.0}, {"dist": "constant", "value": 0.25}, {"dist": "exponential", "mean": 0.1}]
 
@@ -46,19 +47,38 @@ def replicates(data: dict, steps: list[float], seeds: list[int]) -> list:
             for step in steps for seed in seeds]
 
 
+STEPS = st.lists(st.sampled_from([0.01, 0.05, 0.3, 1e6]), min_size=1, max_size=3, unique=True)  # 1e6: diverges
+SEEDS = st.lists(st.integers(0, 2**32), min_size=1, max_size=3, unique=True)
+CHUNKS = st.sampled_from([1, 4, 256])  # updates per block at least (sim.engine.CHUNK): reads outlive their block
+
+
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(engine_scenarios(), st.lists(st.sampled_from([0.01, 0.05, 0.3, 1e6]), min_size=1, max_size=3, unique=True),
-       st.lists(st.integers(0, 2**32), min_size=1, max_size=3, unique=True), DEPTHS, st.sampled_from([1, 4, 256]))
+@given(engine_scenarios(), STEPS, SEEDS, DEPTHS, CHUNKS)
 def test_recorded_replicates_equal_their_single_engine_runs(data, steps, seeds, depth, chunk):
-    """Steps x seeds (1e6 diverges at its own update), on a ring so shallow that reads are spilled, in blocks of at
-    least `chunk` updates (reads outlive their block): each replicate is its single run on the engine, and the engine
-    ran once per seed."""
     runs = replicates(data, steps, seeds)
     assume(len(runs) >= 2 and not closed_form(runs[0]))  # policy "drop" without SVRG: sim/closed_form/scan.py
+    assert_recorded_runs_are_the_engines(runs, len(seeds), depth, chunk)
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(shared_memory_scenarios(), STEPS, SEEDS, DEPTHS, CHUNKS, st.integers(0, 4))
+def test_recorded_shared_memory_writes_equal_their_single_engine_runs(s, steps, seeds, depth, chunk, bound):
+    """AsySG-incon and SAPALM whose reads take no time, under a bound (policy "wait": threads wait to read or to
+    write); a regularizer's replicates differ in their seed only."""
+    data = {**s.resolved, "staleness": {"bound": bound, "policy": "wait"}}
+    regularized = data["algorithm"]["regularizer"]["name"] != "none"
+    runs = replicates(data, steps[:1] if regularized else steps, seeds)
+    assume(len(runs) >= 2)
+    assert_recorded_runs_are_the_engines(runs, len(seeds), depth, chunk)
+
+
+def assert_recorded_runs_are_the_engines(runs: list, seeds: int, depth: int | None, chunk: int) -> None:
+    """Batched on a ring of `depth` (so shallow that reads are spilled) in blocks of at least `chunk` updates, each
+    replicate is its single run on the engine, and the engine ran once per seed."""
     with (_ring_depth(depth), mock.patch.object(engine, "CHUNK", chunk),
           mock.patch.object(engine, "_start", wraps=engine._start) as started):
         batch = simulate_replicates(runs, timing="simpy")
-    assert started.call_count == len(seeds)
+    assert started.call_count == seeds
     for result, single in zip(batch, runs):
         assert_identical_runs(result, simulate(single, timing="simpy"))
 

@@ -114,11 +114,14 @@ class LockstepSVRG:
         self.estimators = list(estimators)
         self.objective = estimators[0].objective
         self.epoch = estimators[0].epoch
+        self._rows: tuple[int, np.ndarray, np.ndarray] | None = None  # (batch, x~ rows, mu rows) of this epoch
 
     def directions(self, points: np.ndarray, samples: np.ndarray, batch: int) -> np.ndarray:
         """(R, d): replicate r's sum of its `batch` consecutive rows' v = (G(x; xi) - G(x~_r; xi)) + mu_r."""
-        snapshots = np.repeat(np.array([e.snapshot for e in self.estimators]), batch, axis=0)
-        mus = np.repeat(np.array([e.mu for e in self.estimators]), batch, axis=0)
+        if self._rows is None or self._rows[0] != batch:
+            self._rows = (batch, np.repeat(np.array([e.snapshot for e in self.estimators]), batch, axis=0),
+                          np.repeat(np.array([e.mu for e in self.estimators]), batch, axis=0))
+        _, snapshots, mus = self._rows
         v = self.objective.stochastic_grads(points, samples)
         v -= self.objective.stochastic_grads(snapshots, samples)
         v += mus
@@ -129,9 +132,11 @@ class LockstepSVRG:
         return total
 
     def advanced(self, version: int, x: np.ndarray) -> None:
-        """x_version of every replicate (R, d) was applied."""
+        """x_version of every replicate (R, d) was applied (at an epoch's start, each one's next snapshot)."""
         for estimator, row in zip(self.estimators, x):
             estimator.advanced(version, row.copy())
+        if version % self.epoch == 0:
+            self._rows = None
 
 
 ESTIMATORS = {"sg": SG, "svrg": SVRG}

@@ -13,7 +13,10 @@ Fair tuning, the same for every method:
   step resolved) times 2^-4, 2^-3, ..., 2^3 (STEP_FACTORS), or --steps;
 - tuning seeds: S + 1,000,000 + j for j < T (S the scenario's seed, T = --tuning-seeds), disjoint from the reported
   seeds S .. S + N - 1 (--seeds N); each method's step is chosen on them (analysis.compare.choose_steps), at each
-  grid point, and only the chosen step runs on the reported seeds. A best step at an end of the grid is flagged.
+  grid point, and only the chosen step runs on the reported seeds. A best step at an end of the grid is flagged;
+- tuning runs record metrics at TUNING_RECORDS points of their budget (tuning_every), the reported runs at the
+  scenario's own record.every; runs that differ only in seed and step share one schedule per seed and step in
+  lockstep (sim.engine.simulate_replicates).
 
 Target (--target EPS, else TARGET_FRACTION of the smallest stationarity at x_0 among the tuning runs) and the
 measures: analysis.compare. The runs go through the sweep machinery (sim.frontends.executors and .store): local
@@ -55,6 +58,7 @@ from sim.frontends.tables import table
 
 STEP_FACTORS = tuple(2.0**p for p in range(-4, 4))  # the default step grid: gamma_0 times these
 TUNING_SEED_OFFSET = 1_000_000
+TUNING_RECORDS = 20  # metrics rows of a tuning run (tuning_every): its budget in 20 equal parts
 MAX_SEEDS = 1000  # reported seeds stay below the tuning seeds
 CHOSEN_BY = ("compare", "algorithm.name", "algorithm.step", "algorithm.iterations", "algorithm.estimator",
              "algorithm.blocks")  # keys compare sets itself: not --grid axes
@@ -150,20 +154,34 @@ def budget(scenario: str | Path, point: dict[str, Any], parts: dict[str, Any]) -
 
 def plan_runs(scenario: str | Path, methods: list[Method], axes: list[Axis], steps: dict[tuple, float] | tuple[float, ...],
               first_seed: int, seeds: int) -> list[Entry]:
-    """Every run of one phase: per method and grid point, each step (a tuple: the tuning grid) or the chosen one
-    (a dict by (method, point)), each with the seeds first_seed .. first_seed + seeds - 1."""
+    """Every run of one phase: per method and grid point, each step (a tuple: the tuning grid, whose runs record
+    metrics at TUNING_RECORDS points: tuning_every) or the chosen one (a dict by (method, point)), each with the
+    seeds first_seed .. first_seed + seeds - 1."""
     entries = []
     for method in methods:
         for point in product(axes):
             fixed = {axis.key: axis.values[i] for axis, i in zip(axes, point)}
             parts = method.parts(build_objective(load(scenario, fixed)))
             updates = budget(scenario, fixed, parts)
+            tuning = {} if isinstance(steps, dict) else {
+                "record.every": tuning_every(load(scenario, {**fixed, **parts, "algorithm.iterations": updates},
+                                                  switch=True))}
             for step in steps if isinstance(steps, tuple) else (steps[method.name, point],):
-                overrides = {**fixed, **parts, "algorithm.iterations": updates, "algorithm.step": step,
+                overrides = {**fixed, **parts, **tuning, "algorithm.iterations": updates, "algorithm.step": step,
                              "seed": first_seed}
                 for run in plan(scenario, [], overrides, seeds, switch=True):
                     entries.append(Entry(method.name, point, step, run.seed, run.run_id, run.scenario))
     return entries
+
+
+def tuning_every(method: Scenario) -> int:
+    """A tuning run's record.every: its K updates in TUNING_RECORDS equal parts (metrics at k = 0, every, ..., K),
+    or the scenario's own grid where that is coarser. The tuning ranks steps a factor of 2 apart; its time to target
+    is read on this grid (a resolution of 1 / TUNING_RECORDS of the budget), its final stationarity at K exactly.
+    The full-gradient metrics are most of a run's cost that no batching shares, so the 8 x T tuning runs take them
+    on this grid and only the reported runs on the scenario's own."""
+    K = method.algorithm.iterations
+    return max(method.record.every, -(-K // TUNING_RECORDS))
 
 
 def measure(entries: list[Entry], store, axes: list[Axis], target: float | None = None
@@ -452,6 +470,8 @@ def _markdown(comparison: Comparison, scenario: str | Path, command: list[str] |
              f"- steps chosen on the tuning seeds S + {TUNING_SEED_OFFSET} + j, disjoint from the reported seeds "
              "(largest share reaching the target, then smallest median time, then smallest median final "
              "stationarity); a step at an end of the grid is flagged: widen --steps that way",
+             f"- tuning runs record their metrics at {TUNING_RECORDS} equal parts of their budget (their time to "
+             "target is read on that grid); the reported runs at the scenario's own `record.every`",
              f"- runs: {len(comparison.results)} reported, {len(comparison.tuning)} tuning; "
              f"{comparison.failed} failed", ""]
     lines += ["Methods (scenarios.methods):", ""] + [f"- {name}: {BY_NAME[name].doc}"

@@ -16,6 +16,7 @@ one thread itself (models.one_blas_thread), so results do not depend on where it
 
 from __future__ import annotations
 
+import copy
 import multiprocessing
 import multiprocessing.connection
 import os
@@ -26,7 +27,7 @@ import tomllib
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from contextlib import contextmanager
-from functools import partial
+from functools import lru_cache, partial
 from urllib.parse import urlsplit
 
 from scenarios import ScenarioError, parse
@@ -68,7 +69,7 @@ def run_group(group: list[Task]) -> Iterator[Outcome]:
     batch raises; fewer run one by one."""
     if len(group) >= min_batch(group):
         try:
-            resolved = [tomllib.loads(text) for _, text in group]
+            resolved = [_resolved(text) for _, text in group]
             if all(r["algorithm"]["step"] == resolved[0]["algorithm"]["step"] for r in resolved):  # seeds only
                 results = simulate_batch(parse(resolved[0]), [r["seed"] for r in resolved])
             else:
@@ -86,7 +87,7 @@ def min_batch(group: list[Task]) -> int:
     if len(group) < 2:
         return MIN_BATCH
     try:
-        return 2 if closed_form(parse(tomllib.loads(group[0][1]))) else MIN_BATCH
+        return 2 if closed_form(parse(_resolved(group[0][1]))) else MIN_BATCH
     except ScenarioError:  # its runs fail one by one (run_one), each with the message
         return MIN_BATCH
 
@@ -97,13 +98,24 @@ def _replicate_groups(tasks: list[Task]) -> list[list[Task]]:
     groups: list[list[Task]] = []
     previous = None
     for task in tasks:  # the texts are the sweep's own to_toml output
-        resolved = same_but_seed_and_step(tomllib.loads(task[1]))
+        resolved = same_but_seed_and_step(_resolved(task[1]))
         if groups and resolved == previous:
             groups[-1].append(task)
         else:
             groups.append([task])
         previous = resolved
     return groups
+
+
+def _resolved(text: str) -> dict:
+    """The resolved scenario of a task's text (a new dict each call: parsed once per text, _parsed)."""
+    return copy.deepcopy(_parsed(text))
+
+
+@lru_cache(maxsize=1024)
+def _parsed(text: str) -> dict:
+    """tomllib.loads, once per text: a chunk's texts are read by chunked, _replicate_groups, min_batch and run_group."""
+    return tomllib.loads(text)
 
 
 def _outcome(run_id: str, text: str, result) -> Outcome:
@@ -124,7 +136,7 @@ def chunked(tasks: list[Task], slots: int) -> list[list[Task]]:
         if len(group) < least:
             loose += group
             continue
-        group = sorted(group, key=lambda task: tomllib.loads(task[1])["seed"])  # stable: each seed's steps in order
+        group = sorted(group, key=lambda task: _resolved(task[1])["seed"])  # stable: each seed's steps in order
         pieces = max(len(group) // max(size, least), -(-len(group) // MAX_CHUNK))
         bounds = [len(group) * i // pieces for i in range(pieces + 1)]
         chunks += [group[lo:hi] for lo, hi in zip(bounds, bounds[1:])]

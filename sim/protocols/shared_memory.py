@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from sim.iterates import apply_incon_update, release_read
+from sim.iterates import release_read
 from sim.run import Run
 from sim.cluster.streams import Draws
 from sim.cluster.workers import CoordinateStream
@@ -120,19 +120,14 @@ class SharedMemory:
         read.version = read.oldest_missed if read.oldest_missed is not None else read.last
 
     def apply(self, reads: list[InconRead], now: float) -> None:
-        """Update k at `now`: the write of the one read in `reads` (the staleness policy's batch is one read)."""
+        """Update k at `now`: the write of the one read in `reads` (the staleness policy's batch is one read) on the
+        coordinates its thread draws now; the run computes and records it (Run.write), then the reads in progress
+        see it land."""
         (read,) = reads
-        run, k = self.run, self.store.version
-        run.formed(now)
+        k = self.run.scheduled
         coordinates = self._coordinates[read.worker]()
-        apply_incon_update(self.store, run.algorithm, read.first, read.landed_at, read.samples, coordinates)
+        self.run.write(read, coordinates, now)
         self._land(k, coordinates, now)
-        self._record(read, k, k, now, coordinates)
-        for _ in read.samples:
-            run.staleness.add(k - read.version)
-        run.gradients += len(read.samples)
-        read.done = True
-        run.updated(self.store.version, self.store.current, now)
 
     def drop(self, read: InconRead, staleness: int, now: float) -> None:
         """Discard the read's M gradients: entering update version + staleness, they would exceed the bound (none
@@ -140,7 +135,7 @@ class SharedMemory:
         if self.run.finished:
             return
         release_read(self.store, read.first, len(read.landed_at))
-        self._record(read, -1, read.version + staleness, now, NO_COORDINATES)
+        self.run.trace.add_read(read, -1, read.version + staleness, now, NO_COORDINATES)
         self.run.staleness.dropped += len(read.samples)
         self.run.gradients += len(read.samples)
         read.done = True
@@ -156,7 +151,7 @@ class SharedMemory:
     def _land(self, k: int, coordinates: np.ndarray, now: float) -> None:
         """Update k landed at `now`: each read in progress sees it on the coordinates it has not read yet."""
         lowest = int(coordinates.min())
-        dim = len(self.store.current)
+        dim = self.run.objective.dim
         for read in self._reading:
             position = coordinates_read(read.start, read.end, dim, now)
             read.landed_at.append(position)
@@ -165,11 +160,3 @@ class SharedMemory:
                 read.missed_during += 1
                 if read.oldest_missed is None:
                     read.oldest_missed = k
-
-    def _record(self, read: InconRead, update: int, k: int, now: float, coordinates: np.ndarray) -> None:
-        """One trace row per gradient of `read`, entering update `update` (-1: dropped when update k was next)."""
-        missed = read.missed_during + k - read.last
-        for samples in read.samples:
-            self.run.trace.add(update, read.worker, read.version, k - read.version, read.end, now, update >= 0, samples,
-                               read_start=read.start, start_version=read.first, landed_at=read.landed_at,
-                               coordinates=coordinates, missed=missed)
