@@ -112,24 +112,21 @@ def _simulate(scenario: Scenario, seed: int | None, progress: Callable[[int], No
 
 def simulate_batch(scenario: Scenario, seeds: list[int], timing: str = "auto") -> list[Result]:
     """[simulate(scenario, seed, timing=timing) for seed in seeds], bit for bit, with the replicates' gradient math
-    vectorized. Closed-form schedules (see `simulate`) run in lockstep (sim/closed_form/ring.py); otherwise (shared
-memory on the engine and SVRG, whose snapshots are per-run state, run seed by seed, SVRG on its closed form where
-it has one):
-
-    Each replicate has its own SimPy environment and streams, and runs ahead of the math by up to CHUNK updates
-    (deferred Run); then update k of every replicate still running is applied at once (run.apply_updates). Timing
-    does not depend on the iterate's values, so this changes nothing but speed.
-    `wall_seconds` of each result is the batch's wall time over its size.
-    """
+    vectorized (simulate_replicates). `wall_seconds` of each result is the batch's wall time over its size."""
     return simulate_replicates([_with_seed(scenario, seed) for seed in seeds], timing)
 
 
 def simulate_replicates(scenarios: list[Scenario], timing: str = "auto") -> list[Result]:
-    """[simulate(s, timing=timing) for s in scenarios], bit for bit, batched as simulate_batch: the scenarios must be
-    equal but for their seed and, without a regularizer, their constant step (same_but_seed_and_step). The step
-    changes only the math, never the timing, so replicates that differ only in it share one schedule per seed (on the
-    SimPy engine: one protocol run, SharedSchedule) and step in lockstep, each row with its own gamma_k
-    (sim.run.lockstep)."""
+    """[simulate(s, timing=timing) for s in scenarios], bit for bit, their math vectorized: the scenarios must be
+    equal but for their seed and, without a regularizer, their constant step (same_but_seed_and_step). Timing never
+    depends on the iterate's values, so the replicates of one seed share one schedule: a closed form's (see
+    `simulate`) or the SimPy engine's, recorded from one protocol run (sim/recorded.py); on it every replicate steps
+    in lockstep on the ring (sim/closed_form/ring.py), each row with its own gamma_k (sim.run.lockstep) and SVRG's
+    own snapshot. A cluster with events (failures, lost messages, changing speeds: each run logs its own) runs an
+    engine per replicate ahead of the math by up to CHUNK updates (deferred Run), update k of every replicate
+    applied at once (run.apply_updates). DC-ASGD, Ringmaster's cancels, shared memory whose reads take time or
+    drop, and SVRG on such clusters run one replicate at a time.
+    """
     _check_timing(timing)
     with _collector_skips_older_objects():
         return _simulate_batch(scenarios, timing)
@@ -172,17 +169,11 @@ def _simulate_batch(scenarios: list[Scenario], timing: str) -> list[Result]:
         for i, result in zip(tied, _simulate_batch([scenarios[i] for i in tied], "simpy")):
             results[i] = result
         return results
+    # a cluster with events (sim/cluster), which each run logs: an engine per replicate, its math deferred
     runs = [Run(s, objective, deferred=True) for s in scenarios]
-    envs: list[simpy.Environment | None] = [None] * len(runs)
-    by_seed: dict[int, list[int]] = {}
-    for i, replicate in enumerate(scenarios):  # a cluster with events (sim/cluster) logs them per run: no sharing
-        by_seed.setdefault(replicate.seed if not _has_events(replicate) else -1 - i, []).append(i)
-    for members in by_seed.values():  # one engine per seed: its schedule serves every step (timing ignores values)
-        env = simpy.Environment()
-        group = [runs[i] for i in members]
-        _start(env, group[0] if len(group) == 1 else SharedSchedule(group), scenarios[members[0]], objective)
-        for i in members:
-            envs[i] = env
+    envs: list[simpy.Environment | None] = [simpy.Environment() for _ in runs]
+    for env, run, replicate in zip(envs, runs, scenarios):
+        _start(env, run, replicate, objective)
     results: dict[int, Result] = {}
     with np.errstate(all="ignore"), one_blas_thread():
         active = list(range(len(runs)))
@@ -244,46 +235,6 @@ def _recorded(scenario: Scenario, objective) -> Iterator[Block]:
 def _has_events(scenario: Scenario) -> bool:
     """The cluster has failures, lost messages or changing speeds, whose events each run logs (events.parquet)."""
     return any(t.failures is not None or t.loss > 0 or t.speed is not None for t in scenario.cluster.timings)
-
-
-class SharedSchedule:
-    """The engine side of deferred replicates that share a seed and differ only in their step: one protocol run
-    (one schedule) serves them all, since timing never depends on the iterate's values. Each event the protocol
-    reports (a read, an update formed, a drop) goes to every replicate still running (not done: a diverged one
-    leaves), in the order a single run receives it; the replicates form updates in lockstep, so their `scheduled`
-    and `finished` agree."""
-
-    def __init__(self, runs: list[Run]) -> None:
-        self.runs = runs
-        # a cluster with events never shares a schedule (_has_events): these stay empty, as the protocol needs them
-        self.events, self.speeds = runs[0].events, runs[0].speeds
-        self.work = runs[0].work  # one schedule: the same spans for every replicate
-        for run in runs:
-            run.work = self.work
-
-    def _live(self) -> list[Run]:
-        self.runs = [run for run in self.runs if not run.done]
-        return self.runs
-
-    @property
-    def scheduled(self) -> int:
-        return self._live()[0].scheduled
-
-    @property
-    def finished(self) -> bool:
-        live = self._live()
-        return not live or live[0].finished
-
-    def read(self, worker: int, now: float, samples: np.ndarray):
-        return [run.read(worker, now, samples) for run in self._live()][0]  # equal reads: one version, time, samples
-
-    def apply(self, reads: list, now: float) -> None:
-        for run in self._live():
-            run.apply(reads, now)
-
-    def drop(self, read, staleness: int, now: float) -> None:
-        for run in self._live():
-            run.drop(read, staleness, now)
 
 
 @contextmanager
