@@ -7,12 +7,13 @@ import tomllib
 from unittest import mock
 
 import numpy as np
+import pytest
 
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from scenarios import ScenarioError, build_objective, parse, to_toml
-from sim import engine, simulate, simulate_replicates
+from sim import engine, simulate, simulate_batch, simulate_replicates
 from sim.closed_form.con import closed_form
 from sim.frontends.executors import chunked
 from sim.recorded import ScheduleRecorder
@@ -133,3 +134,15 @@ def test_a_recorder_hands_over_updates_drops_and_outstanding_reads_as_blocks():
     assert block.dropped.update.tolist() == [1] and block.dropped.samples.tolist() == [[11]]
     assert block.dropped.earlier == 0 and [block.consumed(row) for row in range(2)] == [3, 4]
     assert block.waiting.tolist() == [] and block.idle.tolist() == [3 * 2.0, 3 * 3.0]  # nobody worked (no tally)
+
+
+@pytest.mark.parametrize("bound", [None, 3])
+def test_svrg_with_a_staleness_dependent_step_batches_as_its_single_runs(bound):
+    """SVRG's replicates step in lockstep only with one step per update; a staleness-aware step (one per gradient)
+    runs them one by one, on the closed form (no bound) or the engine: the same runs either way."""
+    data = scenario(4, 100, bound=bound).resolved
+    data["algorithm"] = {**data["algorithm"], "estimator": {"name": "svrg", "epoch": 20},
+                         "step": {"policy": "staleness-aware", "value": 0.05}}
+    s = parse(data)
+    for result, seed in zip(simulate_batch(s, [1, 2]), [1, 2]):
+        assert_identical_runs(result, simulate(s, seed))

@@ -16,7 +16,6 @@ one thread itself (models.one_blas_thread), so results do not depend on where it
 
 from __future__ import annotations
 
-import copy
 import multiprocessing
 import multiprocessing.connection
 import os
@@ -107,14 +106,10 @@ def _replicate_groups(tasks: list[Task]) -> list[list[Task]]:
     return groups
 
 
-def _resolved(text: str) -> dict:
-    """The resolved scenario of a task's text (a new dict each call: parsed once per text, _parsed)."""
-    return copy.deepcopy(_parsed(text))
-
-
 @lru_cache(maxsize=1024)
-def _parsed(text: str) -> dict:
-    """tomllib.loads, once per text: a chunk's texts are read by chunked, _replicate_groups, min_batch and run_group."""
+def _resolved(text: str) -> dict:
+    """The resolved scenario of a task's text, parsed once per text (chunked, _replicate_groups, min_batch and
+    run_group all read it), the same dict each time: read only (scenarios.parse copies what it is given)."""
     return tomllib.loads(text)
 
 
