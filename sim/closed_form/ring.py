@@ -1,8 +1,8 @@
 """Closed-form schedules applied: replicates of one scenario stepped in lockstep on a ring of their iterates.
 
-`apply_schedules` runs the blocks of closed-form schedules (sim/closed_form/con.py, scan.py, epochs.py, incon.py):
-update k of every replicate is one `Ring.step` (a shared-memory write for incon.py's blocks; SVRG's snapshot kept
-at each epoch's start), recorded as sim.run.Run.applied would record it (with the gradients dropped before it:
+`apply_schedules` runs the blocks of closed-form schedules (sim/closed_form/con.py, scan.py, epochs.py, incon.py),
+or of the engine's, recorded (sim/recorded.py): update k of every replicate is one `Ring.step` (a shared-memory
+write for blocks with coordinates; SVRG's snapshots kept at each epoch's start), recorded as sim.run.Run.applied would record it (with the gradients dropped before it:
 Run.record_updates). No SimPy here.
 """
 
@@ -93,7 +93,8 @@ class Ring:
 
 
 def apply_schedules(runs: list[Run], schedules: list[Iterator[Block]], depth: int) -> list[int]:
-    """Run replicates of one scenario, all at update 0, on their closed-form schedules (sim/closed_form/con.py): update k
+    """Run replicates of one scenario, all at update 0, on their schedules (closed-form, sim/closed_form/con.py, or
+    recorded, sim/recorded.py, whose blocks bring the idle time at each update: its runs are deferred): update k
     of every run still going is one Ring.step (a ring of `depth` iterates), recorded as Run.applied would record
     it. Returns the indices of the runs whose schedule met a Tie: those stopped where the Tie was found (their
     progress reported so far), for the SimPy engine to run again."""
