@@ -75,6 +75,7 @@ MODULES: dict[str, list[str]] = {
     "sim/closed_form/epochs.py": CLOSED_FORM_TESTS,
     "sim/closed_form/incon.py": CLOSED_FORM_TESTS,
     "sim/closed_form/ring.py": CLOSED_FORM_TESTS + ["tests/test_engine.py"],
+    "sim/recorded.py": ["tests/test_recorded.py"],
     "sim/frontends/store.py": ["tests/test_sweep.py", "tests/test_store_interrupted.py"],
     "sim/engine.py": ENGINE_TESTS,
     "sim/run.py": ENGINE_TESTS,
