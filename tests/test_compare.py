@@ -48,11 +48,12 @@ def tiny(tmp_path: Path, iterations: int = 300, compute: str = EXPONENTIAL, extr
 def test_a_compare_on_a_tiny_grid_writes_its_table_report_and_results(tmp_path, capsys):
     out = tmp_path / "out"
     flags = ["--algorithms", "asysg-con,sync", "--steps", "0.25,1", "--seeds", "2", "--tuning-seeds", "1",
-             "--jobs", "1", "--out", str(out)]
+             "--tuning-records", "10", "--jobs", "1", "--out", str(out)]
     assert main(["compare", tiny(tmp_path), *flags]) == 0
     printed = capsys.readouterr().out
     assert "time to target" in printed and "asysg-con" in printed and "sync" in printed
-    assert (out / "report.md").is_file() and "## Ranking" in (out / "report.md").read_text()
+    report = (out / "report.md").read_text()
+    assert "## Ranking" in report and "metrics at 10 equal parts of their budget" in report
     assert {p.name for p in (out / "plots").iterdir()} == {"curves.png", "time-to-target.png", "staleness.png"}
     results = pq.read_table(out / "results.parquet").to_pandas()
     assert {"algorithm", "seed", "step", "time_to_target", "evaluations_to_target", "reached", "wasted_fraction",
@@ -162,7 +163,8 @@ BAD = [  # each replaces the default flags of its kind: --steps 0.5,1 --jobs 1
     ["--grid", "cluster.stragglers.slowdown=1,10"],  # no worker straggles: the what-if would change nothing
     ["--grid", "cluster.groups.0.slowdown=1,5"],     # no [[cluster.groups]] to index
 ]
-BAD_SYNTAX = [["--target", "abc"], ["--seeds", "0"], ["--tuning-seeds", "0"], ["--jobs", "0"],
+BAD_SYNTAX = [["--target", "abc"], ["--seeds", "0"], ["--tuning-seeds", "0"], ["--tuning-records", "0"],
+              ["--tuning-records", "x"], ["--jobs", "0"],
               ["--jobs", "1", "--scheduler", "tcp://127.0.0.1:1"]]  # refused by argparse: usage and one error line
 
 
@@ -224,16 +226,18 @@ def test_ringmaster_cancels_on_a_cluster_that_loses_messages(tmp_path, capsys):
     assert ringmaster and all(s["cancel"] is True and s["lost_messages"] > 0 for s in ringmaster)
 
 
-@pytest.mark.parametrize("extra, tuning_every", [("", {"asysg-con": 15, "sync": 4}),
-                                                  ("[record]\nevery = 20\n", {"asysg-con": 20, "sync": 20})])
-def test_tuning_runs_record_twenty_parts_of_their_budget_and_reported_runs_the_scenarios_grid(tmp_path, extra,
-                                                                                             tuning_every):
-    """300 updates of M = 1 for asysg-con, 75 of M = 4 for sync: metrics every ceil(K / 20) updates in tuning, or the
-    scenario's own record.every where it is coarser; the reported runs keep the scenario's own."""
+@pytest.mark.parametrize("extra, records, tuning_every", [("", 20, {"asysg-con": 15, "sync": 4}),
+                                                           ("", 100, {"asysg-con": 3, "sync": 1}),
+                                                           ("[record]\nevery = 20\n", 20, {"asysg-con": 20, "sync": 20})])
+def test_tuning_runs_record_parts_of_their_budget_and_reported_runs_the_scenarios_grid(tmp_path, extra, records,
+                                                                                      tuning_every):
+    """300 updates of M = 1 for asysg-con, 75 of M = 4 for sync: metrics every ceil(K / records) updates in tuning
+    (--tuning-records, default 20), or the scenario's own record.every where it is coarser; the reported runs keep
+    the scenario's own."""
     path = tiny(tmp_path, extra=extra)
     methods = [BY_NAME["asysg-con"], BY_NAME["sync"]]
-    tuning = plan_runs(path, methods, [], (0.25, 1.0), 7, 2)
-    reported = plan_runs(path, methods, [], {(m.name, ()): 0.25 for m in methods}, 0, 2)
+    tuning = plan_runs(path, methods, [], (0.25, 1.0), 7, 2, records)
+    reported = plan_runs(path, methods, [], {(m.name, ()): 0.25 for m in methods}, 0, 2, records)
     every = {(entry.method, tomllib.loads(entry.scenario)["record"]["every"]) for entry in tuning}
     assert every == set(tuning_every.items()) and len(tuning) == 2 * 2 * 2
     own = 20 if extra else "auto"

@@ -1,7 +1,8 @@
 """`asgd compare`: which method reaches the target first on this cluster and objective, each with a fairly tuned step.
 
     asgd compare SCENARIO.toml [--algorithms A,B,...] [--target EPS] [--seeds N] [--grid KEY.PATH=V1,...]
-                 [--steps V1,V2,... | START:STOP:xFACTOR] [--tuning-seeds T] [--jobs J | --scheduler ADDRESS] [--out DIR]
+                 [--steps V1,V2,... | START:STOP:xFACTOR] [--tuning-seeds T] [--tuning-records R]
+                 [--jobs J | --scheduler ADDRESS] [--out DIR]
 
 Methods: scenarios.methods (default: every method that applies to the objective and the cluster; the others are
 listed as not applicable, with the reason). Each method runs on the scenario switched to it (scenarios.switch).
@@ -14,7 +15,7 @@ Fair tuning, the same for every method:
 - tuning seeds: S + 1,000,000 + j for j < T (S the scenario's seed, T = --tuning-seeds), disjoint from the reported
   seeds S .. S + N - 1 (--seeds N); each method's step is chosen on them (analysis.compare.choose_steps), at each
   grid point, and only the chosen step runs on the reported seeds. A best step at an end of the grid is flagged;
-- tuning runs record metrics at TUNING_RECORDS points of their budget (tuning_every), the reported runs at the
+- tuning runs record metrics at R = --tuning-records points of their budget (tuning_every), the reported runs at the
   scenario's own record.every; runs that differ only in seed and step share one schedule per seed and step in
   lockstep (sim.engine.simulate_replicates).
 
@@ -58,7 +59,7 @@ from sim.frontends.tables import table
 
 STEP_FACTORS = tuple(2.0**p for p in range(-4, 4))  # the default step grid: gamma_0 times these
 TUNING_SEED_OFFSET = 1_000_000
-TUNING_RECORDS = 20  # metrics rows of a tuning run (tuning_every): its budget in 20 equal parts
+TUNING_RECORDS = 20  # metrics rows of a tuning run by default (tuning_every): its budget in 20 equal parts
 MAX_SEEDS = 1000  # reported seeds stay below the tuning seeds
 CHOSEN_BY = ("compare", "algorithm.name", "algorithm.step", "algorithm.iterations", "algorithm.estimator",
              "algorithm.blocks")  # keys compare sets itself: not --grid axes
@@ -95,6 +96,7 @@ class Comparison:
     failed: int
     executed: int
     seconds: float
+    tuning_records: int  # metrics rows of a tuning run (tuning_every)
 
 
 def methods_for(scenario: str | Path, names: list[str] | None, points: list[dict[str, Any]]
@@ -153,10 +155,10 @@ def budget(scenario: str | Path, point: dict[str, Any], parts: dict[str, Any]) -
 
 
 def plan_runs(scenario: str | Path, methods: list[Method], axes: list[Axis], steps: dict[tuple, float] | tuple[float, ...],
-              first_seed: int, seeds: int) -> list[Entry]:
+              first_seed: int, seeds: int, records: int = TUNING_RECORDS) -> list[Entry]:
     """Every run of one phase: per method and grid point, each step (a tuple: the tuning grid, whose runs record
-    metrics at TUNING_RECORDS points: tuning_every) or the chosen one (a dict by (method, point)), each with the
-    seeds first_seed .. first_seed + seeds - 1."""
+    metrics at `records` points: tuning_every) or the chosen one (a dict by (method, point)), each with the seeds
+    first_seed .. first_seed + seeds - 1."""
     entries = []
     for method in methods:
         for point in product(axes):
@@ -165,7 +167,7 @@ def plan_runs(scenario: str | Path, methods: list[Method], axes: list[Axis], ste
             updates = budget(scenario, fixed, parts)
             tuning = {} if isinstance(steps, dict) else {
                 "record.every": tuning_every(load(scenario, {**fixed, **parts, "algorithm.iterations": updates},
-                                                  switch=True))}
+                                                  switch=True), records)}
             for step in steps if isinstance(steps, tuple) else (steps[method.name, point],):
                 overrides = {**fixed, **parts, **tuning, "algorithm.iterations": updates, "algorithm.step": step,
                              "seed": first_seed}
@@ -174,14 +176,15 @@ def plan_runs(scenario: str | Path, methods: list[Method], axes: list[Axis], ste
     return entries
 
 
-def tuning_every(method: Scenario) -> int:
-    """A tuning run's record.every: its K updates in TUNING_RECORDS equal parts (metrics at k = 0, every, ..., K),
-    or the scenario's own grid where that is coarser. The tuning ranks steps a factor of 2 apart; its time to target
-    is read on this grid (a resolution of 1 / TUNING_RECORDS of the budget), its final stationarity at K exactly.
-    The full-gradient metrics are most of a run's cost that no batching shares, so the 8 x T tuning runs take them
-    on this grid and only the reported runs on the scenario's own."""
+def tuning_every(method: Scenario, records: int) -> int:
+    """A tuning run's record.every: its K updates in `records` equal parts (metrics at k = 0, every, ..., K), or
+    the scenario's own grid where that is coarser. The tuning ranks steps a factor of 2 apart; its time to target
+    is read on this grid (a resolution of 1 / records of the budget), its final stationarity at K exactly. The
+    full-gradient metrics are most of a run's cost that no batching shares (a full pass per row), so the 8 x T
+    tuning runs take them on this grid (--tuning-records, default TUNING_RECORDS), the reported runs on the
+    scenario's own."""
     K = method.algorithm.iterations
-    return max(method.record.every, -(-K // TUNING_RECORDS))
+    return max(method.record.every, -(-K // records))
 
 
 def measure(entries: list[Entry], store, axes: list[Axis], target: float | None = None
@@ -254,7 +257,7 @@ def _constant(distribution) -> float | None:
 def run_compare(scenario: str | Path, out: str | Path, names: list[str] | None = None, target: float | None = None,
                 seeds: int = 5, axes: list[Axis] | None = None, steps_text: str | None = None,
                 tuning_seeds: int = 2, jobs: int = 1, scheduler: str | None = None, quiet: bool = False,
-                command: list[str] | None = None) -> Comparison:
+                command: list[str] | None = None, tuning_records: int = TUNING_RECORDS) -> Comparison:
     """Tune every method's step on the tuning seeds, run the chosen steps on the reported seeds, measure; see the
     module docstring. Writes only DIR/.runs (the report: write_report)."""
     from sim.frontends.executors import executor
@@ -277,7 +280,8 @@ def run_compare(scenario: str | Path, out: str | Path, names: list[str] | None =
     check_seeds(base.seed, TUNING_SEED_OFFSET + tuning_seeds)
     methods, skipped = methods_for(scenario, names, points)
     steps = step_grid(base, steps_text)
-    tuning_plan = plan_runs(scenario, methods, axes, steps, base.seed + TUNING_SEED_OFFSET, tuning_seeds)
+    tuning_plan = plan_runs(scenario, methods, axes, steps, base.seed + TUNING_SEED_OFFSET, tuning_seeds,
+                            tuning_records)
     check_out_dir(Path(out), STORE_MARKER, STORE_KIND)
     executed = 0
     with executor(jobs, scheduler) as execute, Store(Path(out)) as store:
@@ -331,7 +335,7 @@ def run_compare(scenario: str | Path, out: str | Path, names: list[str] | None =
         theory = fixed_computation_orders(taus, build_objective(base).variance, target)
     return Comparison(results, tuning, chosen, target, steps, skipped, keys,
                       pd.concat(curve_rows, ignore_index=True) if curve_rows else pd.DataFrame(),
-                      staleness, theory, failed, executed, time.perf_counter() - started)
+                      staleness, theory, failed, executed, time.perf_counter() - started, tuning_records)
 
 
 def _check_straggler_axes(scenario: str | Path, axes: list[Axis], points: list[dict[str, Any]]) -> None:
@@ -470,8 +474,9 @@ def _markdown(comparison: Comparison, scenario: str | Path, command: list[str] |
              f"- steps chosen on the tuning seeds S + {TUNING_SEED_OFFSET} + j, disjoint from the reported seeds "
              "(largest share reaching the target, then smallest median time, then smallest median final "
              "stationarity); a step at an end of the grid is flagged: widen --steps that way",
-             f"- tuning runs record their metrics at {TUNING_RECORDS} equal parts of their budget (their time to "
-             "target is read on that grid); the reported runs at the scenario's own `record.every`",
+             f"- tuning runs record their metrics at {comparison.tuning_records} equal parts of their budget (their "
+             "time to target is read on that grid: --tuning-records); the reported runs at the scenario's own "
+             "`record.every`",
              f"- runs: {len(comparison.results)} reported, {len(comparison.tuning)} tuning; "
              f"{comparison.failed} failed", ""]
     lines += ["Methods (scenarios.methods):", ""] + [f"- {name}: {BY_NAME[name].doc}"
@@ -530,7 +535,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
         out = Path("runs") / f"compare-{load(args.scenario).name}"
     try:
         comparison = run_compare(args.scenario, out, names, args.target, args.seeds, axes, args.steps,
-                                 args.tuning_seeds, jobs_of(args), args.scheduler, command=args.argv)
+                                 args.tuning_seeds, jobs_of(args), args.scheduler, command=args.argv,
+                                 tuning_records=args.tuning_records)
     except Interrupted as stop:
         print(f"asgd compare: {stop}; rerun the same command to resume (finished runs are kept in {out / '.runs'})",
               file=sys.stderr)
@@ -574,6 +580,9 @@ def add_commands(commands) -> None:
     compare.add_argument("--seeds", type=_positive, default=5, metavar="N", help="reported seeds S..S+N-1 (default 5)")
     compare.add_argument("--tuning-seeds", type=_positive, default=2, metavar="T",
                          help="seeds the steps are tuned on (default 2), disjoint from the reported ones")
+    compare.add_argument("--tuning-records", type=_positive, default=TUNING_RECORDS, metavar="R",
+                         help=f"metrics rows of a tuning run (default {TUNING_RECORDS}): its time to target is read "
+                              "at R equal parts of its budget; more rows cost a full gradient each")
     compare.add_argument("--steps", metavar="V1,V2,...", help="the step grid (default: the scenario's step gamma_0 x "
                                                              "2^-4 .. 2^3); ranges as in --grid, e.g. 0.01:1:x2")
     compare.add_argument("--grid", action="append", default=[], metavar="KEY.PATH=V1,V2,...",
