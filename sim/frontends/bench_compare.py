@@ -2,9 +2,11 @@
 method in lockstep: sim.engine.simulate_replicates, through sim.frontends.executors.run_chunk), against the same
 runs one by one (sim.frontends.executors.run_one), in this process.
 
-The runs: the quickstart's compare, METHODS x STEPS steps x SEEDS seeds (the default step grid of
-sim.frontends.compare), each at the iterations given (the budget: sync runs 1/8 of them, each summing 8 gradients).
-Methods whose runs keep per-run state (asysg-incon's shared memory, SVRG's snapshots) run one by one either way.
+The runs: the tuning runs of the quickstart's compare, METHODS x STEPS steps x SEEDS seeds (the default step grid
+of sim.frontends.compare), each at the iterations given (the budget: sync runs 1/8 of them, each summing 8
+gradients), with the tuning runs' metrics grid (compare.tuning_every). On the quickstart (a bound of 16, policy
+"wait") every method runs on the SimPy engine: batched, once per seed on a recorder (sim/recorded.py), the steps
+of that seed in lockstep on the ring.
 """
 
 from __future__ import annotations
