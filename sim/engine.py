@@ -145,19 +145,21 @@ def same_but_seed_and_step(resolved: dict[str, Any]) -> dict[str, Any]:
 
 
 def _simulate_batch(scenarios: list[Scenario], timing: str) -> list[Result]:
-    scenario = scenarios[0] if scenarios else None
-    closed = scenario is not None and timing == "auto" and closed_form(scenario)
-    recordable = scenario is not None and _recordable(scenario, closed)
-    algorithm = scenario.algorithm if scenario is not None else None
-    if (len(scenarios) < 2 or algorithm.compensation is not None or algorithm.cancel
-            or not (closed or recordable) and (algorithm.protocol == "asysg-incon" or algorithm.estimator.epoch)
-            or algorithm.estimator.epoch and algorithm.step.policy in STALENESS_POLICIES):
+    if len(scenarios) < 2:
+        return [_simulate(s, None, None, timing) for s in scenarios]
+    scenario, algorithm = scenarios[0], scenarios[0].algorithm
+    closed = timing == "auto" and closed_form(scenario)
+    recorded = not closed and _recordable(scenario)
+    svrg = algorithm.estimator.epoch is not None
+    if (algorithm.compensation is not None or algorithm.cancel
+            or not (closed or recorded) and (algorithm.protocol == "asysg-incon" or svrg)
+            or svrg and algorithm.step.policy in STALENESS_POLICIES):
         # DC-ASGD's state, Ringmaster's cancels (released at once); shared memory (eager runs) and SVRG's snapshots
         # step in lockstep on the ring only (SVRG with one step per gradient not at all): one replicate at a time
         return [_simulate(s, None, None, timing) for s in scenarios]
     objective = build_objective(scenario)
     started = time.perf_counter()
-    if recordable:
+    if recorded:
         return _apply_recorded(scenarios, objective, started)
     if closed:
         runs = [Run(s, objective) for s in scenarios]
@@ -192,14 +194,14 @@ def _simulate_batch(scenarios: list[Scenario], timing: str) -> list[Result]:
     return [results[i] for i in range(len(runs))]
 
 
-def _recordable(scenario: Scenario, closed: bool) -> bool:
-    """The engine runs the scenario (no closed form) and its schedule can be recorded as Blocks for the ring
-    (sim/recorded.py): a parameter server (AsySG-con, SVRG's epochs included, or sync) or AsySG-incon's shared memory
+def _recordable(scenario: Scenario) -> bool:
+    """The engine's schedule of the scenario can be recorded as Blocks for the ring (sim/recorded.py): a parameter
+    server (AsySG-con, SVRG's epochs included, or sync) or AsySG-incon's shared memory
     whose reads take no time (without SVRG, or drops, whose rows would need the read's columns), without Ringmaster's
     cancels or DC-ASGD's compensation, on a cluster without events."""
     algorithm, staleness = scenario.algorithm, scenario.staleness
     shared_memory = algorithm.protocol == "asysg-incon"  # writes only, of reads taking no time (Block.coordinates)
-    return (not closed and not algorithm.cancel and algorithm.compensation is None and not _has_events(scenario)
+    return (not algorithm.cancel and algorithm.compensation is None and not _has_events(scenario)
             and (not shared_memory or scenario.cluster.read.is_zero and algorithm.estimator.epoch is None
                  and (staleness.bound is None or staleness.policy == "wait")))
 

@@ -85,7 +85,9 @@ def coordinates_read(start: float, end: float, dim: int, now: float) -> int:
 
 
 class SharedMemory:
-    """The shared x of one AsySG-incon run: the reads in progress and the writes; `run` keeps iterates and records."""
+    """The shared x of one AsySG-incon run: the reads in progress and the writes. `run` holds the versions the reads
+    need (run.store) and computes and records each write (run.write): a Run, or sim/recorded.py's recorder, which
+    only records it."""
 
     def __init__(self, run: Run, read_clocks: list[Draws | None], coordinates: list[CoordinateStream]) -> None:
         self.run = run
