@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from models.regularizers import L1, MCP, REGULARIZERS, Box, Regularizer
-from models.updates import SVRG, Algorithm, DelayCompensation, step_schedule
+from models.updates import SVRG, Algorithm, DelayCompensation, LockstepSVRG, step_schedule
 from scenarios import build_objective, parse
 from sim import simulate
 from sim.engine import simulate_batch
@@ -283,6 +283,30 @@ def test_the_svrg_direction_is_its_gradients_summed_in_arrival_order(seed, batch
     for v in by_hand[1:]:
         expected = expected + v
     assert svrg.direction(points, samples).tobytes() == expected.tobytes()
+
+
+@settings(max_examples=20, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), replicates=st.integers(2, 4), batch=st.integers(1, 3))
+def test_lockstep_svrg_rows_are_each_replicates_own_direction(seed, replicates, batch):
+    """Row r of LockstepSVRG.directions is replicate r's SVRG.direction bit for bit, each at its own snapshot; at an
+    epoch's start (version % epoch == 0) every replicate takes its own next snapshot, and in between none does."""
+    objective = build_objective(run_scenario())
+    rng = np.random.default_rng(seed)
+    singles = [SVRG(objective, epoch=3) for _ in range(replicates)]
+    twins = [SVRG(objective, epoch=3) for _ in range(replicates)]
+    lockstep = LockstepSVRG(twins)
+    for version in (3, 4, 6):
+        x = rng.standard_normal((replicates, objective.dim))
+        for single, row in zip(singles, x):
+            single.advanced(version, row.copy())
+        lockstep.advanced(version, x)
+        points = rng.standard_normal((replicates * batch, objective.dim))
+        samples = objective.sample(rng, replicates * batch)[:, None]
+        rows = lockstep.directions(points, samples, batch)
+        for r, single in enumerate(singles):
+            part = slice(r * batch, (r + 1) * batch)
+            assert rows[r].tobytes() == single.direction(list(points[part]), list(samples[part])).tobytes()
+            assert twins[r].snapshot.tobytes() == single.snapshot.tobytes()
 
 
 def test_a_decaying_step_is_update_ks_own_on_every_update_path():
