@@ -207,20 +207,26 @@ def _recordable(scenario: Scenario) -> bool:
 
 
 def _apply_recorded(scenarios: list[Scenario], objective, started: float) -> list[Result]:
-    """The replicates in lockstep on the ring (sim/closed_form/ring.apply_schedules), each seed's schedule recorded from
-    one engine run (_recorded) and shared by the replicates of that seed (itertools.tee)."""
+    """The replicates in lockstep on the ring (sim/closed_form/ring.apply_schedules), on their seeds' recorded
+    schedules (_shared_schedules)."""
     runs = [Run(s, objective, deferred=True) for s in scenarios]  # deferred: idle times come with the blocks
+    with np.errstate(all="ignore"), one_blas_thread():
+        apply_schedules(runs, _shared_schedules(scenarios, objective), _depth(scenarios[0]))
+    wall = (time.perf_counter() - started) / len(runs)
+    return [_result(s, run, wall) for s, run in zip(scenarios, runs)]
+
+
+def _shared_schedules(scenarios: list[Scenario], objective) -> list[Iterator[Block]]:
+    """Each replicate's schedule: its seed's, recorded from one engine run (_recorded) and shared by the replicates
+    of that seed (itertools.tee: only the list holds them, so a finished run's is let go, apply_schedules)."""
     by_seed: dict[int, list[int]] = {}
     for i, replicate in enumerate(scenarios):
         by_seed.setdefault(replicate.seed, []).append(i)
-    schedules: list[Iterator[Block]] = [iter(())] * len(runs)
+    schedules: list[Iterator[Block]] = [iter(())] * len(scenarios)
     for members in by_seed.values():
         for i, schedule in zip(members, itertools.tee(_recorded(scenarios[members[0]], objective), len(members))):
             schedules[i] = schedule
-    with np.errstate(all="ignore"), one_blas_thread():
-        apply_schedules(runs, schedules, _depth(scenarios[0]))
-    wall = (time.perf_counter() - started) / len(runs)
-    return [_result(s, run, wall) for s, run in zip(scenarios, runs)]
+    return schedules
 
 
 def _recorded(scenario: Scenario, objective) -> Iterator[Block]:

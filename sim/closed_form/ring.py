@@ -151,6 +151,8 @@ def apply_schedules(runs: list[Run], schedules: list[Iterator[Block]], depth: in
         done = [r for r, i in enumerate(active) if runs[i].done]
         for r in done:
             runs[active[r]].settle(ring.current[r], ring.version)
+            schedules[active[r]] = iter(())  # let a finished run's schedule go (a shared one, tee'd, stops keeping
+            # its blocks for this run)
         if done:
             ring.keep([r for r in range(len(active)) if r not in done])
             active = [i for r, i in enumerate(active) if r not in done]
