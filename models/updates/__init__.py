@@ -70,12 +70,11 @@ class Algorithm:
             total = total + gammas[m] * gradients[m]
         return sgd_step(x, total, 1.0)
 
-    def updates(self, x: np.ndarray, points: np.ndarray, samples: np.ndarray, batch: int, k: int,
-                out: np.ndarray | None = None) -> np.ndarray:
+    def updates(self, x: np.ndarray, points: np.ndarray, samples: np.ndarray, batch: int, k: int) -> np.ndarray:
         """`update` for R replicates at update k (x (R, d), `batch` rows of points per replicate), row r bitwise
         equal to `update` on replicate r. Only a stateless estimator batches here (SVRG's snapshots advance on the
         ring only: sim/closed_form/ring.py, estimators.LockstepSVRG)."""
-        return self.step(x, self.estimator.directions(points, samples, batch), self.gamma(k), out)
+        return self.step(x, self.estimator.directions(points, samples, batch), self.gamma(k))
 
     def write(self, x: np.ndarray, points: Sequence[np.ndarray], samples: Sequence[np.ndarray],
               coordinates: np.ndarray, k: int) -> np.ndarray:
