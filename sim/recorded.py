@@ -49,8 +49,7 @@ class ScheduleRecorder:
         self.iterations, self.minibatch = scenario.algorithm.iterations, scenario.algorithm.minibatch
         self.every = scenario.record.every
         self.work = WorkTally(scenario.cluster.workers)
-        self.events = EventLog()  # only clusters without events are recorded (sim.engine): stays empty
-        self.speeds: list = []
+        self.events = EventLog()  # what sim.engine._start hands the faults: a recorded cluster has none (stays empty)
         self.store = Holds()
         self.scheduled = 0      # updates formed
         self.finished = False   # K formed
