@@ -39,10 +39,10 @@ class Holds:
 
 
 class ScheduleRecorder:
-    """The Run as the protocols see it (read, apply or write, drop, lose, scheduled, finished, store's holds, work),
-    recording instead of computing: per update its gradients in the order they are summed and its time, per drop
-    the gradient and when, and the idle worker-time when each recorded update (every `record.every`-th and the
-    K-th) is formed."""
+    """The Run as the protocols see it on a cluster without events (read, apply or write, drop, scheduled, finished,
+    the store's holds, work; nothing is lost), recording instead of computing: per update its gradients in the order
+    they are summed and its time, per drop the gradient and when, and the idle worker-time when each recorded
+    update (every `record.every`-th and the K-th) is formed."""
 
     def __init__(self, scenario: Scenario, objective) -> None:
         self.objective = objective
@@ -87,9 +87,6 @@ class ScheduleRecorder:
         if self.finished:
             return
         self._drops.append((self.scheduled, read, staleness, now))
-        self.store.release(read.version)
-
-    def lose(self, read: Read) -> None:
         self.store.release(read.version)
 
     def block(self) -> Block:
