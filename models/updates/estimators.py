@@ -114,14 +114,13 @@ class LockstepSVRG:
         self.estimators = list(estimators)
         self.objective = estimators[0].objective
         self.epoch = estimators[0].epoch
-        self._rows: tuple[int, np.ndarray, np.ndarray] | None = None  # (batch, x~ rows, mu rows) of this epoch
+        self._stacked: tuple[np.ndarray, np.ndarray] | None = None  # this epoch's x~_r and mu_r, (R, d) each
 
     def directions(self, points: np.ndarray, samples: np.ndarray, batch: int) -> np.ndarray:
         """(R, d): replicate r's sum of its `batch` consecutive rows' v = (G(x; xi) - G(x~_r; xi)) + mu_r."""
-        if self._rows is None or self._rows[0] != batch:
-            self._rows = (batch, np.repeat(np.array([e.snapshot for e in self.estimators]), batch, axis=0),
-                          np.repeat(np.array([e.mu for e in self.estimators]), batch, axis=0))
-        _, snapshots, mus = self._rows
+        if self._stacked is None:
+            self._stacked = (np.array([e.snapshot for e in self.estimators]), np.array([e.mu for e in self.estimators]))
+        snapshots, mus = (np.repeat(rows, batch, axis=0) for rows in self._stacked)
         v = self.objective.stochastic_grads(points, samples)
         v -= self.objective.stochastic_grads(snapshots, samples)
         v += mus
@@ -136,7 +135,7 @@ class LockstepSVRG:
         for estimator, row in zip(self.estimators, x):
             estimator.advanced(version, row.copy())
         if version % self.epoch == 0:
-            self._rows = None
+            self._stacked = None
 
 
 ESTIMATORS = {"sg": SG, "svrg": SVRG}
