@@ -124,8 +124,9 @@ def simulate_replicates(scenarios: list[Scenario], timing: str = "auto") -> list
     in lockstep on the ring (sim/closed_form/ring.py), each row with its own gamma_k (sim.run.lockstep) and SVRG's
     own snapshot. A cluster with events (failures, lost messages, changing speeds: each run logs its own) runs an
     engine per replicate ahead of the math by up to CHUNK updates (deferred Run), update k of every replicate
-    applied at once (run.apply_updates). DC-ASGD, Ringmaster's cancels, shared memory whose reads take time or
-    drop, and SVRG on such clusters run one replicate at a time.
+    applied at once (run.apply_updates). Ringmaster's cancels, shared memory whose reads take time or drop, and
+    SVRG or DC-ASGD (per-run state) on such clusters run one replicate at a time; DC-ASGD's replicates share their
+    schedule but each updates itself (sim/closed_form/ring.Ring.step).
     """
     _check_timing(timing)
     with _collector_skips_older_objects():
@@ -134,12 +135,12 @@ def simulate_replicates(scenarios: list[Scenario], timing: str = "auto") -> list
 
 def same_but_seed_and_step(resolved: dict[str, Any]) -> dict[str, Any]:
     """A resolved scenario without what replicates batched by simulate_replicates may differ in: the seed and, for a
-    constant step without a regularizer or DC-ASGD's compensation, the step's value."""
+    constant step without a regularizer, the step's value (sim.run.lockstep's condition; DC-ASGD's replicates each
+    update themselves on the ring: sim/closed_form/ring.py)."""
     resolved = {key: value for key, value in resolved.items() if key != "seed"}
     algorithm = resolved.get("algorithm", {})
     step, regularizer = algorithm.get("step"), algorithm.get("regularizer", {"name": "none"})
-    plain = regularizer.get("name") == "none" and "compensation" not in algorithm  # sim.run.lockstep's condition
-    if isinstance(step, dict) and step.get("policy") == "constant" and plain:
+    if isinstance(step, dict) and step.get("policy") == "constant" and regularizer.get("name") == "none":
         resolved["algorithm"] = {**algorithm, "step": {"policy": "constant"}}
     return resolved
 
@@ -151,11 +152,12 @@ def _simulate_batch(scenarios: list[Scenario], timing: str) -> list[Result]:
     closed = timing == "auto" and closed_form(scenario)
     recorded = not closed and _recordable(scenario)
     svrg = algorithm.estimator.epoch is not None
-    if (algorithm.compensation is not None or algorithm.cancel
-            or not (closed or recorded) and (algorithm.protocol == "asysg-incon" or svrg)
+    if (algorithm.cancel
+            or not (closed or recorded) and (algorithm.protocol == "asysg-incon" or svrg
+                                             or algorithm.compensation is not None)
             or svrg and algorithm.step.policy in STALENESS_POLICIES):
-        # DC-ASGD's state, Ringmaster's cancels (released at once); shared memory (eager runs) and SVRG's snapshots
-        # step in lockstep on the ring only (SVRG with one step per gradient not at all): one replicate at a time
+        # Ringmaster's cancels (released at once); shared memory (eager runs), SVRG's snapshots and DC-ASGD's state
+        # step together on the ring only (SVRG with one step per gradient not at all): one replicate at a time
         return [_simulate(s, None, None, timing) for s in scenarios]
     objective = build_objective(scenario)
     started = time.perf_counter()
@@ -198,10 +200,10 @@ def _recordable(scenario: Scenario) -> bool:
     """The engine's schedule of the scenario can be recorded as Blocks for the ring (sim/recorded.py): a parameter
     server (AsySG-con, SVRG's epochs included, or sync) or AsySG-incon's shared memory
     whose reads take no time (without SVRG, or drops, whose rows would need the read's columns), without Ringmaster's
-    cancels or DC-ASGD's compensation, on a cluster without events."""
+    cancels, on a cluster without events."""
     algorithm, staleness = scenario.algorithm, scenario.staleness
     shared_memory = algorithm.protocol == "asysg-incon"  # writes only, of reads taking no time (Block.coordinates)
-    return (not algorithm.cancel and algorithm.compensation is None and not _has_events(scenario)
+    return (not algorithm.cancel and not _has_events(scenario)
             and (not shared_memory or scenario.cluster.read.is_zero and algorithm.estimator.epoch is None
                  and (staleness.bound is None or staleness.policy == "wait")))
 

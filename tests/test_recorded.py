@@ -146,3 +146,20 @@ def test_svrg_with_a_staleness_dependent_step_batches_as_its_single_runs(bound):
     s = parse(data)
     for result, seed in zip(simulate_batch(s, [1, 2]), [1, 2]):
         assert_identical_runs(result, simulate(s, seed))
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.sampled_from([{"lambda": 0.5}, {"lambda": 0.5, "momentum": 0.95}]), st.sampled_from([None, 0, 3]),
+       st.sampled_from(["wait", "drop"]), st.integers(1, 2), STEPS, SEEDS, DEPTHS)
+def test_dc_asgd_replicates_each_update_themselves_on_a_shared_schedule(compensation, bound, policy, batch, steps,
+                                                                        seeds, depth):
+    """DC-ASGD-c and -a (whose mean square is per-run state) batched over steps and seeds, on a closed form or a
+    recorded schedule: each replicate is its single run on the engine, bit for bit."""
+    data = scenario(workers=4, iterations=120, batch=batch, bound=bound, policy=policy, every=3).resolved
+    data["algorithm"] = {**data["algorithm"], "compensation": compensation}
+    runs = replicates(data, steps, seeds)
+    assume(len(runs) >= 2)
+    with _ring_depth(depth):
+        batch_results = simulate_replicates(runs)
+    for result, single in zip(batch_results, runs):
+        assert_identical_runs(result, simulate(single, timing="simpy"))

@@ -48,14 +48,15 @@ class Ring:
         replicates = self._x.shape[1]
         return (versions % len(self._x) * replicates + np.arange(replicates)[:, None]).reshape(len(versions), -1)
 
-    def step(self, algorithm: Algorithm, rows: np.ndarray, samples: np.ndarray, patches=(), spills=(),
-             versions: np.ndarray | None = None, coordinates: list[np.ndarray] | None = None) -> None:
+    def step(self, algorithm: Algorithm | list[Algorithm], rows: np.ndarray, samples: np.ndarray, patches=(),
+             spills=(), versions: np.ndarray | None = None, coordinates: list[np.ndarray] | None = None) -> None:
         """AsySG-con update k of each replicate r: x_{k+1} from x_k and the gradients at x_{v_{r,m}} with samples
         [r * M + m] (algorithm.update; plain: x_k - gamma_k * sum_m G(x_{v_{r,m}}; samples[r * M + m])),
         the x_v at rows (R * M,) from `locate`, but for `patches`, (row index, replicate, version, release) of reads
         older than the ring, whose spilled iterate the last read releases; `spills`: the (replicate, version =
-        k + 1 - S) whose iterate a read still holds, spilled before x_{k+1} takes its place. `versions` (R, M): the
-        v_{r,m}, which staleness-dependent steps and DC-ASGD need (algorithm.update per replicate). Each x_{k+1} is
+        k + 1 - S) whose iterate a read still holds, spilled before x_{k+1} takes its place. `algorithm`: the
+        replicates' math in lockstep (sim.run.lockstep), or a list of each replicate's own, which updates it alone
+        (algorithm.update) from `versions` (R, M), the v_{r,m}: staleness-dependent steps, DC-ASGD's state. Each x_{k+1} is
         apply_con_update's, bit for bit; with `coordinates` (R,), replicate r's update is a shared-memory write of
         coordinates[r] (sim/closed_form/incon.py: algorithm.write_step), apply_incon_update's bit for bit."""
         size, replicates, dim = self._x.shape
@@ -63,12 +64,12 @@ class Ring:
         for index, r, v, release in patches:
             points[index] = self.spilled[r].pop(v) if release else self.spilled[r][v]
         k = self.version
-        per_gradient = algorithm.stale_step is not None or algorithm.compensation is not None
+        per_gradient = isinstance(algorithm, list)  # each replicate's own update: a step per gradient, DC-ASGD's state
         if per_gradient:
             batch = len(rows) // replicates
-            x_next = [algorithm.update(self._x[k % size, r], points[r * batch:(r + 1) * batch],
-                                       samples[r * batch:(r + 1) * batch], k, versions[r].tolist())
-                      for r in range(replicates)]
+            x_next = [own.update(self._x[k % size, r], points[r * batch:(r + 1) * batch],
+                                 samples[r * batch:(r + 1) * batch], k, versions[r].tolist())
+                      for r, own in enumerate(algorithm)]
         elif replicates == 1:  # stochastic_grad per gradient: less overhead than stochastic_grads for one
             direction = algorithm.direction(points, samples)[None]
         else:
@@ -85,8 +86,11 @@ class Ring:
             return
         if per_gradient:
             self._x[self.version % size] = x_next
-        else:
-            algorithm.step(self._x[k % size], direction, algorithm.gamma(k), out=self._x[self.version % size])
+            for r, own in enumerate(algorithm):
+                if own.epoch is not None and self.version % own.epoch == 0:  # SVRG's next snapshot
+                    own.advanced(self.version, x_next[r].copy())
+            return
+        algorithm.step(self._x[k % size], direction, algorithm.gamma(k), out=self._x[self.version % size])
         if algorithm.epoch is not None and self.version % algorithm.epoch == 0:  # SVRG's next snapshots
             x_next = self._x[self.version % size]
             algorithm.advanced(self.version, x_next[0].copy() if replicates == 1 else x_next)
@@ -124,9 +128,11 @@ def apply_schedules(runs: list[Run], schedules: list[Iterator[Block]], depth: in
             current[i].plan(ring, r, n, patches, spills)
         samples = np.stack([p.samples for p in parts], 1).reshape(n, rows.shape[1], -1)
         t_apply = np.stack([p.t_apply for p in parts], 1)
-        algorithm = lockstep([runs[i] for i in active])
+        members = [runs[i] for i in active]
+        own = first.algorithm.stale_step is not None or first.algorithm.compensation is not None
+        algorithm = [run.algorithm for run in members] if own else lockstep(members)
         writes = parts[0].coordinates is not None  # shared memory (sim/closed_form/incon.py)
-        plain = not writes and algorithm.stale_step is None and algorithm.compensation is None
+        plain = not writes and not own
         for j in range(n):
             if plain and not (patches or spills):  # the usual case: no read older than the ring in this chunk
                 ring.step(algorithm, rows[j], samples[j])
