@@ -260,8 +260,10 @@ class Run:
 def lockstep(runs: list[Run]) -> Algorithm:
     """The update math of replicates stepped together (sim.engine.simulate_replicates): the first run's, with, when
     their steps differ, gamma_k as an (R, 1) column of each run's own gamma_k, so that row r is scaled by replicate r's
-    step: x + (-gamma_r) d elementwise, the same IEEE operations as the run alone (models.updates.sgd_step). Only
-    for plain updates (no regularizer, staleness-dependent step or compensation: not vectorized over steps)."""
+    step: x + (-gamma_r) d elementwise, the same IEEE operations as the run alone (models.updates.sgd_step), and
+    SVRG's estimators stacked, each replicate with its own snapshot (models.updates.LockstepSVRG). Different steps
+    only for plain updates (no regularizer, staleness-dependent step or compensation: the ring updates each of those
+    replicates with its own Algorithm, sim/closed_form/ring.py)."""
     first = runs[0].algorithm
     if len(runs) == 1:
         return first
