@@ -200,6 +200,44 @@ def test_replay_of_a_corrupt_file_exits_2_naming_it(name, corrupt, tmp_path, cap
     assert captured.err.endswith(")\n") and captured.out == ""
 
 
+def test_a_readers_error_without_a_message_is_named_by_its_type(tmp_path, capsys, monkeypatch):
+    import sim.replay
+
+    out = tmp_path / "run"
+    assert main(["run", QUICKSTART, "--set", "algorithm.iterations=30", "--out", str(out)]) == 0
+
+    def load(path):
+        raise EOFError()
+
+    monkeypatch.setattr(sim.replay.np, "load", load)
+    capsys.readouterr()
+    assert main(["replay", str(out)]) == 2
+    assert capsys.readouterr().err == (f"asgd replay: error: '{out / 'x_final.npy'}': is corrupt: not a NumPy .npy "
+                                       f"array (EOFError)\n")
+
+
+@pytest.mark.parametrize("name", ["quickstart", "incon"])
+def test_a_run_that_diverged_before_its_first_update_replays_to_its_start(name, tmp_path, capsys):
+    """A trace without an applied row is consistent with a run summary.json reports as diverged with 0 iterations:
+    its replay re-applies nothing and reproduces x_0, and nothing else."""
+    import pyarrow.parquet as pq
+
+    from scenarios import build_objective, load
+
+    out = tmp_path / "run"
+    assert main(["run", str(SCENARIOS / f"{name}.toml"), "--set", "algorithm.iterations=30", "--out", str(out)]) == 0
+    pq.write_table(pq.read_table(out / "trace.parquet").slice(0, 0), out / "trace.parquet")
+    summary = json.loads((out / "summary.json").read_text())
+    summary.update(status="diverged", iterations=0, gradients=0, dropped=0, max_staleness=0, mean_staleness=0.0)
+    (out / "summary.json").write_text(json.dumps(summary))
+    capsys.readouterr()
+    assert main(["replay", str(out)]) == 1  # the run's x_30 is not x_0
+    assert "NOT reproduced: 0 updates re-applied" in capsys.readouterr().out
+    np.save(out / "x_final.npy", build_objective(load(out / "scenario.toml")).x0)
+    assert main(["replay", str(out)]) == 0
+    assert capsys.readouterr().out.startswith("reproduced: 0 updates re-applied")
+
+
 @pytest.mark.parametrize("timing", [[], ["--timing"]])
 def test_replay_of_a_run_that_kept_no_trace_exits_2_saying_how_to_keep_one(timing, tmp_path, capsys):
     out = tmp_path / "run"
