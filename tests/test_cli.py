@@ -287,7 +287,8 @@ def test_replay_of_a_trace_without_a_column_or_of_another_type_exits_2(tmp_path,
     pq.write_table(trace.set_column(trace.schema.get_field_index("applied"), "applied",
                                     pa.array(np.ones(len(trace), np.int8))), out / "trace.parquet")
     assert main(["replay", str(out)]) == 2
-    assert "is corrupt: its column 'applied' is int8, not bool" in capsys.readouterr().err
+    assert capsys.readouterr().err == (f"asgd replay: error: '{out / 'trace.parquet'}': is corrupt: its column "
+                                       f"'applied' is int8, not bool\n")
 
 
 def test_a_diverging_run_is_reported_not_crashed(tmp_path, capsys):
@@ -299,6 +300,18 @@ def test_a_diverging_run_is_reported_not_crashed(tmp_path, capsys):
     assert summary["status"] == "diverged" and summary["iterations"] < 200
     assert "DIVERGED" in capsys.readouterr().out
     assert main(["replay", str(out)]) == 0
+
+
+def test_a_run_whose_iterates_overflow_between_two_recorded_metrics_replays_without_a_warning(tmp_path, capsys):
+    """The replay re-applies the overflowing updates (inf, then nan) as the run did, with numpy's floating-point
+    warnings off (the suite makes a RuntimeWarning an error)."""
+    out = tmp_path / "run"
+    assert main(["run", QUICKSTART, "--set", "objective.name=\"noisy-rosenbrock\"", "--set", "algorithm.step=1.0",
+                 "--set", "algorithm.iterations=200", "--set", "record.every=200", "--out", str(out)]) == 1
+    assert np.isnan(np.load(out / "x_final.npy")).all()
+    capsys.readouterr()
+    assert main(["replay", str(out)]) == 0
+    assert capsys.readouterr().out.startswith("reproduced: 200 updates re-applied")
 
 
 @pytest.mark.parametrize("step, status", [("1e150", "ok"), ("1e308", "diverged"), ("1e-300", "ok")])
