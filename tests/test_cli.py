@@ -200,6 +200,18 @@ def test_replay_of_a_corrupt_file_exits_2_naming_it(name, corrupt, tmp_path, cap
     assert captured.err.endswith(")\n") and captured.out == ""
 
 
+def test_replay_of_an_npz_archive_as_the_final_iterate_exits_2_naming_it(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["run", QUICKSTART, "--set", "algorithm.iterations=30", "--out", str(out)]) == 0
+    x = np.load(out / "x_final.npy")
+    with open(out / "x_final.npy", "wb") as file:  # np.load reads an archive whatever the file's name
+        np.savez(file, x=x)
+    capsys.readouterr()
+    assert main(["replay", str(out)]) == 2
+    assert capsys.readouterr().err == (f"asgd replay: error: '{out / 'x_final.npy'}': is corrupt: an .npz archive, "
+                                       f"not a NumPy .npy array\n")
+
+
 def test_a_readers_error_without_a_message_is_named_by_its_type(tmp_path, capsys, monkeypatch):
     import sim.replay
 
