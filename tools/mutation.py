@@ -75,7 +75,9 @@ MODULES: dict[str, list[str]] = {
     "sim/closed_form/epochs.py": CLOSED_FORM_TESTS,
     "sim/closed_form/incon.py": CLOSED_FORM_TESTS,
     "sim/closed_form/ring.py": CLOSED_FORM_TESTS + ["tests/test_engine.py"],
-    "sim/frontends/store.py": ["tests/test_sweep.py", "tests/test_store_interrupted.py"],
+    # the store's own tests, in process; tests/test_sweep.py (sweeps in subprocesses, a dask cluster: minutes for
+    # each surviving mutant) is left to the re-run of the survivors
+    "sim/frontends/store.py": ["tests/test_store.py", "tests/test_store_interrupted.py"],
     "sim/engine.py": ENGINE_TESTS,
     "sim/run.py": ENGINE_TESTS,
     "sim/iterates.py": ENGINE_TESTS,
