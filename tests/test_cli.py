@@ -180,7 +180,15 @@ def test_an_out_dir_that_cannot_be_created_is_refused_before_anything_runs(comma
 
 def test_replay_of_a_folder_that_is_not_a_run_exits_2(tmp_path, capsys):
     assert main(["replay", str(tmp_path)]) == 2
-    assert "RUN_DIR" in capsys.readouterr().err
+    assert capsys.readouterr().err == (f"asgd replay: error: RUN_DIR = '{tmp_path}': is not a run directory: "
+                                       f"scenario.toml is missing\n")
+    out = tmp_path / "run"
+    assert main(["run", QUICKSTART, "--set", "algorithm.iterations=30", "--out", str(out)]) == 0
+    (out / "metrics.parquet").unlink()  # replay does not read it, replay --timing compares it
+    capsys.readouterr()
+    assert main(["replay", str(out)]) == 0 and main(["replay", "--timing", str(out)]) == 2
+    assert capsys.readouterr().err == (f"asgd replay: error: RUN_DIR = '{out}': is not a run directory: "
+                                       f"metrics.parquet is missing\n")
 
 
 @pytest.mark.parametrize("name", ["trace.parquet", "x_final.npy"])

@@ -175,7 +175,8 @@ def test_a_trace_is_written_before_its_run_and_a_run_without_its_trace_is_not_do
         assert not store.done(run.run_id, trace=True)
         assert not (store.runs / f"{run.run_id}.parquet").exists()  # set aside with its missing trace
         assert (store.runs / f"{run.run_id}.parquet.damaged").is_file()
-        assert len(warnings) == 1 and f"{store.traces / run.run_id}.parquet is damaged (FileNotFoundError" in warnings[0]
+        (warning,) = warnings
+        assert f"{store.traces / run.run_id}.parquet is damaged (FileNotFoundError" in warning
 
 
 @pytest.mark.parametrize("which", ["run", "trace"])
