@@ -95,6 +95,16 @@ def test_temporaries_are_fresh_names_beside_the_file():
     assert first.name.startswith(f".tmp-runs.parquet-{os.getpid()}-")
 
 
+def test_the_consolidated_files_temporary_names_fit_what_check_out_dir_allows_for():
+    """rundir.LONGEST_INSIDE (the longest name written inside an output, with a 7-digit PID) bounds them."""
+    from sim.frontends.rundir import LONGEST_INSIDE
+    from sim.frontends.store import _temporary
+
+    for name in CONSOLIDATED:
+        temporary = _temporary(store_module.Path(name)).name.replace(f"-{os.getpid()}-", "-4194304-")
+        assert len("/" + temporary) <= LONGEST_INSIDE
+
+
 def test_opening_a_store_makes_its_folders_and_removes_only_the_temporaries_a_killed_sweep_left(tmp_path):
     out = tmp_path / "sweep"
     with Store(out) as store:
@@ -360,3 +370,82 @@ def test_tables_of_finished_runs_only_leave_out_the_runs_without_a_readable_resu
     assert table["run_id"].to_pylist() == ["a" * 16, "c" * 16] and table["cluster.workers"].to_pylist() == [1, 3]
     assert [set(curve["run_id"].to_pylist()) for curve in curves] == [{"a" * 16}]
     assert set(staleness["run_id"].to_pylist()) == {"a" * 16}
+
+
+def test_a_trace_damaged_where_only_its_page_checksums_tell_is_set_aside(tmp_path):
+    run = finished(trace=True)
+    data = run.trace
+
+    def damaged(at: int) -> bytes:
+        return data[:at] + bytes(16) + data[at + 16:]
+
+    def reads(blob: bytes, **checks) -> bool:
+        try:
+            pq.read_table(pa.BufferReader(blob), **checks)
+        except Exception:
+            return False
+        return True
+
+    # 16 zero bytes inside a data page: the file still reads without checking, not with the page checksums
+    at = next(at for at in range(0, len(data) - 16, 8)
+              if reads(damaged(at)) and not reads(damaged(at), page_checksum_verification=True))
+    warnings = []
+    with Store(tmp_path / "sweep", warn=warnings.append) as store:
+        store.put(run)
+        (store.traces / f"{run.run_id}.parquet").write_bytes(damaged(at))
+        assert store.done(run.run_id) and not store.done(run.run_id, trace=True)
+    assert len(warnings) == 1 and (store.traces / f"{run.run_id}.parquet.damaged").read_bytes() == damaged(at)
+
+
+def test_a_warning_is_flushed_to_stderr_at_once(monkeypatch):
+    """A sweep goes on for hours after it: the warning must not wait in a buffer."""
+    import io
+    import sys
+
+    raw = io.BytesIO()
+    monkeypatch.setattr(sys, "stderr", io.TextIOWrapper(raw, encoding="utf-8", line_buffering=False))
+    store_module._warn("asgd sweep: a warning")
+    assert raw.getvalue() == b"asgd sweep: a warning\n"
+
+
+def test_tables_of_a_sweep_without_a_finished_run_keep_their_column_types(tmp_path):
+    """asgd report on a sweep stopped before its first run finished: no row, but run_id a string and seed an int64."""
+    with Store(tmp_path / "sweep") as store:
+        table, staleness = store.tables([("a" * 16, 3)], {}, lambda curve: None, finished_only=True)
+    for result in (table, staleness):
+        assert result.num_rows == 0
+        assert result.schema.field("run_id").type == pa.string() and result.schema.field("seed").type == pa.int64()
+
+
+def test_the_error_column_is_a_string_column_when_no_run_failed(tmp_path):
+    run = finished()
+    with Store(tmp_path / "sweep") as store:
+        store.put(run)
+        table = store.consolidate([(run.run_id, 0)], {}, {})
+    assert table["error"].to_pylist() == [None] and table.schema.field("error").type == pa.string()
+    assert pq.read_table(tmp_path / "sweep" / "runs.parquet").schema.field("error").type == pa.string()
+
+
+@pytest.mark.parametrize("row_group, groups", [(26, [26, 26, 26]), (27, [39, 39])])
+def test_a_row_group_is_written_once_it_holds_row_group_rows(row_group, groups, tmp_path, monkeypatch):
+    """Six runs of 13 metrics rows each: a group is written as soon as it has ROW_GROUP rows or more."""
+    monkeypatch.setattr(store_module, "ROW_GROUP", row_group)
+    run = finished(iterations=12)
+    runs = [Outcome(f"{i:016x}", run.status, run.result, None) for i in range(6)]
+    with Store(tmp_path / "sweep") as store:
+        for outcome in runs:
+            store.put(outcome)
+        store.consolidate([(outcome.run_id, i) for i, outcome in enumerate(runs)], {}, {})
+    file = pq.ParquetFile(tmp_path / "sweep" / "curves.parquet")
+    assert [file.metadata.row_group(i).num_rows for i in range(file.num_row_groups)] == groups
+
+
+def test_each_flush_is_one_row_group_however_large(tmp_path):
+    """Beyond pyarrow's default largest row group (2^20 rows): what is buffered is still written as one group."""
+    from sim.frontends.store import _RowGroups
+
+    table = pa.table({"x": np.arange(2**20 + 5, dtype=np.int64)})
+    with _RowGroups(tmp_path / "curves.parquet", table.slice(0, 0)) as groups:
+        groups.write(table)
+    file = pq.ParquetFile(tmp_path / "curves.parquet")
+    assert file.num_row_groups == 1 and file.read().equals(table)
