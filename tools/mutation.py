@@ -80,7 +80,10 @@ MODULES: dict[str, list[str]] = {
     "sim/frontends/store.py": ["tests/test_store.py", "tests/test_store_interrupted.py"],
     "sim/engine.py": ENGINE_TESTS,
     "sim/run.py": ENGINE_TESTS,
-    "sim/iterates.py": ENGINE_TESTS,
+    # its own brute-force references, the replay's and the lockstep batch's iterate stores and the golden examples
+    # (every engine test runs the store, so with ENGINE_TESTS each surviving mutant would run them all)
+    "sim/iterates.py": ["tests/test_iterates.py", "tests/test_replay_bits.py", "tests/test_lockstep.py",
+                        GOLDEN_EXAMPLES],
     "sim/recording.py": ENGINE_TESTS,
     "sim/replay.py": ["tests/test_engine.py", "tests/test_incon.py", "tests/test_replay_bits.py", "tests/test_cli.py"],
     "sim/protocols/con.py": PROTOCOL_TESTS + ["tests/test_failures.py", "tests/test_cancel_failures.py"],
