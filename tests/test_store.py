@@ -49,14 +49,30 @@ def test_a_failed_run_decodes_with_its_error_and_nothing_else():
     assert record.metrics.num_columns == 0
 
 
-def test_parquet_bytes_carry_page_checksums_so_a_flipped_byte_in_a_page_is_caught():
+def _reads(data: bytes, **checks) -> bool:
+    try:
+        pq.read_table(pa.BufferReader(data), **checks)
+    except Exception:
+        return False
+    return True
+
+
+def checksum_only_damage(data: bytes) -> bytes:
+    """`data` (a Parquet file) with 16 bytes zeroed inside a data page, where the file still reads without checking
+    and only its page checksums tell (StopIteration if nowhere: a file without page checksums)."""
+    damaged = (data[:at] + bytes(16) + data[at + 16:] for at in range(0, len(data) - 16, 8))
+    return next(blob for blob in damaged if _reads(blob) and not _reads(blob, page_checksum_verification=True))
+
+
+def test_parquet_bytes_carry_page_checksums_so_damage_inside_a_page_is_caught():
     table = pa.table({"x": np.arange(4096, dtype=np.int64)})
     data = parquet_bytes(table)
     assert pq.read_table(pa.BufferReader(data), page_checksum_verification=True).equals(table)
-    damaged = bytearray(data)
-    damaged[len(data) // 4] ^= 0xFF  # inside the data page
-    with pytest.raises(OSError):
-        pq.read_table(pa.BufferReader(bytes(damaged)), page_checksum_verification=True)
+    checksum_only_damage(data)
+    with pytest.raises(StopIteration):  # the same table written without them
+        sink = pa.BufferOutputStream()
+        pq.write_table(table, sink)
+        checksum_only_damage(sink.getvalue().to_pybytes())
 
 
 def test_run_ids_are_16_hex_digits_of_the_code_the_result_format_and_the_scenario(monkeypatch):
@@ -116,8 +132,8 @@ def test_opening_a_store_makes_its_folders_and_removes_only_the_temporaries_a_ki
     with Store(out) as store:
         assert store.runs == out / ".runs" and store.traces == out / "traces"
     assert sorted(p.relative_to(out) for p in out.rglob("*")) == kept
-    with Store(tmp_path / "new") as store:
-        assert store.runs.is_dir() and (tmp_path / "new" / ".lock").is_file()
+    with Store(tmp_path / "new" / "sweep") as store:  # its parent folders too
+        assert store.runs.is_dir() and (tmp_path / "new" / "sweep" / ".lock").is_file()
 
 
 def test_a_second_store_on_the_same_folder_is_refused_until_the_first_is_closed(tmp_path):
@@ -372,29 +388,17 @@ def test_tables_of_finished_runs_only_leave_out_the_runs_without_a_readable_resu
     assert set(staleness["run_id"].to_pylist()) == {"a" * 16}
 
 
-def test_a_trace_damaged_where_only_its_page_checksums_tell_is_set_aside(tmp_path):
+@pytest.mark.parametrize("which", ["run", "trace"])
+def test_a_file_damaged_where_only_its_page_checksums_tell_is_set_aside(which, tmp_path):
     run = finished(trace=True)
-    data = run.trace
-
-    def damaged(at: int) -> bytes:
-        return data[:at] + bytes(16) + data[at + 16:]
-
-    def reads(blob: bytes, **checks) -> bool:
-        try:
-            pq.read_table(pa.BufferReader(blob), **checks)
-        except Exception:
-            return False
-        return True
-
-    # 16 zero bytes inside a data page: the file still reads without checking, not with the page checksums
-    at = next(at for at in range(0, len(data) - 16, 8)
-              if reads(damaged(at)) and not reads(damaged(at), page_checksum_verification=True))
     warnings = []
     with Store(tmp_path / "sweep", warn=warnings.append) as store:
         store.put(run)
-        (store.traces / f"{run.run_id}.parquet").write_bytes(damaged(at))
-        assert store.done(run.run_id) and not store.done(run.run_id, trace=True)
-    assert len(warnings) == 1 and (store.traces / f"{run.run_id}.parquet.damaged").read_bytes() == damaged(at)
+        path = (store.runs if which == "run" else store.traces) / f"{run.run_id}.parquet"
+        damaged = checksum_only_damage(path.read_bytes())
+        path.write_bytes(damaged)
+        assert store.done(run.run_id) is (which == "trace") and not store.done(run.run_id, trace=True)
+    assert len(warnings) == 1 and path.with_name(path.name + ".damaged").read_bytes() == damaged
 
 
 def test_a_warning_is_flushed_to_stderr_at_once(monkeypatch):
