@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from scenarios import build_objective
+from scenarios import build_objective, parse
 from sim.iterates import (IterateStore, apply_con_update, apply_con_updates, apply_incon_update, release_read,
                           torn_read)
 from sim.run import build_algorithm
@@ -98,8 +98,10 @@ def test_a_finished_incon_read_releases_every_version_it_spanned_once():
     assert store._holds == {3: 2, 4: 1, 5: 1, 6: 1, 7: 0}
 
 
-def small(**kwargs):
+def small(estimator: dict | None = None, **kwargs):
     s = scenario(workers=2, iterations=10, **kwargs)
+    if estimator is not None:
+        s = parse({**s.resolved, "algorithm": {**s.resolved["algorithm"], "estimator": estimator}})
     objective = build_objective(s)
     return objective, build_algorithm(s, objective)[0]
 
@@ -120,8 +122,12 @@ def test_an_update_steps_from_x_k_along_the_gradients_at_the_held_iterates_and_r
     assert store._holds == {1: 1, 4: 0} and len(store) == 2 and store.get(1) is xs[1]
 
 
-@pytest.mark.parametrize("step", [0.25, {"policy": "delay-adaptive", "rule": "mishchenko", "value": 0.25}])
+@pytest.mark.parametrize("step", [0.25, {"policy": "decay", "c": 0.5},  # gamma_1 = 0.5 / sqrt(2)
+                                  {"policy": "delay-adaptive", "rule": "mishchenko", "value": 50.0}])
 def test_replicates_updated_as_one_batch_are_bitwise_each_updated_alone(step):
+    """Update 1 of three replicates, each summing gradients at x_0 and x_1: with a delay-adaptive step the two get
+    their own steps (1 / (2 L) at staleness 0, 1 / (4 L) at staleness 1), which only replicates run one by one
+    apply."""
     objective, algorithm = small(step=step)
     rng = np.random.default_rng(4)
     starts = [objective.x0 + rng.normal(size=objective.dim) for _ in range(3)]
@@ -140,6 +146,16 @@ def test_replicates_updated_as_one_batch_are_bitwise_each_updated_alone(step):
         assert a.version == b.version == 2 and a.current.tobytes() == b.current.tobytes()
         assert a._holds == b._holds == {2: 0} and len(a) == 1
     assert len({store.current.tobytes() for store in batched}) == 3
+    x, start = batched[0].current, starts[0] + 1.0
+    g = [objective.stochastic_grad(point, sample) for point, sample in zip((starts[0], start), samples[:2])]
+    if isinstance(step, float):
+        assert x.tobytes() == (start - step * (g[0] + g[1])).tobytes()
+    elif step["policy"] == "decay":
+        assert x.tobytes() == (start - 0.5 / np.sqrt(2.0) * (g[0] + g[1])).tobytes()
+    else:  # x_1 - (gamma(tau=1) g_0 + gamma(tau=0) g_1), each gradient with its own step
+        gamma = algorithm.stale_step
+        assert gamma(1) == 1 / (4 * objective.smoothness) < gamma(0) == 1 / (2 * objective.smoothness) < 50.0
+        assert x.tobytes() == (start - (gamma(1) * g[0] + gamma(0) * g[1])).tobytes()
 
 
 def test_a_shared_memory_write_changes_only_its_coordinates_from_the_torn_read():
@@ -157,3 +173,22 @@ def test_a_shared_memory_write_changes_only_its_coordinates_from_the_torn_read()
     expected[coordinates] -= 0.5 * objective.stochastic_grad(xhat, np.array([7]))[coordinates]
     assert store.version == 2 and store.current.tobytes() == expected.tobytes()
     assert store._holds == {2: 0} and len(store) == 1
+
+
+def test_shared_memory_writes_step_with_gamma_k_and_take_svrg_snapshots_where_epochs_start():
+    """SVRG with epochs of 3 updates on a shared memory: x_3 is the next snapshot (and no other x_k), and update 3,
+    reading x_3 itself, steps along v = (G(x_3) - G(x~)) + grad f(x~) = grad f(x_3) with gamma_3 = 0.5 / sqrt(4)."""
+    objective, algorithm = small(step={"policy": "decay", "c": 0.5}, algorithm="asysg-incon", block=2,
+                                 estimator={"name": "svrg", "epoch": 3})
+    estimator = algorithm.estimator
+    store, x0 = IterateStore(objective.x0), estimator.snapshot.copy()
+    coordinates = np.array([0, 3])
+    for k in range(4):
+        store.hold(k)
+        x = store.current
+        apply_incon_update(store, algorithm, k, np.array([], dtype=np.int32), [np.array([k])], coordinates)
+        assert estimator.snapshot is store.current if k == 2 else estimator.snapshot.tobytes() == \
+            (x0 if k < 2 else x).tobytes()
+    expected = x.copy()
+    expected[coordinates] -= 0.25 * objective.grad(x)[coordinates]
+    assert store.version == 4 and store.current.tobytes() == expected.tobytes()
