@@ -175,18 +175,24 @@ def test_a_shared_memory_write_changes_only_its_coordinates_from_the_torn_read()
     assert store._holds == {2: 0} and len(store) == 1
 
 
-def test_shared_memory_writes_step_with_gamma_k_and_take_svrg_snapshots_where_epochs_start():
-    """SVRG with epochs of 3 updates on a shared memory: x_3 is the next snapshot (and no other x_k), and update 3,
-    reading x_3 itself, steps along v = (G(x_3) - G(x~)) + grad f(x~) = grad f(x_3) with gamma_3 = 0.5 / sqrt(4)."""
-    objective, algorithm = small(step={"policy": "decay", "c": 0.5}, algorithm="asysg-incon", block=2,
-                                 estimator={"name": "svrg", "epoch": 3})
+@pytest.mark.parametrize("protocol", ["asysg-con", "asysg-incon"])
+def test_updates_step_with_gamma_k_and_take_svrg_snapshots_where_epochs_start(protocol):
+    """SVRG with epochs of 3 updates (a parameter server, or a shared memory writing coordinates 0 and 3): x_3 is the
+    next snapshot (and no other x_k), and update 3, reading x_3 itself, steps along v = (G(x_3) - G(x~)) +
+    grad f(x~) = grad f(x_3) with gamma_3 = 0.5 / sqrt(4)."""
+    incon = protocol == "asysg-incon"
+    objective, algorithm = small(step={"policy": "decay", "c": 0.5}, algorithm=protocol,
+                                 estimator={"name": "svrg", "epoch": 3}, **({"block": 2} if incon else {}))
     estimator = algorithm.estimator
     store, x0 = IterateStore(objective.x0), estimator.snapshot.copy()
-    coordinates = np.array([0, 3])
+    coordinates = np.array([0, 3]) if incon else np.arange(objective.dim)
     for k in range(4):
         store.hold(k)
-        x = store.current
-        apply_incon_update(store, algorithm, k, np.array([], dtype=np.int32), [np.array([k])], coordinates)
+        x, samples = store.current, [np.array([k])]
+        if incon:
+            apply_incon_update(store, algorithm, k, np.array([], dtype=np.int32), samples, coordinates)
+        else:
+            apply_con_update(store, algorithm, [k], samples)
         assert estimator.snapshot is store.current if k == 2 else estimator.snapshot.tobytes() == \
             (x0 if k < 2 else x).tobytes()
     expected = x.copy()
