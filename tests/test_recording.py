@@ -59,6 +59,10 @@ def test_trace_rows_derive_applied_and_staleness_and_keep_a_dropped_rows_own():
     off = TraceRecorder(False)
     off.add(0, 1, 0, 0, 0.5, 1.0, True, np.array([4]))
     assert off.table().num_rows == 0 and off.table().schema == TRACE_SCHEMA
+    for trace, incon in ((TraceRecorder(True), {}), (InconTraceRecorder(True), {
+            "read_start": 0.0, "start_version": 1, "landed_at": [], "coordinates": np.array([0]), "missed": 1})):
+        trace.add(3, 0, 1, 99, 0.5, 1.0, True, np.array([4]), **incon)  # an applied row's staleness is derived
+        assert trace.table()["staleness"].to_pylist() == [2] and trace.table()["applied"].to_pylist() == [True]
 
 
 BLOCK = {"workers": np.array([[0, 1], [1, 0]]), "versions": np.array([[2, 3], [3, 3]]),
