@@ -180,7 +180,15 @@ def test_an_out_dir_that_cannot_be_created_is_refused_before_anything_runs(comma
 
 def test_replay_of_a_folder_that_is_not_a_run_exits_2(tmp_path, capsys):
     assert main(["replay", str(tmp_path)]) == 2
-    assert "RUN_DIR" in capsys.readouterr().err
+    assert capsys.readouterr().err == (f"asgd replay: error: RUN_DIR = '{tmp_path}': is not a run directory: "
+                                       f"scenario.toml is missing\n")
+    out = tmp_path / "run"
+    assert main(["run", QUICKSTART, "--set", "algorithm.iterations=30", "--out", str(out)]) == 0
+    (out / "metrics.parquet").unlink()  # replay does not read it, replay --timing compares it
+    capsys.readouterr()
+    assert main(["replay", str(out)]) == 0 and main(["replay", "--timing", str(out)]) == 2
+    assert capsys.readouterr().err == (f"asgd replay: error: RUN_DIR = '{out}': is not a run directory: "
+                                       f"metrics.parquet is missing\n")
 
 
 @pytest.mark.parametrize("name", ["trace.parquet", "x_final.npy"])
@@ -198,6 +206,56 @@ def test_replay_of_a_corrupt_file_exits_2_naming_it(name, corrupt, tmp_path, cap
     problem = {"trace.parquet": "not a readable Parquet file (", "x_final.npy": "not a NumPy .npy array ("}[name]
     assert captured.err.count("\n") == 1 and f"'{out / name}': is corrupt: {problem}" in captured.err
     assert captured.err.endswith(")\n") and captured.out == ""
+
+
+def test_replay_of_an_npz_archive_as_the_final_iterate_exits_2_naming_it(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["run", QUICKSTART, "--set", "algorithm.iterations=30", "--out", str(out)]) == 0
+    x = np.load(out / "x_final.npy")
+    with open(out / "x_final.npy", "wb") as file:  # np.load reads an archive whatever the file's name
+        np.savez(file, x=x)
+    capsys.readouterr()
+    assert main(["replay", str(out)]) == 2
+    assert capsys.readouterr().err == (f"asgd replay: error: '{out / 'x_final.npy'}': is corrupt: an .npz archive, "
+                                       f"not a NumPy .npy array\n")
+
+
+def test_a_readers_error_without_a_message_is_named_by_its_type(tmp_path, capsys, monkeypatch):
+    import sim.replay
+
+    out = tmp_path / "run"
+    assert main(["run", QUICKSTART, "--set", "algorithm.iterations=30", "--out", str(out)]) == 0
+
+    def load(path):
+        raise EOFError()
+
+    monkeypatch.setattr(sim.replay.np, "load", load)
+    capsys.readouterr()
+    assert main(["replay", str(out)]) == 2
+    assert capsys.readouterr().err == (f"asgd replay: error: '{out / 'x_final.npy'}': is corrupt: not a NumPy .npy "
+                                       f"array (EOFError)\n")
+
+
+@pytest.mark.parametrize("name", ["quickstart", "incon"])
+def test_a_run_that_diverged_before_its_first_update_replays_to_its_start(name, tmp_path, capsys):
+    """A trace without an applied row is consistent with a run summary.json reports as diverged with 0 iterations:
+    its replay re-applies nothing and reproduces x_0, and nothing else."""
+    import pyarrow.parquet as pq
+
+    from scenarios import build_objective, load
+
+    out = tmp_path / "run"
+    assert main(["run", str(SCENARIOS / f"{name}.toml"), "--set", "algorithm.iterations=30", "--out", str(out)]) == 0
+    pq.write_table(pq.read_table(out / "trace.parquet").slice(0, 0), out / "trace.parquet")
+    summary = json.loads((out / "summary.json").read_text())
+    summary.update(status="diverged", iterations=0, gradients=0, dropped=0, max_staleness=0, mean_staleness=0.0)
+    (out / "summary.json").write_text(json.dumps(summary))
+    capsys.readouterr()
+    assert main(["replay", str(out)]) == 1  # the run's x_30 is not x_0
+    assert "NOT reproduced: 0 updates re-applied" in capsys.readouterr().out
+    np.save(out / "x_final.npy", build_objective(load(out / "scenario.toml")).x0)
+    assert main(["replay", str(out)]) == 0
+    assert capsys.readouterr().out.startswith("reproduced: 0 updates re-applied")
 
 
 @pytest.mark.parametrize("timing", [[], ["--timing"]])
@@ -249,7 +307,8 @@ def test_replay_of_a_trace_without_a_column_or_of_another_type_exits_2(tmp_path,
     pq.write_table(trace.set_column(trace.schema.get_field_index("applied"), "applied",
                                     pa.array(np.ones(len(trace), np.int8))), out / "trace.parquet")
     assert main(["replay", str(out)]) == 2
-    assert "is corrupt: its column 'applied' is int8, not bool" in capsys.readouterr().err
+    assert capsys.readouterr().err == (f"asgd replay: error: '{out / 'trace.parquet'}': is corrupt: its column "
+                                       f"'applied' is int8, not bool\n")
 
 
 def test_a_diverging_run_is_reported_not_crashed(tmp_path, capsys):
@@ -261,6 +320,18 @@ def test_a_diverging_run_is_reported_not_crashed(tmp_path, capsys):
     assert summary["status"] == "diverged" and summary["iterations"] < 200
     assert "DIVERGED" in capsys.readouterr().out
     assert main(["replay", str(out)]) == 0
+
+
+def test_a_run_whose_iterates_overflow_between_two_recorded_metrics_replays_without_a_warning(tmp_path, capsys):
+    """The replay re-applies the overflowing updates (inf, then nan) as the run did, with numpy's floating-point
+    warnings off (the suite makes a RuntimeWarning an error)."""
+    out = tmp_path / "run"
+    assert main(["run", QUICKSTART, "--set", "objective.name=\"noisy-rosenbrock\"", "--set", "algorithm.step=1.0",
+                 "--set", "algorithm.iterations=200", "--set", "record.every=200", "--out", str(out)]) == 1
+    assert np.isnan(np.load(out / "x_final.npy")).all()
+    capsys.readouterr()
+    assert main(["replay", str(out)]) == 0
+    assert capsys.readouterr().out.startswith("reproduced: 200 updates re-applied")
 
 
 @pytest.mark.parametrize("step, status", [("1e150", "ok"), ("1e308", "diverged"), ("1e-300", "ok")])

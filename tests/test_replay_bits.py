@@ -43,11 +43,13 @@ def test_replay_exits_1_when_x_final_holds_the_same_bytes_as_another_dtype_or_sh
         assert "NOT reproduced" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("name", ["quickstart", "incon", "sapalm"])
-def test_a_replay_keeps_an_iterate_only_while_a_recorded_read_needs_it(name, tmp_path, monkeypatch):
+@pytest.mark.parametrize("name, sets", [("quickstart", []), ("incon", []), ("sapalm", []),
+                                        ("incon", ["--set", "algorithm.batch=3"])])
+def test_a_replay_keeps_an_iterate_only_while_a_recorded_read_needs_it(name, sets, tmp_path, monkeypatch):
     """The replay's iterate store holds each x_v for exactly the reads the trace records of it (for AsySG-incon every
-    version a read spans): once the last update is applied, only the final iterate is left, and no more iterates
-    were ever alive than the staleness bound allows (x_k and the reads of the last `bound` versions)."""
+    version a read spans, once per update however many gradients share the read): once the last update is applied,
+    only the final iterate is left, and no more iterates were ever alive than the staleness bound allows (x_k and
+    the reads of the last `bound` versions)."""
     import sim.replay
     from scenarios import load
     from sim.iterates import IterateStore
@@ -65,7 +67,7 @@ def test_a_replay_keeps_an_iterate_only_while_a_recorded_read_needs_it(name, tmp
 
     path = Path(__file__).resolve().parents[1] / "scenarios" / f"{name}.toml"
     out = tmp_path / "run"
-    assert main(["run", str(path), "--set", "algorithm.iterations=60", "--out", str(out)]) == 0
+    assert main(["run", str(path), "--set", "algorithm.iterations=60", *sets, "--out", str(out)]) == 0
     monkeypatch.setattr(sim.replay, "IterateStore", Watched)
     assert sim.replay.replay(out).reproduced
     (store,) = stores

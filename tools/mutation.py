@@ -76,11 +76,16 @@ MODULES: dict[str, list[str]] = {
     "sim/closed_form/incon.py": CLOSED_FORM_TESTS,
     "sim/closed_form/ring.py": CLOSED_FORM_TESTS + ["tests/test_engine.py"],
     "sim/recorded.py": ["tests/test_recorded.py"],
-    "sim/frontends/store.py": ["tests/test_sweep.py", "tests/test_store_interrupted.py"],
+    # the store's own tests, in process; tests/test_sweep.py (sweeps in subprocesses, a dask cluster: minutes for
+    # each surviving mutant) is left to the re-run of the survivors
+    "sim/frontends/store.py": ["tests/test_store.py", "tests/test_store_interrupted.py"],
     "sim/engine.py": ENGINE_TESTS,
     "sim/run.py": ENGINE_TESTS,
-    "sim/iterates.py": ENGINE_TESTS,
-    "sim/recording.py": ENGINE_TESTS,
+    # its own brute-force references, the replay's and the lockstep batch's iterate stores and the golden examples
+    # (every engine test runs the store, so with ENGINE_TESTS each surviving mutant would run them all)
+    "sim/iterates.py": ["tests/test_iterates.py", "tests/test_replay_bits.py", "tests/test_lockstep.py",
+                        GOLDEN_EXAMPLES],
+    "sim/recording.py": ENGINE_TESTS + ["tests/test_recording.py"],  # its parts by hand (idle time, event log, ...)
     "sim/replay.py": ["tests/test_engine.py", "tests/test_incon.py", "tests/test_replay_bits.py", "tests/test_cli.py"],
     "sim/protocols/con.py": PROTOCOL_TESTS + ["tests/test_failures.py", "tests/test_cancel_failures.py"],
     "sim/protocols/incon.py": PROTOCOL_TESTS,
