@@ -124,9 +124,9 @@ def simulate_replicates(scenarios: list[Scenario], timing: str = "auto") -> list
     in lockstep on the ring (sim/closed_form/ring.py), each row with its own gamma_k (sim.run.lockstep) and SVRG's
     own snapshot. A cluster with events (failures, lost messages, changing speeds: each run logs its own) runs an
     engine per replicate ahead of the math by up to CHUNK updates (deferred Run), update k of every replicate
-    applied at once (run.apply_updates). Ringmaster's cancels, shared memory whose reads take time or drop, and
-    SVRG or DC-ASGD (per-run state) on such clusters run one replicate at a time; DC-ASGD's replicates share their
-    schedule but each updates itself (sim/closed_form/ring.Ring.step).
+    applied at once (run.apply_updates). Ringmaster's cancels, shared memory whose reads take time, that drops or
+    runs SVRG, SVRG with a step per gradient, and SVRG or DC-ASGD (per-run state) on such clusters run one replicate
+    at a time; DC-ASGD's replicates share their schedule but each updates itself (sim/closed_form/ring.Ring.step).
     """
     _check_timing(timing)
     with _collector_skips_older_objects():

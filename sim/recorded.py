@@ -48,6 +48,8 @@ class ScheduleRecorder:
         self.objective = objective
         self.iterations, self.minibatch = scenario.algorithm.iterations, scenario.algorithm.minibatch
         self.every = scenario.record.every
+        staleness = scenario.staleness  # policy "drop": a read older than the bound is certain to be dropped
+        self.drop_bound = staleness.bound if staleness.policy == "drop" else None
         self.work = WorkTally(scenario.cluster.workers)
         self.events = EventLog()  # what sim.engine._start hands the faults: a recorded cluster has none (stays empty)
         self.store = Holds()
@@ -91,15 +93,20 @@ class ScheduleRecorder:
 
     def block(self) -> Block:
         """The updates formed since the last block, with the drops before them and the idle worker-time at each
-        (nan but at recorded updates); `waiting`: the versions of the reads still outstanding."""
+        (nan but at recorded updates); `waiting`: the versions of the reads still outstanding that a later update
+        may sum (under policy "drop", none more than the bound below the next update: the server drops those, as
+        sim/closed_form/scan.py leaves them out, so that the ring does not keep their iterates)."""
         updates, self._updates = self._updates, []
         first = self._first
         self._first += len(updates)
         workers, versions, t_read, samples, times, idle, coordinates = zip(*updates)
+        waiting = np.array(sorted(self.store.count), np.int64)
+        if self.drop_bound is not None:
+            waiting = waiting[waiting >= self._first - self.drop_bound]
         return Block(first, np.array(workers, np.int64), np.array(versions, np.int64), np.array(t_read),
                      np.array(times), _samples([s for update in samples for s in update], self.minibatch).reshape(
                          len(updates), len(workers[0]), -1),
-                     np.array(sorted(self.store.count), np.int64), self._dropped_before(self._first),
+                     waiting, self._dropped_before(self._first),
                      None if coordinates[0] is None else list(coordinates), np.array(idle))
 
     def _formed(self, workers: list[int], versions: list[int], t_read: list[float], samples: list[np.ndarray],

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from scenarios import ScenarioError, build_objective, parse, to_toml
 from sim import engine, simulate, simulate_batch, simulate_replicates
 from sim.closed_form.con import closed_form
-from sim.frontends.executors import chunked
+from sim.frontends.executors import MAX_CHUNK, chunked
 from sim.recorded import ScheduleRecorder
 from tests.helpers import assert_identical_runs, scenario
 from tests.test_schedule import DEPTHS, _ring_depth, cluster_data
@@ -102,22 +102,26 @@ def test_recorded_schedules_keep_drops_idle_time_and_divergence():
     assert found["sync"][2].summary["iterations"] < 60
 
 
-def test_chunks_keep_each_seeds_steps_together():
-    """A compare's tuning group (steps outer, seeds inner) is cut between seeds: each chunk's runs share one seed,
-    so its steps share one engine schedule."""
+@pytest.mark.parametrize("steps, seeds", [(4, 4), (8, 3), (8, 5), (20, 2)])
+def test_chunks_keep_each_seeds_steps_together(steps, seeds):
+    """A compare's tuning group (steps outer, seeds inner) is cut between seeds, so that a seed's steps share one
+    engine schedule (a chunk may hold several seeds); only a seed with more than MAX_CHUNK runs is cut inside."""
     base = scenario(workers=4, bound=2)
-    tasks = [(f"{step}-{seed}", to_toml(run)) for step in (0.1, 0.2, 0.4, 0.8) for seed in range(4)
-             for run in replicates(base.resolved, [step], [seed])]
+    tasks = [(f"{step}-{seed}", to_toml(run)) for step in range(steps) for seed in range(seeds)
+             for run in replicates(base.resolved, [0.1 * (step + 1)], [seed])]
     chunks = chunked(tasks, 1)
     assert sorted(task for chunk in chunks for task in chunk) == sorted(tasks)
-    assert [len({tomllib.loads(text)["seed"] for _, text in chunk}) for chunk in chunks] == [1, 1, 1, 1]
+    chunk_seeds = [{tomllib.loads(text)["seed"] for _, text in chunk} for chunk in chunks]
+    assert all(len(chunk) <= MAX_CHUNK for chunk in chunks)
+    for seed in range(seeds):  # in one chunk, or in as few as MAX_CHUNK allows
+        assert sum(seed in seeds_of for seeds_of in chunk_seeds) == -(-steps // MAX_CHUNK)
 
 
 def test_a_recorder_hands_over_updates_drops_and_outstanding_reads_as_blocks():
     """ScheduleRecorder by hand: update 0 sums worker 0's gradient; worker 1's, read at version 0, is dropped before
     update 1 and so belongs to the second block, whose update 1 has consumed 3 gradients; a read still outstanding
     at a cut is `waiting`; idle times are taken when recorded updates are formed only (every 2: x_2, and the last x_3)."""
-    s = scenario(workers=3, iterations=3, bound=0, policy="drop", every=2)
+    s = scenario(workers=3, iterations=3, bound=4, policy="drop", every=2)
     recorder = ScheduleRecorder(s, build_objective(s))
     first, dropped, late = (recorder.read(w, 0.0, np.array([w + 10])) for w in range(3))
     recorder.apply([first], 1.0)
@@ -163,3 +167,14 @@ def test_dc_asgd_replicates_each_update_themselves_on_a_shared_schedule(compensa
         batch_results = simulate_replicates(runs)
     for result, single in zip(batch_results, runs):
         assert_identical_runs(result, simulate(single, timing="simpy"))
+
+
+def test_under_policy_drop_a_read_the_server_must_drop_is_not_waiting():
+    """After update 0, a read of version 0 outstanding under bound 0 can only be dropped (its staleness would be 1 or
+    more): the ring need not keep x_0 for it. Under bound 1 it may still be summed into update 1."""
+    for bound, waiting in ((0, []), (1, [0])):
+        s = scenario(workers=2, iterations=3, bound=bound, policy="drop")
+        recorder = ScheduleRecorder(s, build_objective(s))
+        first, outstanding = (recorder.read(w, 0.0, np.array([w])) for w in range(2))
+        recorder.apply([first], 1.0)
+        assert recorder.block().waiting.tolist() == waiting

@@ -77,7 +77,7 @@ class Ring:
         for r, v in spills:
             self.spilled[r][v] = self._x[v % size, r].copy()
         self.version = k + 1
-        if coordinates is not None:
+        if coordinates is not None:  # one Algorithm: shared memory refuses per-gradient steps and compensation
             gamma = algorithm.gamma(k)  # lockstep with different steps: a column of the replicates' (sim.run.lockstep)
             gammas = gamma[:, 0] if isinstance(gamma, np.ndarray) else [gamma] * replicates
             x_next = self._x[self.version % size]

@@ -96,7 +96,7 @@ class Comparison:
     failed: int
     executed: int
     seconds: float
-    tuning_records: int  # metrics rows of a tuning run (tuning_every)
+    tuning_records: int  # R: a tuning run records metrics every ceil(K / R) updates (tuning_every)
 
 
 def methods_for(scenario: str | Path, names: list[str] | None, points: list[dict[str, Any]]
@@ -581,8 +581,9 @@ def add_commands(commands) -> None:
     compare.add_argument("--tuning-seeds", type=_positive, default=2, metavar="T",
                          help="seeds the steps are tuned on (default 2), disjoint from the reported ones")
     compare.add_argument("--tuning-records", type=_positive, default=TUNING_RECORDS, metavar="R",
-                         help=f"metrics rows of a tuning run (default {TUNING_RECORDS}): its time to target is read "
-                              "at R equal parts of its budget; more rows cost a full gradient each")
+                         help=f"a tuning run records metrics every ceil(K / R) of its K updates (default R = "
+                              f"{TUNING_RECORDS}), and its time to target is read there; each row costs a full "
+                              "gradient")
     compare.add_argument("--steps", metavar="V1,V2,...", help="the step grid (default: the scenario's step gamma_0 x "
                                                              "2^-4 .. 2^3); ranges as in --grid, e.g. 0.01:1:x2")
     compare.add_argument("--grid", action="append", default=[], metavar="KEY.PATH=V1,V2,...",

@@ -121,8 +121,9 @@ def _outcome(run_id: str, text: str, result) -> Outcome:
 def chunked(tasks: list[Task], slots: int) -> list[list[Task]]:
     """`tasks` in chunks of about `size` runs (at most MAX_CHUNK, at least CHUNKS_PER_SLOT chunks per slot while runs
     suffice). A grid point's replicates stay together so that they can run as a batch: min_batch or more of them
-    make chunks of their own, of at least max(size, min_batch) each, cut between seeds where it can (a seed's steps
-    share one schedule: sim.engine.simulate_replicates); the other runs are packed in plan order."""
+    make chunks of their own, about max(size, min_batch) each, cut at the seed boundary nearest each even cut (a
+    seed's steps share one schedule: sim.engine.simulate_replicates), and inside a seed only past MAX_CHUNK runs;
+    the other runs are packed in plan order."""
     size = max(1, min(MAX_CHUNK, len(tasks) // (CHUNKS_PER_SLOT * slots)))
     chunks: list[list[Task]] = []
     loose: list[Task] = []
@@ -133,8 +134,11 @@ def chunked(tasks: list[Task], slots: int) -> list[list[Task]]:
             continue
         group = sorted(group, key=lambda task: _resolved(task[1])["seed"])  # stable: each seed's steps in order
         pieces = max(len(group) // max(size, least), -(-len(group) // MAX_CHUNK))
-        bounds = [len(group) * i // pieces for i in range(pieces + 1)]
-        chunks += [group[lo:hi] for lo, hi in zip(bounds, bounds[1:])]
+        seeds = [0] + [i for i in range(1, len(group))
+                       if _resolved(group[i][1])["seed"] != _resolved(group[i - 1][1])["seed"]] + [len(group)]
+        cuts = sorted({min(seeds, key=lambda at: abs(at - len(group) * i // pieces)) for i in range(pieces + 1)})
+        for lo, hi in zip(cuts, cuts[1:]):  # the seed boundary nearest each even cut; then at most MAX_CHUNK runs
+            chunks += [group[start:min(start + MAX_CHUNK, hi)] for start in range(lo, hi, MAX_CHUNK)]
     return chunks + [loose[i:i + size] for i in range(0, len(loose), size)]
 
 
