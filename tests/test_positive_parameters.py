@@ -126,3 +126,22 @@ def test_the_cli_refuses_a_zero_with_one_line_and_exit_2(tmp_path, capsys, path)
     assert main(["run", str(scenario), "--set", f"{path}=0", "--out", str(out)]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and f"{path} = 0" in err and not out.exists()
+
+
+@pytest.mark.parametrize("check, args, options, message", [
+    ("check_int", ("n", 0, 1), {}, "n = 0: must be an integer >= 1"),
+    ("check_int", ("n", 3.5, 2), {}, "n = 3.5: must be an integer >= 2"),
+    ("check_real", ("reg", -1.0, 0.0), {}, "reg = -1.0: must be a finite number >= 0.0"),
+    ("check_real", ("p", 2.0, 0.0, 1.0), {}, "p = 2.0: must be a finite number in [0.0, 1.0]"),
+    ("check_real", ("c", 0.0, 0.0), {"open_low": True}, "c = 0.0: must be a finite number > 0.0"),
+    ("check_real", ("c", 0.0, 0.0, 1.0), {"open_low": True}, "c = 0.0: must be a finite number in (0.0, 1.0]"),
+    ("check_choice", ("data", "x", ("synthetic", "digits")), {}, "data = 'x': must be one of: 'synthetic', 'digits'"),
+])
+def test_an_objective_parameter_refused_is_named_with_its_value_and_rule(check, args, options, message):
+    """models.base's checks: the whole message names the parameter, the value given and the rule it breaks (the
+    bounds, whether the lower one is open, the choices), written out by hand here."""
+    from models import base
+
+    with pytest.raises(base.ParameterError) as refused:
+        getattr(base, check)(*args, **options)
+    assert str(refused.value) == message
