@@ -56,7 +56,8 @@ class ScheduleRecorder:
         self.scheduled = 0      # updates formed
         self.finished = False   # K formed
         self.on_pending: Callable[[], None] = lambda: None
-        self._updates: list[tuple] = []  # (workers, versions, t_read, samples, time, idle, coordinates) since the last block
+        # since the last block: (workers, versions, t_read, samples, time, idle, coordinates) per update
+        self._updates: list[tuple] = []
         self._drops: list[tuple[int, Read, int, float]] = []  # (next update, read, staleness, time)
         self._dropped = 0  # drops handed over in earlier blocks
         self._first = 0    # the first update of the next block

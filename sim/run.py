@@ -20,7 +20,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from models.base import Objective
-from models.updates import ESTIMATORS, STALENESS_RULES, Algorithm, DelayCompensation, LockstepSVRG, corollary_step, staleness_rule, step_schedule
+from models.updates import (ESTIMATORS, STALENESS_RULES, Algorithm, DelayCompensation, LockstepSVRG, corollary_step,
+                            staleness_rule, step_schedule)
 from scenarios.algorithms import build_regularizer
 from scenarios.errors import ScenarioError
 from scenarios.types import Scenario, Step

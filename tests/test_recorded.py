@@ -120,14 +120,16 @@ def test_chunks_keep_each_seeds_steps_together(steps, seeds):
 def test_a_recorder_hands_over_updates_drops_and_outstanding_reads_as_blocks():
     """ScheduleRecorder by hand: update 0 sums worker 0's gradient; worker 1's, read at version 0, is dropped before
     update 1 and so belongs to the second block, whose update 1 has consumed 3 gradients; a read still outstanding
-    at a cut is `waiting`; idle times are taken when recorded updates are formed only (every 2: x_2, and the last x_3)."""
+    at a cut is `waiting`; idle times are taken when recorded updates are formed only (every 2: x_2, and the last,
+    x_3)."""
     s = scenario(workers=3, iterations=3, bound=4, policy="drop", every=2)
     recorder = ScheduleRecorder(s, build_objective(s))
     first, dropped, late = (recorder.read(w, 0.0, np.array([w + 10])) for w in range(3))
     recorder.apply([first], 1.0)
     recorder.drop(dropped, 1, 1.5)
     block = recorder.block()
-    assert (block.first, block.workers.tolist(), block.versions.tolist(), block.t_apply.tolist()) == (0, [[0]], [[0]], [1.0])
+    assert (block.first, block.workers.tolist(), block.versions.tolist(), block.t_apply.tolist()) == \
+        (0, [[0]], [[0]], [1.0])
     assert block.dropped is None and block.waiting.tolist() == [0] and np.isnan(block.idle).all()
     again = recorder.read(0, 1.0, np.array([13]))
     recorder.apply([again], 2.0)

@@ -2,8 +2,8 @@
 
 `apply_schedules` runs the blocks of closed-form schedules (sim/closed_form/con.py, scan.py, epochs.py, incon.py),
 or of the engine's, recorded (sim/recorded.py): update k of every replicate is one `Ring.step` (a shared-memory
-write for blocks with coordinates; SVRG's snapshots kept at each epoch's start), recorded as sim.run.Run.applied would record it (with the gradients dropped before it:
-Run.record_updates). No SimPy here.
+write for blocks with coordinates; SVRG's snapshots kept at each epoch's start), recorded as sim.run.Run.applied
+would record it (with the gradients dropped before it: Run.record_updates). No SimPy here.
 """
 
 from __future__ import annotations
@@ -56,9 +56,9 @@ class Ring:
         older than the ring, whose spilled iterate the last read releases; `spills`: the (replicate, version =
         k + 1 - S) whose iterate a read still holds, spilled before x_{k+1} takes its place. `algorithm`: the
         replicates' math in lockstep (sim.run.lockstep), or a list of each replicate's own, which updates it alone
-        (algorithm.update) from `versions` (R, M), the v_{r,m}: staleness-dependent steps, DC-ASGD's state. Each x_{k+1} is
-        apply_con_update's, bit for bit; with `coordinates` (R,), replicate r's update is a shared-memory write of
-        coordinates[r] (sim/closed_form/incon.py: algorithm.write_step), apply_incon_update's bit for bit."""
+        (algorithm.update) from `versions` (R, M), the v_{r,m}: staleness-dependent steps, DC-ASGD's state. Each
+        x_{k+1} is apply_con_update's, bit for bit; with `coordinates` (R,), replicate r's update is a shared-memory
+        write of coordinates[r] (sim/closed_form/incon.py: algorithm.write_step), apply_incon_update's bit for bit."""
         size, replicates, dim = self._x.shape
         points = self._x.reshape(size * replicates, dim)[rows]
         for index, r, v, release in patches:
