@@ -571,3 +571,45 @@ def test_sgd_step_in_place_is_x_minus_gamma_direction_bitwise(seed, gamma):
         out = np.empty_like(x)
         assert sgd_step(x, d.copy(), gamma, out=out) is out and out.tobytes() == expected.tobytes()
     assert x.tobytes() == x_before.tobytes()
+
+
+class PlainQuadratic(Objective):
+    """A plug-in written against the base class alone: f(x) = ||x||^2 / 2 over d = 3, G(x; i) = x + e_(i mod 3)
+    - 1/3 (zero mean over i uniform on 0..2); it keeps the base's value_and_grad, stochastic_grads and random_point."""
+
+    name = "plain-quadratic"
+
+    def __init__(self) -> None:
+        self.dim, self.x0, self.n_samples = 3, np.array([1.0, -2.0, 0.5]), 3
+        self.smoothness, self.variance, self.f_star = 1.0, 2.0 / 3.0, 0.0
+        self.constant_kinds = {"smoothness": EXACT, "variance": EXACT, "f_star": EXACT}
+
+    def loss(self, x: np.ndarray) -> float:
+        return 0.5 * float(x @ x)
+
+    def grad(self, x: np.ndarray) -> np.ndarray:
+        return x.copy()
+
+    def stochastic_grad(self, x: np.ndarray, samples: np.ndarray) -> np.ndarray:
+        return x + np.bincount(samples % 3, minlength=3) / len(samples) - 1.0 / 3.0
+
+
+def test_a_plug_in_gets_batched_gradients_and_random_points_from_the_base_class():
+    """Objective's defaults, which every registered objective overrides: stochastic_grads stacks stochastic_grad's
+    rows bit for bit in a new (R, dim) array; value_and_grad is (loss, grad); random_point is x0 + N(0, I), so
+    over 4000 draws p - x0 has mean 0 and identity covariance (a shift shared by the coordinates would correlate
+    them)."""
+    obj = PlainQuadratic()
+    rng = np.random.default_rng(0)
+    points = rng.normal(size=(5, 3))
+    samples = np.array([[0, 4], [1, 1], [2, 7], [5, 3], [0, 0]], dtype=np.int64)
+    rows = obj.stochastic_grads(points, samples)
+    assert rows.shape == (5, 3) and not np.shares_memory(rows, points)
+    expected = points + np.array([[0.5, 0.5, 0], [0, 1, 0], [0, 0.5, 0.5], [0.5, 0, 0.5], [1, 0, 0]]) - 1.0 / 3.0
+    for r in range(5):
+        assert rows[r].tobytes() == obj.stochastic_grad(points[r], samples[r]).tobytes() == expected[r].tobytes()
+    value, gradient = obj.value_and_grad(obj.x0)
+    assert value == 2.625 and gradient.tolist() == [1.0, -2.0, 0.5]
+    offsets = np.stack([obj.random_point(rng) for _ in range(4000)]) - obj.x0
+    np.testing.assert_allclose(offsets.mean(axis=0), 0.0, atol=0.07)  # 4 standard errors
+    np.testing.assert_allclose(np.cov(offsets.T), np.eye(3), atol=0.1)
