@@ -38,8 +38,12 @@ ENGINE_TESTS = ["tests/test_engine.py", "tests/test_schedule.py", "tests/test_sc
                 "tests/test_wait_tightness.py", "tests/test_metrics_rows.py", GOLDEN_EXAMPLES]
 CLOSED_FORM_TESTS = ["tests/test_schedule.py", "tests/test_scan.py", "tests/test_epoch_schedule.py",
                      "tests/test_schedule_incon.py", "tests/test_metrics_rows.py", GOLDEN]
+# the protocols also run under failures and lost messages, with SVRG's epochs and against the closed forms (an
+# independent implementation of the same schedules: tests/test_scan.py, tests/test_epoch_schedule.py)
 PROTOCOL_TESTS = ENGINE_TESTS + ["tests/test_algorithms.py", "tests/test_staleness_methods.py",
-                                 "tests/test_wait_admission.py"]
+                                 "tests/test_wait_admission.py", "tests/test_failures.py",
+                                 "tests/test_cancel_failures.py", "tests/test_idle_time.py", "tests/test_scan.py",
+                                 "tests/test_epoch_schedule.py"]
 CLUSTER_TESTS = ENGINE_TESTS + ["tests/test_clusters.py", "tests/test_failures.py", "tests/test_distributions.py"]
 OBJECTIVE_TESTS = ["tests/test_objectives.py", "tests/test_positive_parameters.py", GOLDEN_EXAMPLES]
 UPDATE_TESTS = OBJECTIVE_TESTS + ["tests/test_algorithms.py", "tests/test_staleness_methods.py",
@@ -87,13 +91,13 @@ MODULES: dict[str, list[str]] = {
                         GOLDEN_EXAMPLES],
     "sim/recording.py": ENGINE_TESTS + ["tests/test_recording.py"],  # its parts by hand (idle time, event log, ...)
     "sim/replay.py": ["tests/test_engine.py", "tests/test_incon.py", "tests/test_replay_bits.py", "tests/test_cli.py"],
-    "sim/protocols/con.py": PROTOCOL_TESTS + ["tests/test_failures.py", "tests/test_cancel_failures.py"],
+    "sim/protocols/con.py": PROTOCOL_TESTS,
     "sim/protocols/incon.py": PROTOCOL_TESTS,
     "sim/protocols/shared_memory.py": PROTOCOL_TESTS,
     "sim/protocols/sync.py": PROTOCOL_TESTS,
     "sim/protocols/waiters.py": PROTOCOL_TESTS,
     "sim/protocols/epochs.py": PROTOCOL_TESTS,
-    "sim/protocols/cancel.py": PROTOCOL_TESTS + ["tests/test_cancel_failures.py", "tests/test_compare.py"],
+    "sim/protocols/cancel.py": PROTOCOL_TESTS + ["tests/test_compare.py"],
     "sim/cluster/workers.py": CLUSTER_TESTS,
     "sim/cluster/streams.py": CLUSTER_TESTS,
     "sim/cluster/speed.py": CLUSTER_TESTS + ["tests/test_speedup_by_hand.py"],
