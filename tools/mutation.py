@@ -4,6 +4,8 @@
     python tools/mutation.py                      # every module below, in order
     python tools/mutation.py analysis/bounds.py   # some of them
     python tools/mutation.py --list               # the modules and their tests
+    python tools/mutation.py --survivors sim/run.py   # only the last pass's survivors, against today's tests
+    python tools/mutation.py --mutants 'sim.run.x*lose*' sim/run.py   # only the mutants matching a pattern
 
 Each module runs in its own copy of the tracked files (`git ls-files`, so a clean clone's files) under
 --work (default /tmp/asgd-mutation/<module>), where mutmut keeps its results: rerunning on the same tree resumes
@@ -150,11 +152,23 @@ def prepare(module: str, work: Path) -> None:
     (work / ".asgd-tree").write_text(stamp)
 
 
-def measure(module: str, base: Path, workers: int) -> dict:
-    """Run mutmut on `module`; its counts, and the survivors' diffs in survivors.txt."""
+def survivor_names(work: Path) -> list[str]:
+    """The mutants the last pass in `work` left alive (survivors.txt's headers)."""
+    path = work / "survivors.txt"
+    lines = path.read_text().splitlines() if path.exists() else []
+    return [line[2:].split(":")[0] for line in lines if line.startswith("# ") and line.endswith(": survived")]
+
+
+def measure(module: str, base: Path, workers: int, patterns: list[str], survivors: bool) -> dict:
+    """Run mutmut on `module` (only the mutants matching `patterns`, or the last pass's survivors, if given); its
+    counts, and the survivors' diffs in survivors.txt."""
     work = base / module.replace("/", "_").removesuffix(".py")
+    if survivors:
+        patterns = patterns + survivor_names(work)
+        if not patterns:
+            raise SystemExit(f"{module}: no survivors recorded in {work / 'survivors.txt'}")
     prepare(module, work)
-    subprocess.run([sys.executable, "-m", "mutmut", "run", "--max-children", str(workers)], cwd=work,
+    subprocess.run([sys.executable, "-m", "mutmut", "run", "--max-children", str(workers), *patterns], cwd=work,
                    stdout=subprocess.DEVNULL, check=False)
     subprocess.run([sys.executable, "-m", "mutmut", "export-cicd-stats"], cwd=work, capture_output=True, check=True)
     stats = json.loads((work / "mutants" / "mutmut-cicd-stats.json").read_text())
@@ -177,6 +191,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--jobs", type=int, default=2, help="mutants run in parallel (default 2)")
     parser.add_argument("--work", type=Path, default=Path("/tmp/asgd-mutation"), help="where the copies go")
     parser.add_argument("--list", action="store_true", help="print the modules and their tests, run nothing")
+    parser.add_argument("--mutants", nargs="+", default=[], metavar="PATTERN",
+                        help="run only the mutants whose names match (fnmatch patterns, named as by `mutmut results`)")
+    parser.add_argument("--survivors", action="store_true",
+                        help="run only the mutants the module's last pass left alive (its survivors.txt), in a fresh "
+                             "copy of today's tree: the re-run after new tests")
     args = parser.parse_args(argv)
     unknown = [m for m in args.modules if m not in MODULES]
     if unknown:
@@ -186,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
             print(module, shlex.join(selection(tests)))
         return 0
     for module in args.modules or MODULES:
-        r = measure(module, args.work, args.jobs)
+        r = measure(module, args.work, args.jobs, args.mutants, args.survivors)
         score = r["killed"] / r["judged"] if r["judged"] else float("nan")
         print(f"{r['module']}: {r['killed']} of {r['judged']} killed ({score:.1%}), {r['survived']} survived, "
               f"{r['no_tests']} without tests, {r['mutants'] - r['judged']} not run; {r['work']}", flush=True)
