@@ -168,8 +168,12 @@ def measure(module: str, base: Path, workers: int, patterns: list[str], survivor
         if not patterns:
             raise SystemExit(f"{module}: no survivors recorded in {work / 'survivors.txt'}")
     prepare(module, work)
-    subprocess.run([sys.executable, "-m", "mutmut", "run", "--max-children", str(workers), *patterns], cwd=work,
-                   stdout=subprocess.DEVNULL, check=False)
+    run = subprocess.run([sys.executable, "-m", "mutmut", "run", "--max-children", str(workers), *patterns],
+                         cwd=work, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, check=False)
+    if "nothing matches" in run.stderr:
+        raise SystemExit(f"{module}: no mutant matches {' '.join(patterns)}")
+    if run.returncode:
+        sys.stderr.write(run.stderr)
     subprocess.run([sys.executable, "-m", "mutmut", "export-cicd-stats"], cwd=work, capture_output=True, check=True)
     stats = json.loads((work / "mutants" / "mutmut-cicd-stats.json").read_text())
     results = subprocess.run([sys.executable, "-m", "mutmut", "results"], cwd=work, capture_output=True,
@@ -191,8 +195,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--jobs", type=int, default=2, help="mutants run in parallel (default 2)")
     parser.add_argument("--work", type=Path, default=Path("/tmp/asgd-mutation"), help="where the copies go")
     parser.add_argument("--list", action="store_true", help="print the modules and their tests, run nothing")
-    parser.add_argument("--mutants", nargs="+", default=[], metavar="PATTERN",
-                        help="run only the mutants whose names match (fnmatch patterns, named as by `mutmut results`)")
+    parser.add_argument("--mutants", action="append", default=[], metavar="PATTERN",
+                        help="run only the mutants whose names match (an fnmatch pattern, named as by `mutmut results`;"
+                             " repeatable)")
     parser.add_argument("--survivors", action="store_true",
                         help="run only the mutants the module's last pass left alive (its survivors.txt), in a fresh "
                              "copy of today's tree: the re-run after new tests")
