@@ -61,6 +61,7 @@ MODULES: dict[str, list[str]] = {
     "analysis/bounds.py": ["tests/test_analysis.py", "tests/test_bounds_by_hand.py", GOLDEN],
     "analysis/speedup.py": ["tests/test_analysis.py", "tests/test_speedup_by_hand.py"],
     "scenarios/schema.py": SCHEMA_TESTS,
+    "scenarios/algorithms.py": SCHEMA_TESTS,  # the [algorithm] table, split out of the schema
     "scenarios/validate.py": SCENARIO_TESTS,
     "models/logistic.py": OBJECTIVE_TESTS,
     "models/robust.py": OBJECTIVE_TESTS,
