@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from scenarios import load, parse
 from sim import simulate
 from sim.closed_form.con import closed_form
+from sim.cluster.streams import Purpose, stream
 from sim.engine import simulate_batch
 from sim.frontends.cli import main
 from tests.helpers import assert_identical_runs, assert_replays, scenario
@@ -78,6 +79,73 @@ def test_a_lost_read_admits_a_waiting_pull_at_once():
     assert list(zip(events["time"], events["worker"], events["kind"], events["read_version"], events["lost_time"])) == [
         (2.5, 0, "failure", 2, 0.5)]  # the run ends at 6.5, before worker 0 recovers
     assert list(zip(trace["worker"], trace["t_read"])) == [(0, 0.0), (0, 1.0), (1, 2.5), (1, 3.5), (1, 4.5), (1, 5.5)]
+
+
+def _sync_pair(seed: int = 0, **group0):
+    """Sync, W = 2, K = 5, constant times: downlink 0.25, compute 1, uplink 0.5; worker 1 computes in 2 (slowdown),
+    worker 0 has `group0` (its failures or loss). A round of worker 0 takes 1.75, of worker 1 2.75."""
+    return scenario(workers=2, iterations=5, algorithm="sync", compute=_constant(1.0), downlink=_constant(0.25),
+                    uplink=_constant(0.5), groups=[{"workers": [0], **group0}, {"workers": [1], "slowdown": 2.0}],
+                    seed=seed)
+
+
+def _rows(table, *columns):
+    """The table's rows, these columns of each."""
+    return list(zip(*(table[column] for column in columns)))
+
+
+def test_sync_failures_at_the_barrier_in_the_pull_the_computation_and_the_push_by_hand():
+    """Worker 0 is up 2.125, down 0.375 (fails at 2.125 + 2.5 j, recovers 0.375 later); round k begins at the
+    previous update. Round 0 [0, 2.75]: worker 0 done at 1.75, fails idle at the barrier at 2.125 (read_version -1,
+    lost_time 0: no work in progress), up at 2.5. Round 1 [2.75, 5.5]: done at 4.5, fails idle at 4.625, up at 5.
+    Round 2 from 5.5: worker 0 reads version 2 at 5.75, computes to 6.75, fails in the push at 7.125 (lost_time
+    7.125 - 5.75 = 1.375, its gradient computed: one evaluation more); up at 7.5 it reads again at 7.75 and arrives at
+    9.25, after worker 1 (read 5.75, arrived 8.25): update 2 at 9.25. Round 3 from 9.25: read at 9.5, fails computing
+    at 9.625 (lost_time 0.125, nothing computed), up at 10, reads at 10.25, arrives at 11.75, before worker 1 (read
+    9.5, arrives 12): update 3 at 12. Round 4 from 12: fails in the pull at 12.125 (no read yet: -1, 0), up at 12.5,
+    reads at 12.75, arrives at 14.25; it fails idle at 14.625 and worker 1 (read 12.25) arrives at 14.75: update 4.
+    Idle: worker 1 waits 9.25 - 8.25 = 1; worker 0 1 + 1 (rounds 0, 1), 0.375 down (round 2), 0.375 down + 0.25
+    (round 3), 0.375 down + 0.5 (round 4): 3.875. Lost worker time 1.375 + 0.125."""
+    result = simulate(_sync_pair(failures=_failures(_constant(2.125), _constant(0.375))))
+    assert _rows(result.events, "time", "worker", "kind", "read_version", "lost_time") == [
+        (2.125, 0, "failure", -1, 0.0), (2.5, 0, "recovery", -1, 0.0),
+        (4.625, 0, "failure", -1, 0.0), (5.0, 0, "recovery", -1, 0.0),
+        (7.125, 0, "failure", 2, 1.375), (7.5, 0, "recovery", -1, 0.0),
+        (9.625, 0, "failure", 3, 0.125), (10.0, 0, "recovery", -1, 0.0),
+        (12.125, 0, "failure", -1, 0.0), (12.5, 0, "recovery", -1, 0.0),
+        (14.625, 0, "failure", -1, 0.0)]
+    assert _rows(result.trace, "update", "worker", "read_version", "t_read", "t_apply") == [
+        (0, 0, 0, 0.25, 2.75), (0, 1, 0, 0.25, 2.75), (1, 0, 1, 3.0, 5.5), (1, 1, 1, 3.0, 5.5),
+        (2, 1, 2, 5.75, 9.25), (2, 0, 2, 7.75, 9.25), (3, 0, 3, 10.25, 12.0), (3, 1, 3, 9.5, 12.0),
+        (4, 0, 4, 12.75, 14.75), (4, 1, 4, 12.25, 14.75)]
+    summary = result.summary
+    assert (summary["failures"], summary["lost_messages"]) == (6, 0)
+    assert (summary["gradients"], summary["evaluations"]) == (10, 11)  # and the gradient lost in its push
+    assert (summary["sim_time"], summary["lost_worker_time"], summary["idle_worker_time"]) == (14.75, 1.5, 4.875)
+
+
+def test_sync_lost_messages_are_pulled_again_by_hand():
+    """Worker 0 loses each push with probability 0.25; seed 6's loss draws (stream(6, LOSS, 0)) are 0.32, 0.69,
+    0.006, 0.099, 0.30, 0.68, 0.21, 0.41: its pushes of rounds 0 and 1 arrive, round 2's first two and round 4's first
+    are lost. A lost push is noticed when the uplink is done, 1.5 after its read (the loss's lost_time), and the
+    worker pulls again. Rounds 0, 1: [0, 2.75], [2.75, 5.5]. Round 2 from 5.5: worker 0 reads version 2 at 5.75,
+    lost at 7.25, reads at 7.5, lost at 9, reads at 9.25 and arrives at 10.75, after worker 1 (read 5.75, arrived
+    8.25). Round 3 [10.75, 13.5]. Round 4 from 13.5: read 13.75, lost at 15.25, read 15.5, arrived 17, after worker 1
+    (16.25). Evaluations: 10 applied + 3 lost; lost worker time 3 * 1.5; idle: worker 0 1 in rounds 0, 1 and 3,
+    worker 1 10.75 - 8.25 + 17 - 16.25."""
+    draws = stream(6, Purpose.LOSS, 0).random(8)
+    assert list(draws < 0.25) == [False, False, True, True, False, False, True, False]
+    result = simulate(_sync_pair(loss=0.25, seed=6))
+    assert _rows(result.events, "time", "worker", "kind", "read_version", "lost_time") == [
+        (7.25, 0, "loss", 2, 1.5), (9.0, 0, "loss", 2, 1.5), (15.25, 0, "loss", 4, 1.5)]
+    assert _rows(result.trace, "update", "worker", "read_version", "t_read", "t_apply") == [
+        (0, 0, 0, 0.25, 2.75), (0, 1, 0, 0.25, 2.75), (1, 0, 1, 3.0, 5.5), (1, 1, 1, 3.0, 5.5),
+        (2, 1, 2, 5.75, 10.75), (2, 0, 2, 9.25, 10.75), (3, 0, 3, 11.0, 13.5), (3, 1, 3, 11.0, 13.5),
+        (4, 1, 4, 13.75, 17.0), (4, 0, 4, 15.5, 17.0)]
+    summary = result.summary
+    assert (summary["failures"], summary["lost_messages"]) == (0, 3)
+    assert (summary["gradients"], summary["evaluations"]) == (10, 13)
+    assert (summary["sim_time"], summary["lost_worker_time"], summary["idle_worker_time"]) == (17.0, 4.5, 6.25)
 
 
 @pytest.mark.parametrize("algorithm, staleness", [("asysg-con", {}), ("asysg-con", {"bound": 1, "policy": "drop"}),

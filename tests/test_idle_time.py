@@ -29,11 +29,24 @@ def with_algorithm(run, **algorithm):
     return parse({**resolved, "algorithm": {**run.resolved["algorithm"], **algorithm}})
 
 
-def test_svrg_snapshot_rounds_are_work_for_every_worker():
+@pytest.mark.parametrize("timing", ["auto", "simpy"])
+def test_svrg_snapshot_rounds_are_work_for_every_worker(timing):
+    """Sync SVRG, W = 3, K = 12, constant compute 1, epoch 4, on n = 64 samples. A snapshot round (one before
+    updates 0, 4 and 8: versions k with k % 4 == 0) takes the full pass's time S = ceil(64 / 3) * 1 = 22
+    (sim/protocols/epochs.full_pass_time), a round 2 (an inner direction evaluates two gradients). So update k has
+    t_read = (k // 4 + 1) S + 2 k, t_apply = t_read + 2 and sim_time = 3 * 22 + 12 * 2 = 90, every worker busy
+    throughout (idle 0); evaluations = 3 * 64 (the snapshots) + 12 * 3 * 2 (the inner gradients) = 264."""
     run = with_algorithm(scenario(workers=3, iterations=12, algorithm="sync", compute=CONSTANT),
                          estimator={"name": "svrg", "epoch": 4})
-    result = simulate(run)
-    assert result.summary["sim_time"] > 12 * 2.0  # the rounds (two evaluations each) and the snapshot rounds
+    result = simulate(run, timing=timing)
+    trace = result.trace
+    expected = [(k, worker, k, 0, (k // 4 + 1) * 22.0 + 2 * k, (k // 4 + 1) * 22.0 + 2 * k + 2)
+                for k in range(12) for worker in range(3)]
+    assert list(zip(trace["update"], trace["worker"], trace["read_version"], trace["staleness"], trace["t_read"],
+                    trace["t_apply"])) == expected
+    assert trace["applied"].all()
+    assert result.summary["sim_time"] == 90.0
+    assert result.summary["evaluations"] == 264
     assert result.summary["idle_worker_time"] == 0.0
 
 
