@@ -706,6 +706,42 @@ def test_an_out_too_long_for_the_file_system_is_bad_input(command, tmp_path, cap
         assert list(tmp_path.iterdir()) == []
 
 
+def _path_of_length(base: Path, length: int) -> Path:
+    """A path below `base` of `length` bytes: folders of at most 200 bytes (made) and a last name (not made)."""
+    path, left = base, length - len(os.fsencode(str(base)))
+    while left > 201:
+        size = 200 if left - 201 >= 2 else 150
+        path = path / ("d" * size)
+        path.mkdir(parents=True, exist_ok=True)
+        left -= size + 1
+    return path / ("o" * (left - 1))
+
+
+# How many bytes longer than --out DIR the deepest path each command writes is, by hand: a sweep's is a failed run's
+# temporary (the largest PID has 7 digits), a run's and a check's a file in the staging folder .DIR.XXXXXXXX beside DIR
+DEEPEST = {"sweep": len("/.runs/.tmp-0123456789abcdef.failed.parquet-4194304-01234567"),
+           "run": len("..01234567/metrics.parquet"), "check": len("..01234567/worker_limit.png")}
+
+
+@pytest.mark.parametrize("command", ["sweep", "run", "check"])
+def test_the_longest_out_each_command_accepts_works_and_one_byte_more_is_refused(command, tmp_path, capsys):
+    """PATH_MAX counts the terminating NUL: DIR may have PATH_MAX - 1 - DEEPEST bytes. (A fixed 40 bytes below DIR
+    were allowed for: a sweep's DIR up to 20 bytes too long was accepted, and then its runs, say, could fail to be
+    written: exit 1 after running, not 2.)"""
+    path_max = os.pathconf(tmp_path, "PC_PATH_MAX")
+    flags = [QUICKSTART, *COMMAND_FLAGS[command], "--set", "algorithm.iterations=100"]
+    out = _path_of_length(tmp_path / "refused", path_max - DEEPEST[command])
+    assert main([command, *flags, "--out", str(out)]) == 2
+    captured = capsys.readouterr()
+    assert captured.err.count("\n") == 1 and captured.out == ""
+    assert f"--out = '{out}': is too long: {path_max - DEEPEST[command]} bytes as an absolute path, and asgd writes " \
+           f"paths up to {DEEPEST[command]} bytes longer for it" in captured.err
+    assert not any(out.parent.iterdir())
+    out = _path_of_length(tmp_path / "accepted", path_max - 1 - DEEPEST[command])
+    assert main([command, *flags, "--out", str(out)]) in (0, 1)  # 1: a check of so few runs may fail
+    assert (out / {"sweep": "runs.parquet", "run": "metrics.parquet", "check": "report.md"}[command]).is_file()
+
+
 def test_a_scenario_nested_too_deeply_is_bad_input(tmp_path, capsys):
     deep = tmp_path / "deep.toml"
     deep.write_text('[objective]\nname = "nonconvex-logistic"\n[cluster]\nworkers = ' + "[" * 10**5 + "]" * 10**5 + "\n")

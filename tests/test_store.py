@@ -111,14 +111,32 @@ def test_temporaries_are_fresh_names_beside_the_file():
     assert first.name.startswith(f".tmp-runs.parquet-{os.getpid()}-")
 
 
-def test_the_consolidated_files_temporary_names_fit_what_check_out_dir_allows_for():
-    """rundir.LONGEST_INSIDE (the longest name written inside an output, with a 7-digit PID) bounds them."""
-    from sim.frontends.rundir import LONGEST_INSIDE
-    from sim.frontends.store import _temporary
+def test_the_paths_a_store_names_for_check_out_dir_bound_every_path_it_writes_and_are_reached(tmp_path, monkeypatch):
+    """Store.written (the paths check_out_dir checks a sweep folder against) bounds every path a store writes with the
+    largest PID (7 digits), temporaries and damaged files set aside included; the deepest, a failed run's temporary
+    .runs/.tmp-<16 hex>.failed.parquet-4194304-<8 hex>, is written."""
+    monkeypatch.setattr(os, "getpid", lambda: 4194304)
+    made, temporary = [], store_module._temporary
 
-    for name in CONSOLIDATED:
-        temporary = _temporary(store_module.Path(name)).name.replace(f"-{os.getpid()}-", "-4194304-")
-        assert len("/" + temporary) <= LONGEST_INSIDE
+    def recorded(path, pid=None):
+        made.append(temporary(path, pid))
+        return made[-1]
+
+    monkeypatch.setattr(store_module, "_temporary", recorded)
+    run, failed = finished(trace=True), failure()
+    with Store(tmp_path / "sweep", warn=lambda message: None) as store:
+        store.write_plan([(run.run_id, 0), (failed.run_id, 1)], {}, {})
+        for outcome in (run, failed, run):
+            store.put(outcome)
+        store.trace(run.run_id).write_bytes(b"damaged")
+        assert not store.done(run.run_id, trace=True)  # both set aside
+        store.put(run)
+        store.consolidate([(run.run_id, 0), (failed.run_id, 1)], {}, {})
+        bound = max(len(str(path)) for path in store.written())
+    paths = [*made, *(tmp_path / "sweep").rglob("*")]
+    assert {path.name for path in paths} >= {f"{run.run_id}.parquet.damaged", ".lock", PLAN, *CONSOLIDATED}
+    assert max(len(str(path)) for path in paths) == bound == len(f"{tmp_path}/sweep/.runs/.tmp-{failed.run_id}"
+                                                                 f".failed.parquet-4194304-01234567")
 
 
 def test_opening_a_store_makes_its_folders_and_removes_only_the_temporaries_a_killed_sweep_left(tmp_path):

@@ -238,6 +238,24 @@ def test_sigint_stops_cleanly_with_exit_130_and_says_how_to_resume(tmp_path):
     assert not (out / "runs.parquet").exists() and not list(out.rglob(".tmp-*"))
 
 
+def test_a_ctrl_c_while_the_pool_starts_is_deferred_and_the_processes_started_meanwhile_inherit_it_blocked():
+    """The local executor starts its pool in sim.frontends.executors._sigint_deferred: a ^C then is raised only once it
+    ends, and a process started meanwhile (the fork server, a worker) has SIGINT blocked until it ignores it."""
+    from sim.frontends.executors import _sigint_deferred
+
+    probe = "import signal; print(signal.SIGINT in signal.pthread_sigmask(signal.SIG_BLOCK, []))"
+    reached = False
+    with pytest.raises(KeyboardInterrupt):
+        with _sigint_deferred():
+            os.kill(os.getpid(), signal.SIGINT)
+            child = subprocess.Popen([sys.executable, "-c", probe], stdout=subprocess.PIPE, text=True)
+            time.sleep(0.2)  # a ^C not deferred is raised by now
+            reached = True
+    assert reached and child.communicate(timeout=60)[0] == "True\n"
+    assert signal.SIGINT not in signal.pthread_sigmask(signal.SIG_BLOCK, [])
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
 def test_failed_and_diverged_runs_are_recorded_and_the_sweep_goes_on(tmp_path, capsys):
     out = tmp_path / "mixed"
     # noise 0: sigma^2 = 0, so the corollary step raises at run time; a constant step of 1 diverges on Rosenbrock

@@ -137,14 +137,14 @@ def _validate(args: argparse.Namespace, base: Scenario) -> tuple[list[int], list
 
 def cmd_check(args: argparse.Namespace) -> int:
     from analysis.checks import FAIL
-    from sim.frontends.check_report import Report
-    from sim.frontends.rundir import check_out_dir, out_path
+    from sim.frontends.check_report import FILES, Report
+    from sim.frontends.rundir import check_out_dir, out_path, staged_paths
 
     out = out_path(args.out, "runs/check-NAME")
     base = load(args.scenario, dict(parse_override(text) for text in args.set))
     ks, workers = _validate(args, base)
     out = out or Path("runs") / f"check-{base.name}"
-    check_out_dir(out, "report.md", "an asgd check report")
+    check_out_dir(out, "report.md", "an asgd check report", staged_paths(out, FILES))
     if args.scheduler is not None:
         from sim.frontends.executors import probe_scheduler
 

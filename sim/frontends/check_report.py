@@ -17,6 +17,9 @@ from scenarios import Scenario
 from sim.frontends.rundir import staged
 from sim.frontends.tables import table
 
+PLOTS = ("staleness.png", "rate.png", "speedup.png", "worker_limit.png")
+FILES = ("report.md", "runs.csv", *PLOTS)  # the report directory's
+
 RUN_COLUMNS = ["workers", "iterations", "seed", "status", "step_value", "ergodic_grad_norm_sq", "ergodic_stationarity",
                "evaluations", "weighted_ergodic_grad_norm_sq", "bound", "bound_statement", "bound_preconditions_hold",
                "bound_step_condition", "bound_k_condition", "theorem1_bound", "max_staleness", "mean_staleness",
@@ -123,7 +126,8 @@ class Report:
                 "worker_limit.png": lambda ax: plots.plot_worker_limit(ax, self.limits["iteration"],
                                                                        self.checks[3].fit),
             }
-            for name, draw in drawings.items():
+            for name in PLOTS:
+                draw = drawings[name]
                 figure = Figure(figsize=(6.4, 4.8), layout="constrained")
                 FigureCanvasAgg(figure)
                 draw(figure.add_subplot())

@@ -1,5 +1,6 @@
 """The `asgd` command line. Exit codes: 0 success, 1 a check failed (or a run diverged or its clock overflowed, or an
-output could not be written), 2 bad input, 141 the reader of the output left early (a broken pipe)."""
+output could not be written), 2 bad input, 130 interrupted (^C), 141 the reader of the output left early (a broken
+pipe)."""
 
 from __future__ import annotations
 
@@ -9,15 +10,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from scenarios import build_objective, load, parse_override, to_toml
-from scenarios.errors import ScenarioError, WriteError
-from sim.closed_form.con import TIMINGS
-
 
 LONG_RUN = 20_000  # updates: `asgd run` shows its progress from this many on
 
 
 def _overrides(sets: list[str], seed: int | None) -> dict[str, Any]:
+    from scenarios import parse_override
+
     overrides = dict(parse_override(text) for text in sets)
     if seed is not None:
         overrides["seed"] = seed
@@ -25,6 +24,7 @@ def _overrides(sets: list[str], seed: int | None) -> dict[str, Any]:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from scenarios import build_objective, load, to_toml
     from sim import simulate
     from sim.frontends.memory import check_run_memory
     from sim.frontends.progress import Progress
@@ -113,6 +113,8 @@ def _replay_timing(run_dir: str) -> int:
 
 def add_commands(commands) -> None:
     """`run` and `replay`; further commands live in their own modules (see COMMAND_MODULES)."""
+    from sim.closed_form.con import TIMINGS
+
     run = commands.add_parser("run", help="simulate one scenario and write its run directory")
     run.add_argument("scenario", metavar="SCENARIO.toml")
     run.add_argument("--set", action="append", default=[], metavar="KEY.PATH=VALUE",
@@ -154,8 +156,27 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    args.argv = list(sys.argv[1:] if argv is None else argv)  # the command line, for provenance
+    """Run the command of `argv` (default: the command line's); its exit code. The command modules, and what they
+    import, are imported here (this module imports nothing heavy), so that a ^C from then on exits 130 with one line
+    and no traceback (before, while Python starts, it prints Python's traceback)."""
+    name = "asgd"
+    try:
+        args = build_parser().parse_args(argv)
+        name = f"asgd {args.command}"
+        args.argv = list(sys.argv[1:] if argv is None else argv)  # the command line, for provenance
+        return _handle(args)
+    except KeyboardInterrupt:
+        print(f"{name}: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:  # the reader left (`asgd run ... | head`): what was written stays; say nothing more
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so the exit's flush does not fail again
+        return 141  # 128 + SIGPIPE, as a shell reports a command killed by it
+
+
+def _handle(args: argparse.Namespace) -> int:
+    """The exit code of args' command: 2 for bad input (ScenarioError), 1 for an output it could not write."""
+    from scenarios.errors import ScenarioError, WriteError
+
     try:
         return args.handler(args)
     except ScenarioError as error:
@@ -164,12 +185,6 @@ def main(argv: list[str] | None = None) -> int:
     except WriteError as error:
         print(f"asgd {args.command}: error: {error}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
-        print(f"asgd {args.command}: interrupted", file=sys.stderr)
-        return 130
-    except BrokenPipeError:  # the reader left (`asgd run ... | head`): what was written stays; say nothing more
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so the exit's flush does not fail again
-        return 141  # 128 + SIGPIPE, as a shell reports a command killed by it
 
 
 if __name__ == "__main__":

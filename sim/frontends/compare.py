@@ -53,8 +53,7 @@ from scenarios.types import Scenario
 from sim.frontends.grid import Axis, parse_axis, parse_grid, product
 from sim.frontends.progress import Progress
 from sim.frontends.provenance import provenance
-from sim.frontends.sweep import (Interrupted, _positive, add_executor_flags, check_seeds, jobs_of, placement, plan,
-                                 run_tasks)
+from sim.frontends.sweep import _positive, add_executor_flags, check_seeds, jobs_of, placement, plan, run_tasks
 from sim.frontends.tables import table
 
 STEP_FACTORS = tuple(2.0**p for p in range(-4, 4))  # the default step grid: gamma_0 times these
@@ -64,6 +63,8 @@ MAX_SEEDS = 1000  # reported seeds stay below the tuning seeds
 CHOSEN_BY = ("compare", "algorithm.name", "algorithm.step", "algorithm.iterations", "algorithm.estimator",
              "algorithm.blocks")  # keys compare sets itself: not --grid axes
 PLOTS = "plots"
+REPORT, TABLES = "report.md", ("results.parquet", "tuning.parquet")
+POINT_PLOTS = CURVES, TIMES, STALENESS = "curves", "time-to-target", "staleness"  # per grid point (_point_plot)
 
 
 @dataclass(frozen=True)
@@ -282,7 +283,8 @@ def run_compare(scenario: str | Path, out: str | Path, names: list[str] | None =
     steps = step_grid(base, steps_text)
     tuning_plan = plan_runs(scenario, methods, axes, steps, base.seed + TUNING_SEED_OFFSET, tuning_seeds,
                             tuning_records)
-    check_out_dir(Path(out), STORE_MARKER, STORE_KIND)
+    check_out_dir(Path(out), STORE_MARKER, STORE_KIND,
+                  Store(Path(out)).written() + report_paths(Path(out), [axis.key for axis in axes], len(points)))
     executed = 0
     with executor(jobs, scheduler) as execute, Store(Path(out)) as store:
         def run(entries: list[Entry], phase: str) -> None:
@@ -402,26 +404,43 @@ def _number(value: float) -> str:
 def write_report(out: Path, comparison: Comparison, scenario: str | Path, command: list[str] | None) -> list[str]:
     """report.md, results.parquet, tuning.parquet and plots/*.png into `out`; returns the plot names."""
     from sim.frontends.rundir import staged
+    from sim.frontends.store import replacing, write_atomic
 
     figures = _figures(comparison)
     with staged(out / PLOTS) as staging:
         for name, figure in figures.items():
             FigureCanvasAgg(figure).print_png(staging / name)
-    for name, frame in (("results.parquet", comparison.results), ("tuning.parquet", comparison.tuning)):
-        temporary = out / f".tmp-{name}"
-        frame.drop(columns=["staleness_counts", "point"], errors="ignore").to_parquet(temporary, index=False)
-        temporary.replace(out / name)
-    temporary = out / ".tmp-report.md"
-    temporary.write_text(_markdown(comparison, scenario, command, list(figures)))
-    temporary.replace(out / "report.md")
+    for name, frame in zip(TABLES, (comparison.results, comparison.tuning)):
+        with replacing(out / name) as temporary:
+            frame.drop(columns=["staleness_counts", "point"], errors="ignore").to_parquet(temporary, index=False)
+    write_atomic(out / REPORT, _markdown(comparison, scenario, command, list(figures)).encode())
     return list(figures)
+
+
+def report_paths(out: Path, keys: list[str], points: int) -> list[Path]:
+    """The longest paths write_report writes in `out` for a comparison over the grid `keys` with `points` grid points
+    (for check_out_dir)."""
+    from sim.frontends.rundir import LARGEST_PID, staged_paths
+    from sim.frontends.store import _temporary
+
+    files = [out / name for name in (REPORT, *TABLES)]
+    plots = [*(_point_plot(name, points - 1, bool(keys)) for name in POINT_PLOTS), *map(_what_if, keys)]
+    return [*files, *(_temporary(file, LARGEST_PID) for file in files), *staged_paths(out / PLOTS, plots)]
+
+
+def _point_plot(name: str, index: int, keyed: bool) -> str:
+    """The file name of a plot of grid point `index` (numbered if there is a grid)."""
+    return f"{name}-{index}.png" if keyed else f"{name}.png"
+
+
+def _what_if(key: str) -> str:
+    return f"what-if-{key}.png"
 
 
 def _figures(comparison: Comparison) -> dict[str, Figure]:
     figures: dict[str, Figure] = {}
     ranked = ranked_tables(comparison)
     for index, (cells, table_) in enumerate(ranked):
-        suffix = f"-{index}" if comparison.keys else ""
         where = f" ({', '.join(f'{k}={v}' for k, v in cells.items())})" if cells else ""
         results = comparison.results[comparison.results["status"] != "failed"]
         for key, value in cells.items():
@@ -432,24 +451,24 @@ def _figures(comparison: Comparison) -> dict[str, Figure]:
         if curves is not None and len(curves):
             plot_curves(figure.subplots(), curves, comparison.target)
             figure.axes[0].set_title(figure.axes[0].get_title() + where)
-            figures[f"curves{suffix}.png"] = figure
+            figures[_point_plot(CURVES, index, bool(comparison.keys))] = figure
         figure = Figure(figsize=(8, 5), layout="constrained")
         plot_times(figure.subplots(), table_, results)
         figure.axes[0].set_title(figure.axes[0].get_title() + where, fontsize="small")
-        figures[f"time-to-target{suffix}.png"] = figure
+        figures[_point_plot(TIMES, index, bool(comparison.keys))] = figure
         histograms = {m: h for m, h in comparison.staleness.get(point, {}).items() if h["count"].sum()}
         if histograms:
             figure = Figure(figsize=(8, 5), layout="constrained")
             plot_staleness(figure.subplots(), histograms)
             figure.axes[0].set_title(f"Staleness of the applied gradients, reported seeds pooled{where}",
                                      fontsize="small")
-            figures[f"staleness{suffix}.png"] = figure
+            figures[_point_plot(STALENESS, index, bool(comparison.keys))] = figure
     numeric = [k for k in comparison.keys if pd.api.types.is_numeric_dtype(comparison.results[k])]
     for key in numeric:
         summary = pd.concat([t.assign(**cells) for cells, t in ranked], ignore_index=True)
         figure = Figure(figsize=(8, 5), layout="constrained")
         plot_what_if(figure.subplots(), summary, key)
-        figures[f"what-if-{key}.png"] = figure
+        figures[_what_if(key)] = figure
     return figures
 
 
@@ -537,9 +556,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
         comparison = run_compare(args.scenario, out, names, args.target, args.seeds, axes, args.steps,
                                  args.tuning_seeds, jobs_of(args), args.scheduler, command=args.argv,
                                  tuning_records=args.tuning_records)
-    except Interrupted as stop:
-        print(f"asgd compare: {stop}; rerun the same command to resume (finished runs are kept in {out / '.runs'})",
-              file=sys.stderr)
+    except KeyboardInterrupt as stop:  # Interrupted while runs ran, a bare KeyboardInterrupt before or after
+        print(f"asgd compare: {stop or 'interrupted'}; rerun the same command to resume (finished runs are kept in "
+              f"{out / '.runs'})", file=sys.stderr)
         return 130
     plots = write_report(out, comparison, args.scenario, args.argv)
     for cells, ranked in ranked_tables(comparison):

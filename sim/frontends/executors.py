@@ -9,8 +9,13 @@ run is a pure function of its scenario text, so results do not depend on the exe
 the chunking or the batching; the client writes them, so a Dask cluster need not share a
 filesystem with it. A chunk that fails as a whole (a worker died) comes back as failed runs.
 
-Local workers start from a fork server that has imported this module (spawned where there is none), ignore
-SIGINT (an interrupted sweep terminates them itself) and exit when the sweep process dies. Every run limits BLAS to
+Local workers start from a fork server that has imported this module (spawned where there is none) and exit when
+the sweep process dies. A ^C at a terminal sends SIGINT to the pool's processes too, so none of them may print a
+KeyboardInterrupt traceback: the pool is started with SIGINT blocked in the sweep process, so the fork server and
+every worker inherit it blocked (a ^C stays pending in them) until they ignore it (the fork server once it has imported
+this module, a worker in its initializer), which discards it; the sweep's own ^C is deferred until its tasks are
+submitted. It then terminates its workers and waits until they are gone before it exits (a worker still starting up
+would otherwise fail to unpickle the pool's semaphores, which the exiting sweep unlinks). Every run limits BLAS to
 one thread itself (models.one_blas_thread), so results do not depend on where it runs.
 """
 
@@ -206,16 +211,41 @@ def _local(tasks: list[Task], jobs: int) -> Iterator[Outcome]:
         return
     pool = ProcessPoolExecutor(min(jobs, len(chunks)), mp_context=_context(), initializer=_worker_start)
     try:
-        futures = {pool.submit(run_chunk, chunk): chunk for chunk in chunks}
+        with _sigint_deferred():  # the fork server and the workers start on the first submits
+            futures = {pool.submit(run_chunk, chunk): chunk for chunk in chunks}
         for future in as_completed(futures):
             yield from _outcomes(future, futures[future])
     except BaseException:
-        processes = list((pool._processes or {}).values())  # no public way to stop running tasks before Python 3.14
-        pool.shutdown(wait=False, cancel_futures=True)
-        for process in processes:
-            process.terminate()
+        _stop(pool)
         raise
     pool.shutdown()
+
+
+@contextmanager
+def _sigint_deferred() -> Iterator[None]:
+    """SIGINT blocked in this thread, so that the processes started meanwhile inherit it blocked, and a ^C meanwhile
+    (which another thread may take) raised as KeyboardInterrupt only once the block is done."""
+    caught: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: caught.append(signum))
+    unblocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, unblocked)
+        signal.signal(signal.SIGINT, previous)
+    if caught:
+        raise KeyboardInterrupt
+
+
+def _stop(pool: ProcessPoolExecutor) -> None:
+    """Cancel the pool's tasks, terminate its workers and wait until they are gone: a worker still starting must not
+    outlive the parent's semaphores it is unpickling (they go when the parent exits)."""
+    processes = list((pool._processes or {}).values())  # no public way to stop running tasks before Python 3.14
+    pool.shutdown(wait=False, cancel_futures=True)
+    for process in processes:
+        process.terminate()
+    for process in processes:
+        process.join()
 
 
 def _dask(client, tasks: list[Task]) -> Iterator[Outcome]:
@@ -240,8 +270,8 @@ def _outcomes(future, chunk: list[Task]) -> list[Outcome]:
 
 
 def _worker_start() -> None:
-    """In a local worker: ignore SIGINT (an interrupted sweep stops its workers itself), and exit as soon as the sweep
-    process is gone (say, killed with -9) rather than wait for tasks forever."""
+    """In a local worker: ignore SIGINT, inherited blocked (an interrupted sweep stops its workers itself), and exit as
+    soon as the sweep process is gone (say, killed with -9) rather than wait for tasks forever."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     threading.Thread(target=_exit_with_parent, daemon=True).start()
 

@@ -22,11 +22,13 @@ from matplotlib.figure import Figure
 
 from analysis.sweeps import grid_summary, measure, plot_against_key, plot_curves, plot_staleness_distributions
 from scenarios import ScenarioError
-from sim.frontends.rundir import staged
-from sim.frontends.store import PLAN, Store
+from sim.frontends.rundir import LARGEST_PID, staged, staged_paths
+from sim.frontends.store import PLAN, Store, _temporary, write_atomic
 from sim.frontends.tables import table
 
 PLOTS = "plots"
+REPORT = "report.md"
+OVERALL_PLOTS = ("staleness.png", "curves.png")  # besides one plot per grid key (_by_key)
 
 
 @dataclass
@@ -103,11 +105,18 @@ def write_report(out: Path, data: SweepData) -> list[str]:
     with staged(out / PLOTS) as staging:
         for name, figure in figures.items():
             FigureCanvasAgg(figure).print_png(staging / name)
-    text = _markdown(data, list(figures))
-    temporary = out / ".tmp-report.md"
-    temporary.write_text(text)
-    temporary.replace(out / "report.md")
+    write_atomic(out / REPORT, _markdown(data, list(figures)).encode())
     return list(figures)
+
+
+def report_paths(out: Path, keys: list[str]) -> list[Path]:
+    """The longest paths write_report writes in `out` for a sweep over the grid `keys` (for check_out_dir)."""
+    return [out / REPORT, _temporary(out / REPORT, LARGEST_PID),
+            *staged_paths(out / PLOTS, [*map(_by_key, keys), *OVERALL_PLOTS])]
+
+
+def _by_key(key: str) -> str:
+    return f"by-{key}.png"
 
 
 def _figures(data: SweepData) -> dict[str, Figure]:
@@ -124,9 +133,10 @@ def _figures(data: SweepData) -> dict[str, Figure]:
         plot_against_key(right, summary, data.keys, key, "staleness_mean",
                          "mean staleness (updates between read and apply)", band=False)
         right.set_title(f"Staleness against {key}")
-        figures[f"by-{key}.png"] = figure
-    for name, draw, title in (("staleness.png", plot_staleness_distributions, "Staleness distribution per grid point"),
-                              ("curves.png", plot_curves, "Convergence per grid point (median and range over seeds)")):
+        figures[_by_key(key)] = figure
+    for name, draw, title in zip(OVERALL_PLOTS, (plot_staleness_distributions, plot_curves),
+                                 ("Staleness distribution per grid point",
+                                  "Convergence per grid point (median and range over seeds)")):
         figure = Figure(figsize=(8, 5), layout="constrained")
         ax = figure.subplots()
         source = data.staleness if name == "staleness.png" else data.curves
@@ -170,7 +180,7 @@ def render(out: Path, data: SweepData, wide: bool = False, head: bool = True) ->
     """Write the report of `data` into `out` and return the text to print (`head`: with a first line saying how
     many runs it covers)."""
     plots = write_report(out, data)
-    lines = [summary_table(data, wide), f"  report: {out / 'report.md'} and {len(plots)} plots in {out / PLOTS}"]
+    lines = [summary_table(data, wide), f"  report: {out / REPORT} and {len(plots)} plots in {out / PLOTS}"]
     if head:
         lines.insert(0, f"asgd report: {len(data.runs)} of {data.planned} runs finished (partial sweep)" if data.partial
                      else f"asgd report: {data.planned} runs")

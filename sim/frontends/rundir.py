@@ -25,11 +25,9 @@ from scenarios.errors import ScenarioError, WriteError
 from sim.frontends.provenance import provenance
 
 FILES = ("scenario.toml", "summary.json", "metrics.parquet", "trace.parquet", "events.parquet", "x_final.npy")
-# The temporary names an output folder OUT is staged under: ".OUT." and 8 random characters (tempfile.mkdtemp), and
-# ".OUT.old-PID" (PID at most 7 digits on Linux) for the earlier output moved aside.
-STAGING_EXTRA = len(".") + len(".old-") + 7
-NAME_MAX, PATH_MAX = 255, 4096  # bytes, where os.pathconf cannot tell
-LONGEST_INSIDE = len("/.tmp-staleness.parquet-4194304-01234567")  # the longest file name asgd writes inside an output
+LARGEST_PID = 4194304  # Linux's largest pid_max: the longest PID in a temporary name has 7 digits
+MKDTEMP_RANDOM = 8     # characters tempfile.mkdtemp adds to its prefix
+NAME_MAX, PATH_MAX = 255, 4096  # bytes, where os.pathconf cannot tell (PATH_MAX counts the terminating NUL)
 
 
 def out_path(text: str | None, default: str | None = None) -> Path | None:
@@ -43,11 +41,13 @@ def out_path(text: str | None, default: str | None = None) -> Path | None:
     return Path(text)
 
 
-def check_out_dir(out: Path, marker: str = "summary.json", kind: str = "an asgd run directory") -> None:
+def check_out_dir(out: Path, marker: str = "summary.json", kind: str = "an asgd run directory",
+                  written: list[Path] | None = None) -> None:
     """`out` may be new, empty, or an earlier output holding `marker` (which is replaced), and must be creatable and
-    writable, its names within the file system's limits (checked before anything runs, leaving nothing behind);
-    anything else is bad input."""
-    _check_lengths(out)
+    writable, its names within the file system's limits with the paths `written` (the longest ones the command
+    writes for it; by default a run directory's: staged_paths(out, FILES)), checked before anything runs, leaving
+    nothing behind; anything else is bad input."""
+    _check_lengths(out, staged_paths(out, FILES) if written is None else written)
     if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / marker).is_file())):
         raise ScenarioError("--out", str(out), f"exists and is not {kind}: choose a new or empty folder")
     for folder in dict.fromkeys((_existing(out), _existing(out.absolute().parent))):
@@ -60,21 +60,49 @@ def check_out_dir(out: Path, marker: str = "summary.json", kind: str = "an asgd 
                                                    f"({error.strerror or error})") from None
 
 
-def _check_lengths(out: Path) -> None:
-    """Each folder name of `out` fits the file system's NAME_MAX (the last one with its STAGING_EXTRA temporary
-    name), and the whole path, with the files written inside, its PATH_MAX."""
+def staged_paths(out: Path, files: list[str] | tuple[str, ...]) -> list[Path]:
+    """The longest paths staged(out) writes: `out` moved aside, its temporary sibling folder and `files` in it."""
+    staging = out.with_name(_staging_prefix(out.name) + "x" * MKDTEMP_RANDOM)
+    return [out.with_name(_aside(out.name, LARGEST_PID)), staging, *(staging / name for name in files)]
+
+
+def _staging_prefix(name: str) -> str:
+    return f".{name}."
+
+
+def _aside(name: str, pid: int) -> str:
+    """The temporary name of an earlier output folder `name` moved aside by process `pid`."""
+    return f".{name}.old-{pid}"
+
+
+def _check_lengths(out: Path, written: list[Path]) -> None:
+    """Each folder name of `out` fits the file system's NAME_MAX with room for the temporary names of a staged
+    output beside it (staged_paths), each name of the paths `written` too, and each of these paths, as an absolute
+    path, its PATH_MAX (counting the terminating NUL)."""
     absolute = out.absolute()
     folder = _existing(absolute)
     name_max, path_max = _pathconf(folder, "PC_NAME_MAX", NAME_MAX), _pathconf(folder, "PC_PATH_MAX", PATH_MAX)
-    for part in absolute.parts[1:]:
-        room = name_max - (STAGING_EXTRA if part == absolute.name else 0)
+    extra = max(len(os.fsencode(path.name)) for path in staged_paths(Path("x"), [])) - 1
+    for index, part in enumerate(absolute.parts[1:], 2):
+        room = name_max - (extra if index == len(absolute.parts) else 0)
         if len(os.fsencode(part)) > room:
             raise ScenarioError("--out", str(out), f"its folder name {_short(part)} has {len(os.fsencode(part))} "
                                                    f"bytes, more than the {room} that fit (the file system allows "
                                                    f"{name_max}, less asgd's temporary names)")
-    if len(os.fsencode(str(absolute))) + LONGEST_INSIDE > path_max:
-        raise ScenarioError("--out", str(out), f"is too long: {len(os.fsencode(str(absolute)))} bytes as an absolute "
-                                               f"path, and the files inside must stay within {path_max}")
+    paths = [path.absolute() for path in written]
+    for path in paths:
+        for part in path.parts[len(absolute.parts):]:
+            if len(os.fsencode(part)) > name_max:
+                raise ScenarioError("--out", str(out), f"asgd would write {_short(part)} in it, a name of "
+                                                       f"{len(os.fsencode(part))} bytes, more than the {name_max} "
+                                                       f"the file system allows")
+    deepest = max([absolute, *paths], key=lambda path: len(os.fsencode(str(path))))
+    size, longest = len(os.fsencode(str(absolute))), len(os.fsencode(str(deepest)))
+    if longest >= path_max:
+        raise ScenarioError("--out", str(out), f"is too long: {size} bytes as an absolute path, and asgd writes paths "
+                                               f"up to {longest - size} bytes longer for it (such as "
+                                               f"{_short(deepest.name)}): more than the {path_max - 1} bytes the file "
+                                               f"system allows")
 
 
 def _pathconf(folder: Path, name: str, default: int) -> int:
@@ -175,7 +203,7 @@ def staged(out: Path) -> Iterator[Path]:
     staging = None
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+        staging = Path(tempfile.mkdtemp(prefix=_staging_prefix(out.name), dir=out.parent))
         yield staging
         staging.chmod(0o777 & ~_umask())  # mkdtemp makes it 0700
         _replace(staging, out)
@@ -206,7 +234,7 @@ def _replace(staging: Path, out: Path) -> None:
     removed after."""
     old = None
     if out.exists():
-        old = out.with_name(f".{out.name}.old-{os.getpid()}")
+        old = out.with_name(_aside(out.name, os.getpid()))
         out.rename(old)
     try:
         staging.rename(out)

@@ -46,7 +46,7 @@ from scenarios import ScenarioError
 from scenarios.errors import WriteError
 from sim.recording import staleness_table
 from sim.frontends.provenance import CODE_VERSION, code_digest
-from sim.frontends.rundir import check_out_dir, flatten, json_ready
+from sim.frontends.rundir import LARGEST_PID, check_out_dir, flatten, json_ready
 
 RESULT_FORMAT = 1
 CONSOLIDATED = ("curves.parquet", "staleness.parquet", "runs.parquet", "sweep.json")
@@ -54,12 +54,13 @@ PLAN = ".plan.json"  # the runs of the last sweep started in the directory, with
 STATUSES = ("ok", "diverged", "overflow", "failed")  # a run's status: overflow = its clock went past the largest float
 STORE_MARKER, STORE_KIND = ".lock", "an asgd sweep directory"  # what check_out_dir accepts as an earlier sweep
 ROW_GROUP = 1 << 17  # rows of curves.parquet buffered before a row group is written
+RUN_ID_LENGTH = 16   # hexadecimal digits
 
 
 def run_id(scenario_toml: str) -> str:
     """The id of the run of this fully resolved scenario (TOML text, seed included) by this code."""
     text = f"asgd code {code_digest()} result format {RESULT_FORMAT}\n{scenario_toml}"
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
+    return hashlib.sha256(text.encode()).hexdigest()[:RUN_ID_LENGTH]
 
 
 class Outcome(NamedTuple):
@@ -118,13 +119,14 @@ def decode_record(data: bytes) -> RunRecord:
                      table.replace_schema_metadata(None), info["scenario"])
 
 
-def _temporary(path: Path) -> Path:
-    """A fresh temporary name beside `path` (".tmp-*", removed by the next sweep if left behind)."""
-    return path.with_name(f".tmp-{path.name}-{os.getpid()}-{secrets.token_hex(4)}")
+def _temporary(path: Path, pid: int | None = None) -> Path:
+    """A fresh temporary name beside `path` (".tmp-*", removed by the next sweep if left behind), of this process
+    (or of `pid`)."""
+    return path.with_name(f".tmp-{path.name}-{os.getpid() if pid is None else pid}-{secrets.token_hex(4)}")
 
 
 @contextmanager
-def _replacing(path: Path) -> Iterator[Path]:
+def replacing(path: Path) -> Iterator[Path]:
     """A temporary path beside `path`, renamed to `path` if the block succeeds and removed if it does not."""
     temporary = _temporary(path)
     try:
@@ -135,8 +137,13 @@ def _replacing(path: Path) -> Iterator[Path]:
         raise
 
 
+def _damaged(path: Path) -> Path:
+    """Where a damaged file is set aside."""
+    return path.with_name(f"{path.name}.damaged")
+
+
 def write_atomic(path: Path, data: bytes) -> None:
-    with _replacing(path) as temporary:
+    with replacing(path) as temporary:
         temporary.write_bytes(data)
 
 
@@ -158,10 +165,27 @@ class Store:
         self.traces = out / "traces"
         self.warn = warn
 
+    def finished(self, run_id: str) -> Path:
+        return self.runs / f"{run_id}.parquet"
+
+    def failed(self, run_id: str) -> Path:
+        return self.runs / f"{run_id}.failed.parquet"
+
+    def trace(self, run_id: str) -> Path:
+        return self.traces / f"{run_id}.parquet"
+
+    def written(self) -> list[Path]:
+        """The longest paths this store writes (for check_out_dir): its files for a run id, with their temporary
+        names of the largest PID and the names of damaged files set aside."""
+        run = "0" * RUN_ID_LENGTH
+        files = [self.out / STORE_MARKER, self.out / PLAN, *(self.out / name for name in CONSOLIDATED),
+                 self.finished(run), self.failed(run), self.trace(run)]
+        return [*files, *(_temporary(file, LARGEST_PID) for file in files), *map(_damaged, files)]
+
     def __enter__(self) -> Store:
-        check_out_dir(self.out, STORE_MARKER, STORE_KIND)
+        check_out_dir(self.out, STORE_MARKER, STORE_KIND, self.written())
         self.out.mkdir(parents=True, exist_ok=True)
-        self._lock = (self.out / ".lock").open("a")
+        self._lock = (self.out / STORE_MARKER).open("a")
         try:
             fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -189,10 +213,10 @@ class Store:
     def done(self, run_id: str, trace: bool = False) -> bool:
         """The run finished (ok, diverged or overflow) in this or an earlier sweep: its file (and with `trace` its trace) is
         there and reads back. A file that does not is set aside (warning) and the run counts as not done."""
-        path = self.runs / f"{run_id}.parquet"
+        path = self.finished(run_id)
         if not path.exists():
             return False
-        checks = [(path, read_record)] + ([(self.traces / f"{run_id}.parquet", _read_trace)] if trace else [])
+        checks = [(path, read_record)] + ([(self.trace(run_id), _read_trace)] if trace else [])
         for file, read in checks:
             try:
                 read(file)
@@ -206,7 +230,7 @@ class Store:
     def _set_aside(self, path: Path, error: BaseException | None) -> None:
         """Rename a damaged file to NAME.damaged (replacing an earlier one) and say so (`error`: why it is damaged;
         None for a run file set aside with its damaged trace, silently)."""
-        aside = path.with_name(f"{path.name}.damaged")
+        aside = _damaged(path)
         if path.exists():
             os.replace(path, aside)
         if error is not None:
@@ -220,10 +244,9 @@ class Store:
         try:
             if outcome.trace is not None:
                 self.traces.mkdir(exist_ok=True)
-                write_atomic(self.traces / f"{outcome.run_id}.parquet", outcome.trace)
-            failed = self.runs / f"{outcome.run_id}.failed.parquet"
-            write_atomic(failed if outcome.status == "failed" else self.runs / f"{outcome.run_id}.parquet",
-                         outcome.result)
+                write_atomic(self.trace(outcome.run_id), outcome.trace)
+            failed = self.failed(outcome.run_id)
+            write_atomic(failed if outcome.status == "failed" else self.finished(outcome.run_id), outcome.result)
             if outcome.status != "failed":
                 failed.unlink(missing_ok=True)
         except OSError as error:
@@ -232,8 +255,8 @@ class Store:
                              f"same command to resume") from None
 
     def record(self, run_id: str) -> RunRecord:
-        path = self.runs / f"{run_id}.parquet"
-        return read_record(path if path.exists() else self.runs / f"{run_id}.failed.parquet")
+        path = self.finished(run_id)
+        return read_record(path if path.exists() else self.failed(run_id))
 
     def consolidate(self, runs: list[tuple[str, int]], cells: dict[str, list[Any]],
                     manifest: dict[str, Any]) -> pa.Table:

@@ -118,6 +118,7 @@ def run_sweep(scenario: str | Path, axes: list[Axis], overrides: dict[str, Any],
     """Plan the sweep, run what is not done yet, consolidate the results into `out`; see the module docstring.
     `command`: the asgd command line's arguments, recorded in sweep.json."""
     from sim.frontends.executors import MAX_CHUNK, executor
+    from sim.frontends.report import report_paths
     from sim.frontends.rundir import check_out_dir
     from sim.frontends.store import STORE_KIND, STORE_MARKER, Store
 
@@ -126,7 +127,8 @@ def run_sweep(scenario: str | Path, axes: list[Axis], overrides: dict[str, Any],
     held = (1, "") if scheduler else (jobs * batch, f" ({jobs} process{'es' if jobs > 1 else ''}, each running up to "
                                                    f"{batch} seeds of a grid point as one batch)")
     runs = plan(scenario, axes, overrides, seeds, trace, held)
-    check_out_dir(Path(out), STORE_MARKER, STORE_KIND)  # a bad --out stops before any worker starts
+    written = Store(Path(out)).written() + report_paths(Path(out), [axis.key for axis in axes])  # cmd_sweep's report
+    check_out_dir(Path(out), STORE_MARKER, STORE_KIND, written)  # a bad --out stops before any worker starts
     with executor(jobs, scheduler) as execute, Store(Path(out)) as store:  # nothing is written before it connects
         todo = list({run.run_id: (run.run_id, run.scenario) for run in runs
                      if not store.done(run.run_id, trace)}.values())
@@ -187,9 +189,9 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     try:
         report = run_sweep(args.scenario, axes, overrides, out, args.seeds, args.trace, jobs_of(args), args.scheduler,
                            command=args.argv)
-    except Interrupted as stop:
-        print(f"asgd sweep: {stop}; rerun the same command to resume (finished runs are kept in {out / '.runs'})",
-              file=sys.stderr)
+    except KeyboardInterrupt as stop:  # Interrupted while runs ran, a bare KeyboardInterrupt before or after
+        print(f"asgd sweep: {stop or 'interrupted'}; rerun the same command to resume (finished runs are kept in "
+              f"{out / '.runs'})", file=sys.stderr)
         return 130
     print(format_report(report, out))
     from sim.frontends.report import load_sweep, render
