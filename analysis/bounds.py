@@ -33,15 +33,23 @@ def ergodic_average(values: np.ndarray, weights: np.ndarray | None = None) -> fl
     """sum_k w_k v_k / sum_k w_k over the given iterates (the plain mean without weights); nan if there are none.
 
     With w_k = gamma_k this is the left-hand side of Theorem 1. Weights are rescaled by their maximum first, so
-    equal weights (a constant step) give exactly the plain mean."""
+    equal weights (a constant step) give exactly the plain mean. Where the sum of finite values overflows (a diverging
+    run's) the average is summed again as sum_k (w_k / sum_j w_j) v_k, whose terms cannot overflow, and kept within
+    the values (their sum's rounding may pass the largest float)."""
     values = np.asarray(values, dtype=float)
     if len(values) == 0:
         return math.nan
-    if weights is None:
-        return float(np.mean(values))
-    w = np.asarray(weights, dtype=float)
-    w = w / w.max()
-    return float(np.sum(w * values) / np.sum(w))
+    w = None if weights is None else np.asarray(weights, dtype=float)
+    with np.errstate(over="ignore"):
+        if w is None:
+            average = np.mean(values)
+        else:
+            w = w / w.max()
+            average = np.sum(w * values) / np.sum(w)
+        if np.isinf(average) and np.isfinite(values).all():  # the sum overflowed, not necessarily the average
+            shares = values / len(values) if w is None else w / np.sum(w) * values
+            average = np.clip(np.sum(shares), values.min(), values.max())  # an average lies within its values
+    return float(average)
 
 
 def _constant(gammas: Steps) -> np.float64 | None:

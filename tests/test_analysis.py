@@ -4,6 +4,7 @@ exponent, the speedups against a synthetic grid with known efficiencies, and the
 from __future__ import annotations
 
 import math
+from pathlib import Path
 import subprocess
 import sys
 import tracemalloc
@@ -217,12 +218,50 @@ def test_tiny_steps_give_a_large_finite_bound_or_inf():
     assert bound_summary("sync", "constant", 5e-324, 1000, 10, 1.0, 1, 1.0, 0.5)["bound"] == math.inf
 
 
+LARGEST = float(np.finfo(float).max)
+
+
 def test_ergodic_average():
     values = np.array([0.3, 0.1, 0.7, 0.2])
     assert ergodic_average(values, np.full(4, 0.05)) == ergodic_average(values) == np.mean(values)
     assert ergodic_average(values, np.array([1.0, 2.0, 3.0, 4.0])) == pytest.approx((0.3 + 0.2 + 2.1 + 0.8) / 10)
     assert math.isnan(ergodic_average(np.array([])))
+    assert ergodic_average(np.full(3, LARGEST)) == ergodic_average(np.full(3, LARGEST), np.ones(3)) == LARGEST
+    assert ergodic_average(np.array([LARGEST, 0.0])) == LARGEST / 2
 
+
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.floats(0.0, LARGEST), min_size=1, max_size=40).flatmap(
+    lambda values: st.tuples(st.just(values), st.none() | st.lists(st.floats(1e-3, 1e3), min_size=len(values),
+                                                                   max_size=len(values)))))
+def test_an_ergodic_average_lies_within_its_values_even_where_their_sum_overflows(case):
+    """A diverging run's gradient norms near the largest float overflow their sum, not their average: it stays
+    finite, between the smallest and the largest value (to rounding), with no numpy overflow warning (an error here)."""
+    values, weights = case
+    average = ergodic_average(np.array(values), None if weights is None else np.array(weights))
+    assert min(values) * (1 - 1e-12) <= average <= max(values) * (1 + 1e-12)
+
+
+def test_a_diverging_runs_summary_is_computed_without_overflow_warnings(tmp_path):
+    """Phase retrieval with a constant step of 0.5 diverges after a few updates whose squared gradient norms sum past
+    the largest float (found by hypothesis in tests/test_schedule.py): the summary reports it diverged, with a finite
+    ergodic average, and numpy warns of nothing (RuntimeWarnings are errors in this suite)."""
+    from scenarios import load
+
+    (tmp_path / "diverging.toml").write_text("""
+        seed = 125
+        objective = {name = "phase-retrieval", n = 40, dim = 5, radius = 2.0, data_seed = 0}
+        algorithm = {name = "asysg-con", iterations = 30, minibatch = 3, step = {policy = "constant", value = 0.5}}
+        [cluster]
+        workers = 6
+        compute = {dist = "lognormal", mean = 1.0, sigma = 1.0}
+        downlink = {dist = "uniform", low = 0.5, high = 2.0}
+        uplink = {dist = "uniform", low = 0.5, high = 2.0}
+        groups = [{workers = [0], slowdown = 0.1}]""")
+    summary = simulate(load(tmp_path / "diverging.toml")).summary
+    assert summary["status"] == "diverged" and math.isfinite(summary["ergodic_grad_norm_sq"])
 
 def test_step_sizes_match_the_schedule():
     for policy, value, c in (("constant", 0.3, None), ("decay", None, 0.7)):
