@@ -8,7 +8,7 @@ import copy
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from models.updates import STALENESS_RULES
@@ -263,6 +263,7 @@ def test_ringmaster_with_threshold_one_and_one_worker_is_serial_sgd_bitwise(canc
 @settings(max_examples=15, deadline=None)
 @given(seed=st.integers(0, 2**32 - 1), workers=st.integers(2, 6), threshold=st.integers(1, 3),
        uplink=st.sampled_from([None, {"dist": "exponential", "mean": 0.3}]))
+@example(seed=8521639, workers=2, threshold=3, uplink={"dist": "exponential", "mean": 0.3})  # cancels nothing
 def test_every_cancelled_computation_is_logged_and_none_is_applied(seed, workers, threshold, uplink):
     cluster = {} if uplink is None else {"uplink": uplink}
     result = simulate(run_scenario("ringmaster", workers=workers, threshold=threshold, cancel=True, seed=seed,
@@ -270,7 +271,10 @@ def test_every_cancelled_computation_is_logged_and_none_is_applied(seed, workers
     events = result.events_table.to_pandas()
     applied, dropped = _applied(result)
     summary = result.summary
-    assert summary["cancelled"] == len(events) > 0 and (events["kind"] == "cancel").all()
+    assert summary["cancelled"] == len(events) and (events["kind"] == "cancel").all()
+    # a few workers far apart may never reach staleness 2 or 3 in 40 updates; at R = 1 the first update applied
+    # cancels the computations of every other worker (continuous latencies: no tie)
+    assert len(events) > 0 or threshold > 1
     assert summary["cancelled_time"] == pytest.approx(float(events["lost_time"].sum()))
     assert summary["evaluations"] == summary["gradients"] + summary["cancelled"]
     assert (applied["staleness"] < threshold).all()
